@@ -1,0 +1,5 @@
+import type { operations } from '../../generated/aideer.ts';
+import type { HandlerMap } from '../http/types.ts';
+
+export type AideerOperations = operations;
+export type AideerHandlers = HandlerMap<operations, undefined>;

@@ -1,0 +1,86 @@
+// Builds the express app serving both APIs (decision G1). No listening, no process state: the
+// entry point and the tests call this with their own config and database.
+import crypto from 'node:crypto';
+import express, { type Express } from 'express';
+import cors from 'cors';
+import type { Knex } from 'knex';
+import { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { createAideer } from './aideer/index.ts';
+import { createOneApi } from './oneapi/index.ts';
+import type { Accounts } from './oneapi/accounts.ts';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id: string;
+    log: Logger;
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+}
+
+export interface App {
+  app: Express;
+  oneapi?: { accounts: Accounts };
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function createApp({ config, db, logger }: AppOptions): Promise<App> {
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }) : undefined;
+  redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
+
+  // Request id (decision G10) and one JSON log line per request. The query string is left out:
+  // it can carry one-time codes.
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    req.id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    res.setHeader('X-Request-Id', req.id);
+    req.log = logger.child({ reqId: req.id });
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      req.log.info(
+        { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        'request',
+      );
+    });
+    next();
+  });
+  app.use(
+    cors({
+      origin: config.corsOrigins === '*' ? true : config.corsOrigins,
+      credentials: true,
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'],
+    }),
+  );
+
+  let oneapi: App['oneapi'];
+  if (config.enableAideer) app.use('/api/v1', await createAideer({ logger }));
+  if (config.enableOneapi) {
+    const created = await createOneApi({ config, db, logger, redis });
+    app.use('/api', created.router);
+    oneapi = { accounts: created.accounts };
+  }
+  app.use((_req, res) => {
+    res.status(404).json({ detail: 'Not Found' });
+  });
+
+  return {
+    app,
+    oneapi,
+    async close() {
+      redis?.disconnect();
+    },
+  };
+}

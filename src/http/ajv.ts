@@ -1,0 +1,38 @@
+// Ajv for OpenAPI 3.1 documents: JSON Schema 2020-12 plus the OpenAPI formats.
+import { Ajv2020, type Options } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+const INT32 = 2 ** 31;
+
+export function createAjv2020(opts: Options = {}): Ajv2020 {
+  const ajv = new Ajv2020({ strict: false, allErrors: true, ...opts });
+  addFormats(ajv);
+  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -INT32 && n < INT32 });
+  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
+  ajv.addFormat('float', { type: 'number', validate: () => true });
+  ajv.addFormat('double', { type: 'number', validate: () => true });
+  ajv.addFormat('byte', /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/);
+  ajv.addFormat('binary', true);
+  ajv.addFormat('password', true);
+  return ajv;
+}
+
+/**
+ * openapi-backend's `customizeAjv`: one Ajv 2020 instance per option set, shared by every
+ * operation, instead of a fresh draft-07 instance per compiled schema.
+ */
+export function ajvCustomizer(): (original: unknown, opts: Options) => Ajv2020 {
+  const cache = new Map<string, Ajv2020>();
+  return (_original, opts) => {
+    const key = opts.coerceTypes ? 'coerce' : 'plain';
+    let ajv = cache.get(key);
+    if (!ajv) {
+      ajv = createAjv2020({ verbose: true, useDefaults: true, coerceTypes: Boolean(opts.coerceTypes) });
+      cache.set(key, ajv);
+    }
+    return ajv;
+  };
+}

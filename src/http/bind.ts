@@ -1,0 +1,213 @@
+// Binds one OpenAPI document to its handlers by operationId and serves it as an express router.
+// openapi-backend does security and request validation (Ajv 2020, compiled once here); routing is
+// ours (see router.ts) and the operation list is computed once.
+import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import type { ErrorObject } from 'ajv';
+import OpenAPIBackendModule, { type Context, type Document } from 'openapi-backend';
+import { ajvCustomizer } from './ajv.ts';
+import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
+import type { Handler, RawResult } from './types.ts';
+import type { Logger } from '../logger.ts';
+
+const { OpenAPIBackend } = OpenAPIBackendModule as unknown as { OpenAPIBackend: typeof OpenAPIBackendModule.OpenAPIBackend };
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+/** Thrown by a security handler to refuse a request with the API's own status and message. */
+export class AuthFailure extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiErrors {
+  validation(errors: ErrorObject[]): RawResult;
+  unauthorized(failure: AuthFailure | undefined): RawResult;
+  notFound(): RawResult;
+  methodNotAllowed(allowed: string[]): RawResult;
+  malformedBody(message: string): RawResult;
+  payloadTooLarge(): RawResult;
+  internal(): RawResult;
+}
+
+export interface ApiBinding<Auth> {
+  name: string;
+  document: Document;
+  // Each handler is typed against its operation where the map is declared; here they are opaque.
+  handlers: Record<string, Handler<never, Auth>>;
+  securityHandlers: Record<string, (req: Request) => Promise<unknown>>;
+  /** Turns the security handlers' results into what handlers receive as `auth`. */
+  authFrom(security: Record<string, unknown>): Auth;
+  errors: ApiErrors;
+  logger: Logger;
+  /** Body size limit for JSON and form bodies. */
+  bodyLimit?: string;
+}
+
+export class BindingError extends Error {}
+
+interface SpecOperation extends RoutedOperation {
+  parameters?: { in: string; name: string }[];
+}
+
+/** Every operation of a (dereferenced or not) document, with its method and path. */
+export function operationsOf(document: Document): SpecOperation[] {
+  const out: SpecOperation[] = [];
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    for (const method of HTTP_METHODS) {
+      const op = (item as Record<string, { operationId?: string }> | undefined)?.[method];
+      if (op) out.push({ ...(op as object), operationId: op.operationId ?? '', method, path } as SpecOperation);
+    }
+  }
+  return out;
+}
+
+/** Refuses to start when an operation has no handler or a handler names no operation. */
+export function checkBinding(name: string, document: Document, handlers: Record<string, unknown>): void {
+  const ids = new Set(operationsOf(document).map((o) => o.operationId));
+  const missing = [...ids].filter((id) => !(id in handlers));
+  const unknown = Object.keys(handlers).filter((id) => !ids.has(id));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`operations without a handler: ${missing.join(', ')}`);
+  if (unknown.length) problems.push(`handlers naming no operation: ${unknown.join(', ')}`);
+  if (problems.length) throw new BindingError(`${name}: ${problems.join('; ')}`);
+}
+
+export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> {
+  const { document, handlers, errors, logger } = binding;
+  checkBinding(binding.name, document, handlers);
+
+  const api = new OpenAPIBackend({
+    definition: structuredClone(document),
+    apiRoot: '/',
+    quick: true, // no 3.0 meta-schema check (the 3.1 document is validated by redocly and the tests) and no eager response validators
+    validate: true,
+    coerceTypes: true,
+    customizeAjv: ajvCustomizer() as never,
+  });
+  await api.init();
+
+  // Routing, computed once.
+  const operations = api.router.getOperations() as unknown as SpecOperation[];
+  if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
+  const byId = new Map(operations.map((op) => [op.operationId, op]));
+  const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
+  const matcher = new OperationMatcher(operations);
+  const matched = new WeakMap<object, MatchResult<SpecOperation>>();
+  const router = api.router as unknown as Record<string, unknown>;
+  router.getOperations = () => operations;
+  router.getOperation = (id: string) => byId.get(id);
+  router.matchOperation = (req: { method: string; path: string }) => {
+    const m = matched.get(req) ?? matcher.match(req.method, req.path);
+    if (m.kind === 'found') return m.operation;
+    throw new Error(m.kind === 'notFound' ? '404-notFound: no route matches request' : '405-methodNotAllowed: this method is not registered for the route');
+  };
+  router.parseRequest = (req: { method: string; path: string; query?: Record<string, unknown>; headers: Record<string, unknown>; body?: unknown; params?: Record<string, unknown> }, operation?: SpecOperation) => {
+    let params: Record<string, unknown> = {};
+    let query: Record<string, unknown> = {};
+    if (operation) {
+      const m = matched.get(req);
+      params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
+      // Unknown query parameters are ignored, as the original services did.
+      const names = queryNames.get(operation.operationId)!;
+      for (const [k, v] of Object.entries(req.query ?? {})) if (names.has(k)) query[k] = v;
+    } else {
+      query = { ...(req.query ?? {}) };
+    }
+    return { ...req, method: req.method.toLowerCase(), params, query, headers: { ...req.headers }, cookies: {}, requestBody: req.body };
+  };
+  // Request validators are compiled now, once, not on first use.
+  (api.validator as unknown as { preCompileRequestValidators(): void }).preCompileRequestValidators();
+
+  const sendError = (res: Response, result: RawResult) => send(res, result, logger);
+
+  api.register({
+    validationFail: (c: Context) => errors.validation((c.validation.errors ?? []) as ErrorObject[]),
+    unauthorizedHandler: (c: Context) => {
+      const results = Object.values((c.security ?? {}) as Record<string, unknown>);
+      for (const r of results) {
+        const err = (r as { error?: unknown } | undefined)?.error;
+        if (err instanceof AuthFailure) return errors.unauthorized(err);
+        if (err) throw err; // a fault (e.g. the database is down), not a refusal
+      }
+      return errors.unauthorized(undefined);
+    },
+    notFound: () => errors.notFound(),
+    methodNotAllowed: () => errors.methodNotAllowed([]),
+  });
+  for (const [name, fn] of Object.entries(binding.securityHandlers)) {
+    api.registerSecurityHandler(name, (_c: Context, req: Request) => fn(req));
+  }
+  for (const [operationId, handler] of Object.entries(handlers)) {
+    api.register(operationId, (c: Context, req: Request) =>
+      handler({
+        params: c.request.params,
+        query: c.request.query,
+        body: c.request.requestBody,
+        auth: binding.authFrom((c.security ?? {}) as Record<string, unknown>),
+        req,
+      } as never),
+    );
+  }
+
+  const r = express.Router();
+  const limit = binding.bodyLimit ?? '1mb';
+  r.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
+  r.use(express.urlencoded({ limit, extended: false }));
+  r.use(async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const m = matcher.match(req.method, req.path);
+      if (m.kind === 'notFound') return sendError(res, errors.notFound());
+      if (m.kind === 'methodNotAllowed') return sendError(res, errors.methodNotAllowed(m.allowed));
+      const handler = handlers[m.operation.operationId];
+      res.locals.operationId = m.operation.operationId;
+      // Nothing to authenticate or validate for an operation that does not exist yet.
+      if (handler.notImplemented) return send(res, await handler({} as never), logger);
+      const request = { method: req.method, path: req.path, query: req.query as Record<string, unknown>, headers: req.headers, body: req.body };
+      matched.set(request, m);
+      const result = (await api.handleRequest(request as never, req)) as RawResult & { sse?: unknown };
+      await sendResult(req, res, result, logger);
+    } catch (err) {
+      next(err);
+    }
+  });
+  // Body-parser failures and faults, in the API's own error shape.
+  r.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.too.large') return sendError(res, errors.payloadTooLarge());
+    if (err.type === 'entity.parse.failed') return sendError(res, errors.malformedBody(err.message));
+    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.type === 'request.aborted' || err.type === 'request.size.invalid') {
+      return sendError(res, errors.malformedBody(err.message));
+    }
+    req.log?.error({ err }, 'request failed');
+    if (!req.log) logger.error({ err }, 'request failed');
+    if (res.headersSent) return res.end();
+    return sendError(res, errors.internal());
+  });
+  return r;
+}
+
+async function sendResult(req: Request, res: Response, result: RawResult & { sse?: unknown }, logger: Logger): Promise<void> {
+  if (result.sse) {
+    const sse = result.sse as { run(res: Response, signal: AbortSignal): Promise<void> };
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    res.status(result.status);
+    for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
+    await sse.run(res, ac.signal);
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  send(res, result, logger);
+  void req;
+}
+
+function send(res: Response, result: RawResult, _logger: Logger): void {
+  for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
+  res.status(result.status);
+  if (result.body === undefined) res.end();
+  else res.json(result.body);
+}

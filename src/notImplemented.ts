@@ -1,0 +1,38 @@
+// Operations that are specified but whose handlers have not landed yet. Each answers 501 in its
+// API's error shape. The list shrinks as issues land; a test checks it equals the set of operations
+// whose spec documents a 501, and `tsc` refuses an entry whose operation does not document one.
+import type { operations as AideerOperations } from '../generated/aideer.ts';
+import type { operations as OneApiOperations } from '../generated/oneapi.ts';
+import type { OperationsWith501, RawResult } from './http/types.ts';
+
+export const notImplemented = {
+  aideer: [
+    'listUsers', 'createUser', 'readUserMe', 'updateMyPassword', 'getMyAvatar', 'setMyAvatar', 'getMyCredits', 'redeemCredits',
+    'readUser', 'updateUser', 'deleteUser', 'resetUserPassword', 'getUserAvatar',
+    'readMyLikes', 'likePreset', 'unlikePreset', 'likeChat', 'unlikeChat',
+    'loginForAccessToken', 'wechatLogin', 'wechatRefresh',
+    'listChats', 'createChat', 'readChat', 'updateChat', 'deleteChat',
+    'listPresets', 'createPreset', 'readPreset', 'updatePreset', 'deletePreset',
+    'readRedeemCode', 'createRedeemCode', 'deleteRedeemCode',
+    'createTask', 'readTask', 'deleteTask', 'streamTask',
+    'initDatabase', 'createAdmin', 'dropDatabase',
+  ] as const satisfies readonly OperationsWith501<AideerOperations>[],
+  oneapi: [
+    'listTopics', 'createTopic', 'deleteTopic', 'listTopicMessages', 'sendTopicMessage',
+    'listSubscriptions', 'createSubscription', 'cancelSubscription', 'reactivateSubscription', 'deleteSubscription', 'listSubscriptionArticles',
+    'createArticle',
+  ] as const satisfies readonly OperationsWith501<OneApiOperations>[],
+};
+
+// Its result is a 501, which the lists above guarantee each operation documents.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type NotImplementedHandler = ((input: any) => Promise<never>) & { notImplemented: true };
+
+/** Handlers answering 501 for the listed operations. */
+export function notImplementedHandlers<const K extends string>(operationIds: readonly K[], result: () => RawResult): Record<K, NotImplementedHandler> {
+  const out = {} as Record<K, NotImplementedHandler>;
+  for (const id of operationIds) {
+    out[id] = Object.assign(async () => result() as never, { notImplemented: true as const });
+  }
+  return out;
+}

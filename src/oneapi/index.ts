@@ -1,0 +1,72 @@
+// One-API under /api: header auth, per-IP limits, and the operations of openapi/oneapi.yaml.
+import express, { type Router } from 'express';
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import { bindApi } from '../http/bind.ts';
+import { createLimiter, type Limiter } from '../http/rateLimit.ts';
+import { loadSpec } from '../spec.ts';
+import { notImplemented, notImplementedHandlers } from '../notImplemented.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { devSecret } from '../secrets.ts';
+import { Accounts } from './accounts.ts';
+import { headerAuthenticator, type OneApiAuth } from './auth.ts';
+import { fail, MESSAGES, notImplementedResult, oneapiErrors } from './envelope.ts';
+import { logSender, webhookSender } from './sms.ts';
+import { userHandlers } from './handlers/user.ts';
+import type { OneApiHandlers } from './types.ts';
+
+export interface OneApiDeps {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  redis?: Redis;
+}
+
+/** Paths of the sign-in routes that share one per-IP limit (O12). */
+const SIGNIN_PATHS = new Set(['/phone_verification', '/user/register', '/user/login']);
+
+function limit(limiter: Limiter, applies: (path: string) => boolean): express.RequestHandler {
+  return (req, res, next) => {
+    if (!applies(req.path)) return next();
+    limiter.hit(req.ip ?? 'unknown').then((r) => {
+      if (r.allowed) return next();
+      const { status, body, headers } = fail(429, MESSAGES.tooManyRequests, { 'Retry-After': String(r.retryAfterSeconds) });
+      res.set(headers).status(status).json(body);
+    }, next);
+  };
+}
+
+export async function createOneApi({ config, db, logger, redis }: OneApiDeps): Promise<{ router: Router; accounts: Accounts }> {
+  const accounts = new Accounts(db, {
+    secret: config.oneapiSecret ?? devSecret(config.dataDir, 'oneapiSecret'),
+    codeMode: config.phoneCodeMode,
+    codeTtlSeconds: config.phoneCodeTtlSeconds,
+    codeMaxAttempts: config.phoneCodeMaxAttempts,
+    codeCooldownSeconds: config.phoneCodeCooldownSeconds,
+    tokenTtlDays: config.oneapiTokenTtlDays,
+  });
+  const sms = config.smsSender === 'webhook' ? webhookSender(config.smsWebhookUrl!) : logSender(logger, !config.isProduction);
+  const authenticate = headerAuthenticator(accounts);
+
+  const handlers = {
+    ...userHandlers({ accounts, sms, returnCode: config.phoneCodeMode === 'fixed', cooldownSeconds: config.phoneCodeCooldownSeconds }),
+    ...notImplementedHandlers(notImplemented.oneapi, notImplementedResult),
+  } satisfies OneApiHandlers;
+
+  const api = await bindApi<OneApiAuth>({
+    name: 'One-API (openapi/oneapi.yaml)',
+    document: loadSpec('oneapi'),
+    handlers: handlers as never,
+    securityHandlers: { AccessToken: authenticate, UserId: authenticate },
+    authFrom: (security) => security.AccessToken as OneApiAuth,
+    errors: oneapiErrors,
+    logger,
+  });
+
+  const router = express.Router();
+  router.use(limit(createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis), () => true));
+  router.use(limit(createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis), (p) => SIGNIN_PATHS.has(p.replace(/\/+$/, ''))));
+  router.use(api);
+  return { router, accounts };
+}

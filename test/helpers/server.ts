@@ -1,0 +1,116 @@
+// Starts the real app in-process on an ephemeral loopback port, on its own database: a fresh
+// SQLite folder, or a fresh schema of TEST_DATABASE_URL's Postgres database.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import knexFactory, { type Knex } from 'knex';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createDb, migrate } from '../../src/db.ts';
+import { createApp, type App } from '../../src/app.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export const CHECK_HEADER = 'x-contract-check';
+
+/** Requests the server answered that no contract check covered (see hooks.ts). */
+export const uncheckedRequests: string[] = [];
+
+export interface TestServer {
+  url: string;
+  db: Knex;
+  app: App;
+  config: Config;
+  close(): Promise<void>;
+}
+
+export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
+export const databaseLabel = usingPostgres ? 'postgres' : 'sqlite';
+
+export interface TestDatabase {
+  db: Knex;
+  dataDir: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aideer-oneapi-test-'));
+  if (!usingPostgres) {
+    const db = createDb({ dataDir });
+    await migrate(db);
+    return {
+      db,
+      dataDir,
+      async drop() {
+        await db.destroy();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const schema = `test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: process.env.TEST_DATABASE_URL });
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  await admin.destroy();
+  const db = createDb({ databaseUrl: process.env.TEST_DATABASE_URL, dataDir, searchPath: schema });
+  await migrate(db);
+  return {
+    db,
+    dataDir,
+    async drop() {
+      await db.raw(`DROP SCHEMA ${schema} CASCADE`);
+      await db.destroy();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Settings for tests: generous limits (tests share one address) unless a test asks otherwise. */
+export function testConfig(dataDir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    GLOBAL_RATE_LIMIT: '1000000',
+    SIGNIN_RATE_LIMIT: '1000000',
+    PHONE_CODE_COOLDOWN_SECONDS: '0',
+    ...env,
+  });
+}
+
+export async function startServer(env: Record<string, string> = {}, opts: { database?: TestDatabase } = {}): Promise<TestServer> {
+  const database = opts.database ?? (await createTestDatabase());
+  const config = testConfig(database.dataDir, env);
+  const app = await createApp({ config, db: database.db, logger: createLogger(config.logLevel) });
+  const server = http.createServer((req, res) => {
+    if (!req.headers[CHECK_HEADER]) uncheckedRequests.push(`${req.method} ${req.url}`);
+    app.app(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    db: database.db,
+    app,
+    config,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+      if (!opts.database) await database.drop();
+    },
+  };
+}
+
+let shared: Promise<TestServer> | undefined;
+
+/** One server for the whole run, for tests that need no special settings. */
+export function sharedServer(): Promise<TestServer> {
+  shared ??= startServer();
+  return shared;
+}
+
+export async function closeSharedServer(): Promise<void> {
+  if (shared) await (await shared).close();
+  shared = undefined;
+}
