@@ -3,13 +3,15 @@
 // ours (see router.ts) and the operation list is computed once.
 import express, { type Request, type Response, type NextFunction, type Router } from 'express';
 import type { ErrorObject } from 'ajv';
-import OpenAPIBackendModule, { type Context, type Document } from 'openapi-backend';
+import * as openapiBackend from 'openapi-backend';
+import type { Context, Document } from 'openapi-backend';
 import { ajvCustomizer } from './ajv.ts';
 import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
 import type { Handler, RawResult } from './types.ts';
 import type { Logger } from '../logger.ts';
 
-const { OpenAPIBackend } = OpenAPIBackendModule as unknown as { OpenAPIBackend: typeof OpenAPIBackendModule.OpenAPIBackend };
+// CommonJS package: its named export arrives directly or under `default`, depending on the loader.
+const OpenAPIBackend = (openapiBackend.OpenAPIBackend ?? (openapiBackend as unknown as { default: typeof openapiBackend }).default.OpenAPIBackend) as typeof openapiBackend.OpenAPIBackend;
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 

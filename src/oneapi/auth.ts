@@ -15,7 +15,7 @@ export function headerAuthenticator(accounts: Accounts): (req: Request) => Promi
   const inFlight = new WeakMap<Request, Promise<OneApiAuth>>();
   const authenticate = async (req: Request): Promise<OneApiAuth> => {
     const raw = req.headers.authorization?.trim() ?? '';
-    const token = raw.replace(/^Bearer\s+/i, '').trim();
+    const token = raw.replace(/^Bearer(\s+|$)/i, '').trim();
     if (!token) throw new AuthFailure(401, MESSAGES.noToken);
     const user = token.length <= 256 ? await accounts.userByToken(token) : undefined;
     if (!user) throw new AuthFailure(401, MESSAGES.badToken);

@@ -58,8 +58,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     db,
     dataDir,
     async drop() {
-      await db.raw(`DROP SCHEMA ${schema} CASCADE`);
       await db.destroy();
+      // A connection of its own: the test may have shut the database out on purpose.
+      const admin = knexFactory({ client: 'pg', connection: process.env.TEST_DATABASE_URL });
+      await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.destroy();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,226 @@
+// Properties every operation of both contracts must have, swept over the whole spec: the documents
+// are valid OpenAPI 3.1, the binding matches the spec, and the generic statuses (501, 413, 429, 500,
+// malformed bodies, unknown routes) answer in each API's own shape.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { client, type Client } from './helpers/http.ts';
+import { contract } from './helpers/contract.ts';
+import { exampleRequests, type ExampleRequest } from './helpers/examples.ts';
+import { createTestDatabase, sharedServer, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
+import { notImplemented } from '../src/notImplemented.ts';
+import { ROOT, SPEC_FILES, loadSpec } from '../src/spec.ts';
+import { SETTINGS, ConfigError, loadConfig } from '../src/config.ts';
+import { bindApi, checkBinding, BindingError } from '../src/http/bind.ts';
+import { createLogger } from '../src/logger.ts';
+import { oneapiErrors } from '../src/oneapi/envelope.ts';
+
+const requests = exampleRequests(contract);
+const notImplementedIds = new Set<string>([...notImplemented.aideer, ...notImplemented.oneapi]);
+const ERROR_BODY = {
+  aideer: (detail: string) => ({ detail }),
+  oneapi: (message: string) => ({ success: false, message }),
+};
+
+function send(api: Client, r: ExampleRequest, opts: { headers?: Record<string, string>; body?: unknown; contentType?: string } = {}) {
+  let req = api[r.method as 'get' | 'post' | 'put' | 'delete'](r.url).query(r.query);
+  if (opts.headers) req = req.set(opts.headers);
+  const body = opts.body ?? r.body;
+  const type = opts.contentType ?? r.contentType;
+  if (body !== undefined && type && type !== 'multipart/form-data') req = req.type(type).send(body as object);
+  return req;
+}
+
+describe('the contracts', () => {
+  for (const [name, file] of Object.entries(SPEC_FILES)) {
+    it(`when openapi/${name}.yaml is checked by a 3.1-aware validator, then it is valid`, async () => {
+      const result = await new Validator().validate(file);
+      expect(result.errors ?? [], JSON.stringify(result.errors)).to.deep.equal([]);
+      expect(result.valid).to.equal(true);
+    });
+  }
+
+  it('when src/notImplemented.ts is compared with the specs, then it lists exactly the operations that document a 501', () => {
+    for (const api of ['aideer', 'oneapi'] as const) {
+      const documented = requests.filter((r) => r.api === api && '501' in r.responses).map((r) => r.operationId).sort();
+      expect([...notImplemented[api]].sort(), api).to.deep.equal(documented);
+    }
+  });
+
+  it('when every operation id is listed, then each is unique and camelCase', () => {
+    const ids = requests.map((r) => r.operationId);
+    expect(new Set(ids).size).to.equal(ids.length);
+    for (const id of ids) expect(id).to.match(/^[a-z][A-Za-z0-9]*$/);
+  });
+});
+
+describe('binding operations to handlers', () => {
+  it('when an operation has no handler or a handler names no operation, then binding is refused naming them', async () => {
+    const doc = loadSpec('oneapi');
+    const handlers: Record<string, unknown> = Object.fromEntries(requests.filter((r) => r.api === 'oneapi').map((r) => [r.operationId, async () => ({ status: 200 })]));
+    delete handlers.loginUser;
+    handlers.loginUsr = async () => ({ status: 200 });
+    expect(() => checkBinding('One-API', doc, handlers)).to.throw(BindingError, /without a handler: loginUser.*naming no operation: loginUsr/);
+    let refused: unknown;
+    try {
+      await bindApi({ name: 'One-API', document: doc, handlers: handlers as never, securityHandlers: {}, authFrom: () => undefined, errors: oneapiErrors, logger: createLogger('silent') });
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).to.be.instanceOf(BindingError);
+  });
+});
+
+describe('every operation, swept from the spec', () => {
+  let server: TestServer;
+  let api: Client;
+  before(async () => {
+    server = await sharedServer();
+    api = client(server.url);
+  });
+
+  for (const r of requests.filter((r) => notImplementedIds.has(r.operationId))) {
+    it(`when ${r.operationId} (${r.method.toUpperCase()} ${r.url}) is called before its handler lands, then 501 in its API's shape`, async () => {
+      const res = await send(api, r).expect(501);
+      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Not implemented') : ERROR_BODY.oneapi('该功能尚未实现'));
+    });
+  }
+
+  for (const r of requests.filter((r) => r.contentType && r.contentType !== 'multipart/form-data')) {
+    it(`when ${r.operationId} gets a body over 1 MB, then 413 in its API's shape`, async () => {
+      const big = r.contentType === 'application/json' ? JSON.stringify({ padding: 'x'.repeat(1_100_000) }) : `padding=${'x'.repeat(1_100_000)}`;
+      const res = await send(api, r, { body: big }).expect(413);
+      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Request body too large') : ERROR_BODY.oneapi('请求体过大'));
+    });
+  }
+
+  for (const r of requests.filter((r) => r.contentType === 'application/json')) {
+    it(`when ${r.operationId} gets malformed JSON, then its API's validation error`, async () => {
+      const res = await send(api, r, { body: '{"a": ' }).expect(r.api === 'aideer' ? 422 : 400);
+      if (r.api === 'aideer') expect(res.body.detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
+      else expect(res.body).to.deep.equal(ERROR_BODY.oneapi('请求参数错误: 请求体不是合法的 JSON'));
+    });
+  }
+
+  it('when a path matches no operation, then 404 in each API\'s shape', async () => {
+    expect((await api.get('/api/v1/no/such/thing').expect(404)).body).to.deep.equal({ detail: 'Not Found' });
+    expect((await api.get('/api/no/such/thing').expect(404)).body).to.deep.equal({ success: false, message: '接口不存在' });
+    expect((await api.get('/api/v1/users/me/avatar/extra').expect(404)).body).to.deep.equal({ detail: 'Not Found' });
+  });
+
+  it('when a path exists but not for that method, then 405 with Allow, in each API\'s shape', async () => {
+    const a = await api.patch('/api/v1/users/me').expect(405);
+    expect(a.body).to.deep.equal({ detail: 'Method Not Allowed' });
+    expect(a.headers.allow).to.equal('GET');
+    const o = await api.delete('/api/user/login').expect(405);
+    expect(o.body).to.deep.equal({ success: false, message: '请求方法不允许' });
+    expect(o.headers.allow).to.equal('POST');
+  });
+
+  it('when a collection path is written with a trailing slash, then it is the same operation', async () => {
+    await api.get('/api/topics/').expect(501);
+    await api.get('/api/user/self/').expect(401);
+  });
+
+  it('when a request carries X-Request-Id, then it is echoed; otherwise one is generated', async () => {
+    const given = await api.get('/api/user/self').set('X-Request-Id', 'trace-123').expect(401);
+    expect(given.headers['x-request-id']).to.equal('trace-123');
+    const generated = await api.get('/api/user/self').expect(401);
+    expect(generated.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
+    const unsafe = await api.get('/api/user/self').set('X-Request-Id', 'bad id\twith spaces').expect(401);
+    expect(unsafe.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('every One-API operation over the global per-IP limit', () => {
+  let server: TestServer;
+  let api: Client;
+  before(async () => {
+    server = await startServer({ GLOBAL_RATE_LIMIT: '1', TRUST_PROXY: 'true' });
+    api = client(server.url);
+  });
+  after(() => server.close());
+
+  requests
+    .filter((r) => r.api === 'oneapi')
+    .forEach((r, i) => {
+      it(`when ${r.operationId} is called past the limit, then 429 in the envelope with Retry-After`, async () => {
+        const ip = { 'X-Forwarded-For': `198.51.100.${i + 1}` };
+        await send(api, r, { headers: ip });
+        const res = await send(api, r, { headers: ip }).expect(429);
+        expect(res.body).to.deep.equal(ERROR_BODY.oneapi('请求过于频繁，请稍后再试'));
+        expect(Number(res.headers['retry-after'])).to.be.greaterThan(0);
+      });
+    });
+});
+
+describe('every implemented operation when the database is unreachable', () => {
+  let server: TestServer;
+  let api: Client;
+  let database: TestDatabase;
+  before(async () => {
+    database = await createTestDatabase();
+    server = await startServer({}, { database });
+    api = client(server.url);
+    await database.db.destroy();
+  });
+  after(async () => {
+    await server.close();
+    await database.drop();
+  });
+
+  for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId))) {
+    it(`when ${r.operationId} is called, then 500 in its API's shape with nothing of the fault in it`, async () => {
+      const headers: Record<string, string> = r.api === 'oneapi' ? { Authorization: 'some-token-value', UserID: '1' } : {};
+      const res = await send(api, r, { headers }).expect(500);
+      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Internal Server Error') : ERROR_BODY.oneapi('服务器内部错误'));
+    });
+  }
+});
+
+describe('settings', () => {
+  const invalid: [Record<string, string>, string][] = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
+    [{ HOST: 'bad host' }, 'HOST'],
+    [{ NODE_ENV: 'production' }, 'ONEAPI_SECRET'],
+    [{ SMS_SENDER: 'webhook' }, 'SMS_WEBHOOK_URL'],
+    [{ ENABLE_ONEAPI: 'maybe' }, 'ENABLE_ONEAPI'],
+    [{ ONEAPI_ROOT_PHONE: '123' }, 'ONEAPI_ROOT_PHONE'],
+  ];
+  for (const [env, variable] of invalid) {
+    it(`when ${JSON.stringify(env)}, then loading the settings fails naming ${variable}`, () => {
+      expect(() => loadConfig(env)).to.throw(ConfigError, variable);
+    });
+  }
+
+  it('when nothing is set, then the documented defaults apply', () => {
+    const c = loadConfig({});
+    expect(c).to.include({ port: 8000, host: '127.0.0.1', nodeEnv: 'development', logLevel: 'info', phoneCodeMode: 'fixed', databaseUrl: undefined });
+    expect(c.dataDir).to.equal(path.resolve('./data'));
+    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32) }).phoneCodeMode).to.equal('random');
+  });
+
+  it('when the server is started with an invalid setting, then it exits with a message naming the variable', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], { env: { ...process.env, PORT: 'eighty', DATA_DIR: fs.mkdtempSync('/tmp/cfg-') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).to.equal(1);
+    expect(stderr).to.include('Invalid setting PORT');
+  });
+
+  it('when the README is read, then it documents every setting with its default', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const s of Object.values(SETTINGS)) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${s.name}\``));
+      expect(row, `README row for ${s.name}`).to.be.a('string');
+      expect(row).to.include(s.default);
+    }
+  });
+});
