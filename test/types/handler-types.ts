@@ -1,0 +1,34 @@
+// Compile-time tests, checked by `tsc --noEmit` (CI): each @ts-expect-error marks something the
+// handler types must refuse. If the types ever let one through, tsc fails on the unused directive.
+import type { operations } from '../../generated/oneapi.ts';
+import type { Handler, HandlerMap, OperationsWith501 } from '../../src/http/types.ts';
+
+type Logout = operations['logoutUser'];
+
+export const documented: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: true, message: '登出成功' } });
+
+// @ts-expect-error 404 is not a status logoutUser documents
+export const undocumentedStatus: Handler<Logout, unknown> = async () => ({ status: 404, body: { success: false, message: 'x' } });
+
+// @ts-expect-error a misspelt field in the documented body
+export const wrongField: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: true, mesage: '登出成功' } });
+
+// @ts-expect-error the error envelope where the 200 body is documented
+export const wrongShape: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: false, message: 'x' } });
+
+// @ts-expect-error a 200 without its body
+export const missingBody: Handler<Logout, unknown> = async () => ({ status: 200 });
+
+export const query: Handler<operations['sendPhoneVerification'], unknown> = async ({ query }) => {
+  const purpose: 'register' | 'login' = query.purpose;
+  // @ts-expect-error a query parameter the operation does not have
+  void query.page;
+  return { status: 400, body: { success: false, message: purpose } };
+};
+
+declare const handler: Handler<never, unknown>;
+// @ts-expect-error a handler map missing operations does not satisfy the complete map
+export const incomplete = { logoutUser: handler } satisfies HandlerMap<operations, unknown>;
+
+// @ts-expect-error getSelf documents no 501, so it cannot be listed as not implemented
+export const listed = ['getSelf'] as const satisfies readonly OperationsWith501<operations>[];
