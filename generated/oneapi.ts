@@ -920,12 +920,12 @@ export interface components {
          */
         Page: number;
         /**
-         * @description Items per page (1–100, default 10).
+         * @description Items per page (1–100). When neither `size` nor `page_size` is sent, 10.
          * @example 10
          */
         Size: number;
         /**
-         * @description Messages per page (1–100, default 20).
+         * @description Messages per page (1–100). When neither `size` nor `page_size` is sent, 20.
          * @example 20
          */
         MessageSize: number;
@@ -1208,7 +1208,7 @@ export interface operations {
                  */
                 page?: components["parameters"]["Page"];
                 /**
-                 * @description Items per page (1–100, default 10).
+                 * @description Items per page (1–100). When neither `size` nor `page_size` is sent, 10.
                  * @example 10
                  */
                 size?: components["parameters"]["Size"];
@@ -1336,7 +1336,7 @@ export interface operations {
                  */
                 page?: components["parameters"]["Page"];
                 /**
-                 * @description Messages per page (1–100, default 20).
+                 * @description Messages per page (1–100). When neither `size` nor `page_size` is sent, 20.
                  * @example 20
                  */
                 size?: components["parameters"]["MessageSize"];
@@ -1480,7 +1480,7 @@ export interface operations {
                  */
                 page?: components["parameters"]["Page"];
                 /**
-                 * @description Items per page (1–100, default 10).
+                 * @description Items per page (1–100). When neither `size` nor `page_size` is sent, 10.
                  * @example 10
                  */
                 size?: components["parameters"]["Size"];
@@ -1701,7 +1701,7 @@ export interface operations {
                  */
                 page?: components["parameters"]["Page"];
                 /**
-                 * @description Items per page (1–100, default 10).
+                 * @description Items per page (1–100). When neither `size` nor `page_size` is sent, 10.
                  * @example 10
                  */
                 size?: components["parameters"]["Size"];
