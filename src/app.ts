@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import express, { type Express } from 'express';
 import cors from 'cors';
 import type { Knex } from 'knex';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createAideer } from './aideer/index.ts';
@@ -33,7 +33,8 @@ export interface App {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createApp({ config, db, logger }: AppOptions): Promise<App> {
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }) : undefined;
+  // Loaded only when used: it is one of the heavier imports at start-up.
+  const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
 
   const app = express();

@@ -20,19 +20,19 @@ export function createAjv2020(opts: Options = {}): Ajv2020 {
   return ajv;
 }
 
+const shared = new Map<string, Ajv2020>();
+
 /**
- * openapi-backend's `customizeAjv`: one Ajv 2020 instance per option set, shared by every
- * operation, instead of a fresh draft-07 instance per compiled schema.
+ * The Ajv openapi-backend compiles request validators with: one Ajv 2020 instance per option set,
+ * shared by every operation of both APIs, instead of a fresh draft-07 instance per schema. Schemas
+ * are not checked against the meta-schema here: the documents are linted and validated in CI.
  */
-export function ajvCustomizer(): (original: unknown, opts: Options) => Ajv2020 {
-  const cache = new Map<string, Ajv2020>();
-  return (_original, opts) => {
-    const key = opts.coerceTypes ? 'coerce' : 'plain';
-    let ajv = cache.get(key);
-    if (!ajv) {
-      ajv = createAjv2020({ verbose: true, useDefaults: true, coerceTypes: Boolean(opts.coerceTypes) });
-      cache.set(key, ajv);
-    }
-    return ajv;
-  };
+export function requestAjv(opts: Pick<Options, 'coerceTypes'>): Ajv2020 {
+  const key = opts.coerceTypes ? 'coerce' : 'plain';
+  let ajv = shared.get(key);
+  if (!ajv) {
+    ajv = createAjv2020({ verbose: true, useDefaults: true, coerceTypes: Boolean(opts.coerceTypes), validateSchema: false });
+    shared.set(key, ajv);
+  }
+  return ajv;
 }

@@ -5,7 +5,7 @@ import express, { type Request, type Response, type NextFunction, type Router } 
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
 import type { Context, Document } from 'openapi-backend';
-import { ajvCustomizer } from './ajv.ts';
+import { requestAjv } from './ajv.ts';
 import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
 import type { Handler, RawResult } from './types.ts';
 import type { Logger } from '../logger.ts';
@@ -89,7 +89,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     quick: true, // no 3.0 meta-schema check (the 3.1 document is validated by redocly and the tests) and no eager response validators
     validate: true,
     coerceTypes: true,
-    customizeAjv: ajvCustomizer() as never,
+    customizeAjv: ((_ajv: unknown, opts: { coerceTypes?: boolean }) => requestAjv(opts)) as never,
   });
   await api.init();
 
@@ -122,8 +122,11 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     }
     return { ...req, method: req.method.toLowerCase(), params, query, headers: { ...req.headers }, cookies: {}, requestBody: req.body };
   };
-  // Request validators are compiled now, once, not on first use.
-  (api.validator as unknown as { preCompileRequestValidators(): void }).preCompileRequestValidators();
+  // Request validators are compiled now, once, not on first use; and with our shared Ajv directly
+  // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv).
+  const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
+  validator.getAjv = (_ctx, opts = {}) => requestAjv(opts);
+  validator.preCompileRequestValidators();
 
   const sendError = (res: Response, result: RawResult) => send(res, result, logger);
 
