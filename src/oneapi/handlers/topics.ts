@@ -1,0 +1,106 @@
+// The `topics` tag: the caller's topics and their messages, replies through the topic's channel
+// (decisions O7–O9).
+import type { Request } from 'express';
+import type { OneApiHandlers } from '../types.ts';
+import type { Topics } from '../topics.ts';
+import { BUILTIN_CHANNEL_ID, type Channels } from '../channels.ts';
+import type { Logger } from '../../logger.ts';
+import { LlmError } from '../../llm/index.ts';
+import { fail } from '../envelope.ts';
+import { pageOf } from '../paging.ts';
+
+export const TOPIC_MESSAGES = {
+  created: '话题创建成功',
+  deleted: '话题已删除',
+  sent: '消息发送成功',
+  notFound: '话题不存在',
+  forbidden: '无权限操作此话题',
+  unknownChannel: '渠道不存在',
+  modelNotServed: (model: string) => `该渠道不支持模型 ${model}`,
+  replyFailed: 'AI 回复失败，请稍后再试',
+  replyTimedOut: 'AI 回复超时，请稍后再试',
+} as const;
+
+const TOPICS_PAGE_SIZE = 10;
+const MESSAGES_PAGE_SIZE = 20;
+
+export interface TopicDeps {
+  topics: Topics;
+  channels: Channels;
+  /** How many earlier messages go with a new one as context (ONEAPI_TOPIC_HISTORY). */
+  historySize: number;
+  logger: Logger;
+}
+
+function refused(refusal: 'notFound' | 'forbidden') {
+  return refusal === 'notFound' ? fail(404, TOPIC_MESSAGES.notFound) : fail(403, TOPIC_MESSAGES.forbidden);
+}
+
+function channelRefused(refusal: 'unknownChannel' | 'modelNotServed', model: string) {
+  return fail(400, refusal === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(model));
+}
+
+/** Aborts when the client goes away, so an abandoned request stops paying for its reply. */
+function clientGone(req: Request): AbortSignal {
+  const ac = new AbortController();
+  req.res?.once('close', () => ac.abort());
+  return ac.signal;
+}
+
+export function topicHandlers({ topics, channels, historySize, logger }: TopicDeps) {
+  return {
+    listTopics: async ({ auth, query }) => {
+      const page = pageOf(query, TOPICS_PAGE_SIZE);
+      const { items, total } = await topics.list(auth.user.id, page);
+      return { status: 200, body: { success: true, message: '', data: { topics: items, total, page: page.page, size: page.size } } };
+    },
+
+    createTopic: async ({ auth, body }) => {
+      const channelId = body.channel_id ?? BUILTIN_CHANNEL_ID;
+      // Without a model, the channel's first one (gpt-3.5-turbo on channel 1, as the original).
+      const model = body.model ?? channels.defaultModel(channelId);
+      if (model === undefined) return channelRefused('unknownChannel', '');
+      const refusal = channels.refusal(channelId, model);
+      if (refusal) return channelRefused(refusal, model);
+      const topic = await topics.create(auth.user.id, { topic_name: body.topic_name, model, channel_id: channelId });
+      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.created, data: topic } };
+    },
+
+    deleteTopic: async ({ auth, params }) => {
+      const topic = await topics.owned(auth.user.id, params.id);
+      if (typeof topic === 'string') return refused(topic);
+      if (!(await topics.remove(topic.id))) return refused('notFound');
+      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.deleted } };
+    },
+
+    listTopicMessages: async ({ auth, params, query }) => {
+      const topic = await topics.owned(auth.user.id, params.id);
+      if (typeof topic === 'string') return refused(topic);
+      const page = pageOf(query, MESSAGES_PAGE_SIZE);
+      const { items, total } = await topics.messages(topic.id, page);
+      return { status: 200, body: { success: true, message: '', data: { messages: items, total, page: page.page, size: page.size } } };
+    },
+
+    sendTopicMessage: async ({ auth, params, body, req }) => {
+      const topic = await topics.owned(auth.user.id, params.id);
+      if (typeof topic === 'string') return refused(topic);
+      const refusal = channels.refusal(topic.channel_id, topic.model);
+      if (refusal) return channelRefused(refusal, topic.model);
+      const sentAt = topics.clock();
+      const conversation = [...(await topics.recentHistory(topic.id, historySize)), { role: 'user' as const, content: body.content }];
+      let reply: string;
+      try {
+        reply = await channels.reply(topic.channel_id, topic.model, topic.topic_name, conversation, clientGone(req));
+      } catch (err) {
+        if (!(err instanceof LlmError)) throw err;
+        // The error names the channel and what failed; it never holds the channel's key.
+        const log = req.log ?? logger;
+        log[err.kind === 'cancelled' ? 'info' : 'warn']({ channelId: topic.channel_id, model: topic.model, kind: err.kind, upstreamStatus: err.status, error: err.message }, 'topic reply failed');
+        return fail(502, err.kind === 'timeout' ? TOPIC_MESSAGES.replyTimedOut : TOPIC_MESSAGES.replyFailed);
+      }
+      const stored = await topics.storeExchange(topic.id, { content: body.content, at: sentAt }, reply);
+      if (stored === 'notFound') return refused('notFound');
+      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.sent, data: stored } };
+    },
+  } satisfies Partial<OneApiHandlers>;
+}

@@ -1,0 +1,132 @@
+// One-API topics and their messages (decisions O7–O9): the only module that reads or writes
+// oneapi_topics and oneapi_topic_messages. A deleted topic keeps its rows with `deleted_at` set and
+// is "not found" from then on.
+import type { Knex } from 'knex';
+import type { components } from '../../generated/oneapi.ts';
+import type { ChatMessage } from '../llm/index.ts';
+import type { Page } from './paging.ts';
+
+export type Topic = components['schemas']['Topic'];
+export type TopicSummary = components['schemas']['TopicSummary'];
+export type TopicMessage = components['schemas']['TopicMessage'];
+
+/** Why an operation on one topic was refused (O8): missing or deleted, or not the caller's. */
+export type Refusal = 'notFound' | 'forbidden';
+
+interface TopicRow {
+  id: number;
+  user_id: number;
+  topic_name: string;
+  model: string;
+  channel_id: number;
+  created_at: number;
+}
+
+interface MessageRow {
+  id: number;
+  role: TopicMessage['role'];
+  content: string;
+  created_at: number;
+}
+
+const TOPICS = 'oneapi_topics';
+const MESSAGES = 'oneapi_topic_messages';
+const TOPIC_COLUMNS = ['id', 'user_id', 'topic_name', 'model', 'channel_id', 'created_at'];
+const MESSAGE_COLUMNS = ['id', 'role', 'content', 'created_at'];
+
+const iso = (ms: number) => new Date(Number(ms)).toISOString();
+
+function toTopic(row: TopicRow): Topic {
+  return { id: row.id, topic_name: row.topic_name, model: row.model, channel_id: row.channel_id, created_at: iso(row.created_at) };
+}
+
+function toMessage(row: MessageRow): TopicMessage {
+  return { id: row.id, role: row.role, content: row.content, created_at: iso(row.created_at) };
+}
+
+export class Topics {
+  constructor(
+    private readonly db: Knex,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private live(db: Knex = this.db) {
+    return db(TOPICS).whereNull('deleted_at');
+  }
+
+  /** The user's live topics, newest first, each with its number of messages. */
+  async list(userId: number, page: Page): Promise<{ items: TopicSummary[]; total: number }> {
+    const messageCount = this.db(MESSAGES).count('*').where('topic_id', this.db.ref(`${TOPICS}.id`)).as('message_count');
+    const [rows, counted] = await Promise.all([
+      this.live()
+        .select([...TOPIC_COLUMNS.map((c) => `${TOPICS}.${c}`), messageCount])
+        .where({ user_id: userId })
+        .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+        .limit(page.size)
+        .offset(page.offset),
+      this.live().where({ user_id: userId }).count({ total: '*' }),
+    ]);
+    return {
+      items: (rows as (TopicRow & { message_count: number | string })[]).map((r) => ({ ...toTopic(r), message_count: Number(r.message_count) })),
+      total: Number(counted[0].total),
+    };
+  }
+
+  async create(userId: number, fields: { topic_name: string; model: string; channel_id: number }): Promise<Topic> {
+    const now = this.now();
+    const [row] = await this.db(TOPICS)
+      .insert({ user_id: userId, ...fields, created_at: now, updated_at: now })
+      .returning(TOPIC_COLUMNS);
+    return toTopic(row as TopicRow);
+  }
+
+  /** The live topic if it is the user's (O8: deleted or missing → notFound, another's → forbidden). */
+  async owned(userId: number, topicId: number): Promise<Topic | Refusal> {
+    const row = (await this.live().select(TOPIC_COLUMNS).where({ id: topicId }).first()) as TopicRow | undefined;
+    if (!row) return 'notFound';
+    if (row.user_id !== userId) return 'forbidden';
+    return toTopic(row);
+  }
+
+  /** Soft-deletes the topic; false when it was already gone (a concurrent delete). */
+  async remove(topicId: number): Promise<boolean> {
+    const now = this.now();
+    return (await this.live().where({ id: topicId }).update({ deleted_at: now, updated_at: now })) === 1;
+  }
+
+  /** One page of the topic's messages, oldest first. */
+  async messages(topicId: number, page: Page): Promise<{ items: TopicMessage[]; total: number }> {
+    const [rows, counted] = await Promise.all([
+      this.db(MESSAGES).select(MESSAGE_COLUMNS).where({ topic_id: topicId }).orderBy('id', 'asc').limit(page.size).offset(page.offset),
+      this.db(MESSAGES).where({ topic_id: topicId }).count({ total: '*' }),
+    ]);
+    return { items: (rows as MessageRow[]).map(toMessage), total: Number(counted[0].total) };
+  }
+
+  /** The topic's last `limit` messages, oldest first, as a conversation for the model. */
+  async recentHistory(topicId: number, limit: number): Promise<ChatMessage[]> {
+    if (limit === 0) return [];
+    const rows = (await this.db(MESSAGES).select('role', 'content').where({ topic_id: topicId }).orderBy('id', 'desc').limit(limit)) as Pick<MessageRow, 'role' | 'content'>[];
+    return rows.reverse().map((r) => ({ role: r.role, content: r.content }));
+  }
+
+  /** Now, by this module's clock: when a message to a topic was received. */
+  clock(): number {
+    return this.now();
+  }
+
+  /**
+   * Stores the user's message and the reply together, in one transaction, once the reply exists.
+   * `notFound` when the topic was deleted while the reply was being produced (nothing stored).
+   */
+  async storeExchange(topicId: number, user: { content: string; at: number }, replyContent: string): Promise<{ user_message: TopicMessage; ai_message: TopicMessage } | 'notFound'> {
+    const reply = { content: replyContent, at: this.now() };
+    return this.db.transaction(async (trx) => {
+      // Also the check that the topic is still there, in the same transaction as the inserts.
+      if ((await this.live(trx).where({ id: topicId }).update({ updated_at: reply.at })) !== 1) return 'notFound' as const;
+      const [userRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'user', content: user.content, created_at: user.at }).returning(MESSAGE_COLUMNS);
+      const [aiRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'assistant', content: reply.content, created_at: reply.at }).returning(MESSAGE_COLUMNS);
+      return { user_message: toMessage(userRow as MessageRow), ai_message: toMessage(aiRow as MessageRow) };
+    });
+  }
+}
