@@ -1,0 +1,220 @@
+// The documentation readers open in a browser (decision G8): Swagger UI at /docs, Redoc at /redoc,
+// and each contract served as JSON with a `servers` entry naming this server. Every asset comes
+// from an installed package, so the pages render with no internet. The static site built by
+// `npm run docs` uses the same Redoc page.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import express, { type Request, type Response, type Router } from 'express';
+import type { Config } from './config.ts';
+import { loadSpec, type ApiName } from './spec.ts';
+
+const require = createRequire(import.meta.url);
+const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+const REDOC_BUNDLE_FILE = require.resolve('redoc/bundles/redoc.standalone.js');
+
+/** The Swagger UI files the /docs page loads; nothing else of the package is served. */
+const SWAGGER_UI_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png'];
+
+// Redoc's sidebar shows a logo fetched from Redocly's CDN. An undecodable data: URL makes the image
+// fail at once, without a request, and Redoc then drops it (its onError handler), as it would offline.
+const REDOC_CDN_LOGOS = /https:\/\/cdn\.redoc\.ly\/redoc\/logo-mini(?:-full)?\.svg/g;
+
+let redocBundle: string | undefined;
+
+/** The installed Redoc standalone bundle, made to fetch nothing from the internet. */
+export function offlineRedocBundle(): string {
+  redocBundle ??= fs.readFileSync(REDOC_BUNDLE_FILE, 'utf8').replace(REDOC_CDN_LOGOS, 'data:,');
+  return redocBundle;
+}
+
+export interface DocumentedApi {
+  name: ApiName;
+  title: string;
+  /** Where the API is mounted: the spec's relative `servers` entry (`/api/v1`, `/api`). */
+  base: string;
+  /** The hand-written document, as parsed from YAML. */
+  document: Record<string, unknown> & { servers?: { url: string; description?: string }[] };
+}
+
+export function documentedApis(names: readonly ApiName[] = ['aideer', 'oneapi']): DocumentedApi[] {
+  return names.map((name) => {
+    const document = loadSpec(name) as DocumentedApi['document'];
+    const base = document.servers?.[0]?.url;
+    if (!base?.startsWith('/')) throw new Error(`openapi/${name}.yaml: servers[0].url must be the API's relative mount path`);
+    return { name, title: String((document.info as { title?: unknown })?.title ?? name), base, document };
+  });
+}
+
+/** JSON that can sit inside an inline <script> (no `</script>`, no `<!--`). */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function htmlPage(title: string, head: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+${head}
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+
+/** A page listing the API references, linking each to `href(api)`. */
+export function indexPage(apis: DocumentedApi[], href: (api: DocumentedApi) => string, extra = ''): string {
+  const items = apis
+    .map((api) => `<li><a href="${escapeHtml(href(api))}">${escapeHtml(api.title)}</a> <code>${escapeHtml(api.base)}</code> version ${escapeHtml(String((api.document.info as { version?: unknown })?.version ?? ''))}</li>`)
+    .join('\n');
+  const style = '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .3em}</style>';
+  return htmlPage('API reference', style, `<h1>API reference</h1>\n<ul>\n${items}\n</ul>\n${extra}`);
+}
+
+const REDOC_OPTIONS = { expandResponses: '200,201', requiredPropsFirst: true, pathInMiddlePanel: true };
+
+/**
+ * A Redoc page for one API. `spec` is the document's URL (fetched by the page) or the document
+ * itself (embedded, for pages opened from disk); `bundleSrc` is where the Redoc bundle is.
+ */
+export function redocPage(api: DocumentedApi, spec: string | object, bundleSrc: string): string {
+  const head = '<style>body{margin:0;padding:0}</style>';
+  const body = `<div id="redoc"></div>
+<script src="${escapeHtml(bundleSrc)}"></script>
+<script>Redoc.init(${scriptJson(spec)}, ${scriptJson(REDOC_OPTIONS)}, document.getElementById('redoc'));</script>`;
+  return htmlPage(`${api.title} · reference`, head, body);
+}
+
+/** Swagger UI for every API, with a selector; `specUrl` is relative to the page. */
+function swaggerPage(apis: DocumentedApi[], specUrl: (api: DocumentedApi) => string): string {
+  const config = {
+    urls: apis.map((api) => ({ url: specUrl(api), name: `${api.title} (${api.base})` })),
+    dom_id: '#swagger-ui',
+    deepLinking: true,
+    displayRequestDuration: true,
+    // Swagger UI would otherwise send each document to validator.swagger.io for a badge.
+    validatorUrl: null,
+  };
+  const head = `<link rel="stylesheet" href="swagger-ui.css">
+<link rel="icon" type="image/png" href="favicon-32x32.png" sizes="32x32">
+<link rel="icon" type="image/png" href="favicon-16x16.png" sizes="16x16">
+<style>body{margin:0}</style>`;
+  const body = `<div id="swagger-ui"></div>
+<script src="swagger-ui-bundle.js"></script>
+<script src="swagger-ui-standalone-preset.js"></script>
+<script>
+window.ui = SwaggerUIBundle(Object.assign(${scriptJson(config)}, {
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+  layout: 'StandaloneLayout'
+}));
+</script>`;
+  return htmlPage('API docs · Swagger UI', head, body);
+}
+
+/**
+ * One API's document as JSON with its `servers` entry made absolute. Serialised once: a request
+ * only fills in the server URL between the two precomputed halves.
+ */
+class ServedDocument {
+  private readonly halves: [string, string];
+
+  constructor(private readonly api: DocumentedApi) {
+    const marker = `\u0000server-url-of-${api.name}\u0000`;
+    const doc = structuredClone(api.document);
+    doc.servers = [{ ...(api.document.servers?.[0] ?? {}), url: marker }];
+    const parts = JSON.stringify(doc).split(JSON.stringify(marker));
+    if (parts.length !== 2) throw new Error(`openapi/${api.name}.yaml: cannot place the servers entry`);
+    this.halves = parts as [string, string];
+  }
+
+  json(origin: string | undefined): string {
+    return this.halves.join(JSON.stringify(`${origin ?? ''}${this.api.base}`));
+  }
+}
+
+// A Host header this plain is safe to echo into the document; anything else gets the relative URL.
+const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+/** The origin this request reached: PUBLIC_BASE_URL, else the request's (behind TRUST_PROXY, the proxy's). */
+function originOf(req: Request, publicBaseUrl: string | undefined): string | undefined {
+  if (publicBaseUrl) return publicBaseUrl;
+  // Express 5's req.host keeps the port and reads X-Forwarded-Host only when the proxy is trusted.
+  const host = req.host;
+  return host && PLAIN_HOST.test(host) ? `${req.protocol}://${host}` : undefined;
+}
+
+/** Redirects `/docs` to `/docs/` (relative, so it holds behind a path-prefixing proxy too). */
+function withTrailingSlash(page: (req: Request, res: Response) => void) {
+  return (req: Request, res: Response) => {
+    const [pathname, query] = req.originalUrl.split(/\?(.*)/s, 2);
+    if (pathname.endsWith('/')) return page(req, res);
+    res.redirect(301, `${path.posix.basename(pathname)}/${query ? `?${query}` : ''}`);
+  };
+}
+
+function sendHtml(html: string) {
+  return (_req: Request, res: Response) => {
+    res.type('html').set('Cache-Control', 'no-cache').send(html);
+  };
+}
+
+/** /docs, /redoc and the served documents of the enabled APIs; undefined when both are off. */
+export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' | 'publicBaseUrl'>): Router | undefined {
+  const names = [config.enableAideer && 'aideer', config.enableOneapi && 'oneapi'].filter(Boolean) as ApiName[];
+  if (names.length === 0) return undefined;
+  const apis = documentedApis(names);
+  const router = express.Router({ strict: true });
+
+  // The documents first: /api/openapi.json would otherwise reach One-API's router as an unknown route.
+  for (const api of apis) {
+    const served = new ServedDocument(api);
+    router.get(`${api.base}/openapi.json`, (req, res) => {
+      if (!config.publicBaseUrl) res.vary('Host').vary('X-Forwarded-Host').vary('X-Forwarded-Proto');
+      res.type('json').set('Cache-Control', 'no-cache').send(served.json(originOf(req, config.publicBaseUrl)));
+    });
+  }
+
+  // Pages refer to their assets and documents relatively, from /docs/ and /redoc/.
+  const specFromPage = (api: DocumentedApi) => `..${api.base}/openapi.json`;
+  router.get(['/docs', '/docs/'], withTrailingSlash(sendHtml(swaggerPage(apis, specFromPage))));
+  for (const file of SWAGGER_UI_ASSETS) {
+    router.get(`/docs/${file}`, (_req, res) => res.sendFile(path.join(SWAGGER_UI_DIR, file), { maxAge: '1h' }));
+  }
+
+  const swaggerLink = '<p>Try the operations in <a href="../docs/">Swagger UI</a>.</p>';
+  router.get(['/redoc', '/redoc/'], withTrailingSlash(sendHtml(indexPage(apis, (api) => api.name, swaggerLink))));
+  for (const api of apis) {
+    router.get(`/redoc/${api.name}`, sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js')));
+  }
+  const bundle = offlineRedocBundle();
+  router.get('/redoc/redoc.standalone.js', (_req, res) => {
+    res.type('text/javascript').set('Cache-Control', 'public, max-age=3600').send(bundle);
+  });
+  return router;
+}
+
+/** Writes the static Redoc site (an index and one page per API) into `outDir`; returns the files. */
+export function buildStaticSite(outDir: string): string[] {
+  const apis = documentedApis();
+  fs.mkdirSync(outDir, { recursive: true });
+  const files: [string, string][] = [
+    ['redoc.standalone.js', offlineRedocBundle()],
+    ['index.html', indexPage(apis, (api) => `${api.name}.html`)],
+    ...apis.map((api): [string, string] => [`${api.name}.html`, redocPage(api, api.document, 'redoc.standalone.js')]),
+  ];
+  return files.map(([name, text]) => {
+    const file = path.join(outDir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  });
+}
