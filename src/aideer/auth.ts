@@ -1,0 +1,59 @@
+// Bearer JWT authentication for AIDeer (decisions A1, A11) through passport-http-bearer, bound as
+// the spec's OAuth2PasswordBearer scheme. Failures answer exactly as the original FastAPI service.
+import type { Request } from 'express';
+import passport from 'passport';
+import { Strategy as BearerStrategy } from 'passport-http-bearer';
+import { AuthFailure } from '../http/bind.ts';
+import type { Tokens } from './tokens.ts';
+import { ADMIN, type UserRow, type Users } from './users.ts';
+
+export interface AideerAuth {
+  /** The caller. Secured operations always have it; public ones must not read it. */
+  user: UserRow;
+  /** Set when an optional token (POST /users) was sent but refused. */
+  failure?: AuthFailure;
+}
+
+/** Operations only admins may call: checked with authentication, before request validation. */
+const ADMIN_OPERATIONS = new Set(['listUsers', 'deleteUser', 'resetUserPassword', 'createRedeemCode', 'deleteRedeemCode']);
+
+export const NOT_AUTHENTICATED = () => new AuthFailure(401, 'Not authenticated', { 'WWW-Authenticate': 'Bearer' });
+
+export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request, operationId: string) => Promise<{ user: UserRow }> {
+  const authenticator = new passport.Passport();
+  for (const kind of ['access', 'refresh'] as const) {
+    authenticator.use(
+      `aideer-${kind}`,
+      new BearerStrategy((token, done) => {
+        const claims = tokens.verify(token);
+        if (!claims) return done(new AuthFailure(401, 'Could not validate credentials: Invalid token'));
+        if (kind === 'access' && claims.refresh) return done(new AuthFailure(400, 'Could not validate credentials: Access token required'));
+        if (kind === 'refresh' && !claims.refresh) return done(new AuthFailure(400, 'Could not validate credentials: Refresh token required'));
+        users.byId(claims.userId).then(
+          (user) => (user ? done(null, user) : done(new AuthFailure(401, 'Could not validate credentials: User not found'))),
+          (err: unknown) => done(err),
+        );
+      }),
+    );
+  }
+  return (req, operationId) =>
+    new Promise((resolve, reject) => {
+      // Only the header counts (as FastAPI's OAuth2PasswordBearer): passport-http-bearer would also
+      // take `access_token` from the query string or body, where tokens end up in logs.
+      const headersOnly = { headers: { authorization: req.headers.authorization } };
+      const kind = operationId === 'wechatRefresh' ? 'refresh' : 'access';
+      authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
+        if (err) return reject(err);
+        if (!user) return reject(NOT_AUTHENTICATED());
+        if (ADMIN_OPERATIONS.has(operationId) && user.permission < ADMIN) return reject(new AuthFailure(403, 'Insufficient permissions'));
+        resolve({ user });
+      })(headersOnly, {}, reject);
+    });
+}
+
+/** What handlers receive as `auth`, from the scheme's result (a user, or the error it was refused with). */
+export function aideerAuthFrom(security: Record<string, unknown>): AideerAuth {
+  const result = security.OAuth2PasswordBearer as { user?: UserRow; error?: unknown } | undefined;
+  const failure = result?.error instanceof AuthFailure ? result.error : undefined;
+  return { user: result?.user as UserRow, failure };
+}

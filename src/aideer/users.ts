@@ -1,0 +1,163 @@
+// AIDeer users, their credits and redeem codes: the only module that reads or writes those tables.
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import type { components } from '../../generated/aideer.ts';
+import { uniqueViolation } from '../dbErrors.ts';
+
+export type UserRead = components['schemas']['UserRead'];
+export type CreditRecordRead = components['schemas']['CreditRecordRead'];
+
+export const ADMIN = 2;
+export const DEFAULT_AVATAR = '/static/avatars/default.webp';
+
+export interface UserRow {
+  id: number;
+  username: string;
+  permission: number;
+  nickname: string | null;
+  password_hash: string | null;
+  wechat_openid: string | null;
+  wechat_session_key: string | null;
+  avatar: string;
+  credits_left: number;
+  created_at: number;
+}
+
+export function userRead(u: UserRow): UserRead {
+  return { username: u.username, permission: u.permission, nickname: u.nickname, id: u.id, avatar: u.avatar, credits_left: u.credits_left };
+}
+
+export class UsernameTaken extends Error {}
+
+export class Users {
+  constructor(
+    private readonly db: Knex,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  byId(id: number, db: Knex = this.db): Promise<UserRow | undefined> {
+    return db('aideer_users').where({ id }).first();
+  }
+
+  byUsername(username: string): Promise<UserRow | undefined> {
+    return this.db('aideer_users').where({ username }).first();
+  }
+
+  list(offset: number, limit: number): Promise<UserRow[]> {
+    return this.db('aideer_users').orderBy('id', 'asc').offset(offset).limit(limit);
+  }
+
+  /** Inserts a user; throws UsernameTaken when the name is in use (also under a race). */
+  async create(fields: { username: string; permission: number; nickname?: string | null; password_hash?: string | null; wechat_openid?: string; wechat_session_key?: string }): Promise<UserRow> {
+    try {
+      const [row] = await this.db('aideer_users')
+        .insert({ nickname: null, password_hash: null, ...fields, avatar: DEFAULT_AVATAR, credits_left: 0, created_at: this.now() })
+        .returning('*');
+      return row as UserRow;
+    } catch (err) {
+      if (uniqueViolation(err) === 'username') throw new UsernameTaken();
+      throw err;
+    }
+  }
+
+  async update(id: number, patch: Partial<Pick<UserRow, 'username' | 'permission' | 'nickname' | 'password_hash' | 'avatar' | 'wechat_session_key'>>): Promise<UserRow> {
+    try {
+      if (Object.keys(patch).length) await this.db('aideer_users').where({ id }).update(patch);
+    } catch (err) {
+      if (uniqueViolation(err) === 'username') throw new UsernameTaken();
+      throw err;
+    }
+    return (await this.byId(id))!;
+  }
+
+  /** Deletes the user and everything that hangs off it (foreign keys cascade), in one statement. */
+  async delete(id: number): Promise<boolean> {
+    return (await this.db('aideer_users').where({ id }).delete()) === 1;
+  }
+
+  async usersOfAvatar(avatar: string): Promise<number> {
+    const row = await this.db('aideer_users').where({ avatar }).count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  }
+
+  /** The user of a WeChat openid, registered on first sight; the session key is kept current (A9). */
+  async wechatUser(openid: string, sessionKey: string): Promise<UserRow> {
+    const existing = await this.db('aideer_users').where({ wechat_openid: openid }).first();
+    if (existing) return this.update(existing.id, { wechat_session_key: sessionKey });
+    for (;;) {
+      const username = `wechat_${crypto.randomInt(10_000_000, 100_000_000)}`;
+      try {
+        return await this.create({ username, permission: 1, wechat_openid: openid, wechat_session_key: sessionKey });
+      } catch (err) {
+        if (err instanceof UsernameTaken) continue;
+        // The same openid signed up concurrently: use that user.
+        if (uniqueViolation(err) === 'wechat_openid') return this.wechatUser(openid, sessionKey);
+        throw err;
+      }
+    }
+  }
+
+  // ── credits ──
+
+  async creditRecords(userId: number): Promise<CreditRecordRead[]> {
+    const rows = await this.db('aideer_credit_records').where({ user_id: userId }).orderBy('id', 'asc');
+    return rows.map((r: { id: number; user_id: number; amount: number; description: string; create_time: number }) => ({
+      user_id: r.user_id,
+      amount: r.amount,
+      description: r.description,
+      create_time: new Date(r.create_time).toISOString(),
+      id: r.id,
+    }));
+  }
+
+  /**
+   * Adds `amount` (negative for a charge) to the balance with its record, in the caller's
+   * transaction. A task's charge names the task: the record's unique task id refuses a second one.
+   */
+  async changeCredits(trx: Knex, userId: number, amount: number, description: string, taskId?: string): Promise<void> {
+    await trx('aideer_credit_records').insert({ user_id: userId, amount, description, create_time: this.now(), task_id: taskId ?? null });
+    await trx('aideer_users').where({ id: userId }).increment('credits_left', amount);
+  }
+
+  // ── redeem codes (A8) ──
+
+  // A code counts as used once `redeemed_at` is set; `redeemed_by` is cleared if that user is deleted.
+
+  /**
+   * Redeems an unused code: one conditional UPDATE claims it, so of any number of concurrent
+   * redemptions exactly one succeeds; the credit and its record are written in the same transaction.
+   */
+  async redeem(userId: number, given: string): Promise<number | undefined> {
+    const code = given.toUpperCase();
+    return this.db.transaction(async (trx) => {
+      const claimed = await trx('aideer_redeem_codes').where({ code }).whereNull('redeemed_at').update({ redeemed_by: userId, redeemed_at: this.now() });
+      if (claimed !== 1) return undefined;
+      const { value } = await trx('aideer_redeem_codes').select('value').where({ code }).first();
+      await this.changeCredits(trx, userId, value, `Add: Redeem credit, code: ${code}`);
+      return value as number;
+    });
+  }
+
+  /** The value of an unused code. */
+  async codeValue(given: string): Promise<number | undefined> {
+    const row = await this.db('aideer_redeem_codes').select('value').where({ code: given.toUpperCase() }).whereNull('redeemed_at').first();
+    return row?.value;
+  }
+
+  /** Creates a code, or gives an unused one a new value; `used` when it was already redeemed. */
+  async putCode(given: string, value: number): Promise<'ok' | 'used'> {
+    const code = given.toUpperCase();
+    const rows = await this.db.raw(
+      `INSERT INTO aideer_redeem_codes (code, value, created_at) VALUES (?, ?, ?)
+       ON CONFLICT (code) DO UPDATE SET value = excluded.value WHERE aideer_redeem_codes.redeemed_at IS NULL
+       RETURNING code`,
+      [code, value, this.now()],
+    );
+    const returned = Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows;
+    return returned.length ? 'ok' : 'used';
+  }
+
+  async deleteCode(given: string): Promise<void> {
+    await this.db('aideer_redeem_codes').where({ code: given.toUpperCase() }).delete();
+  }
+}

@@ -1,0 +1,51 @@
+// Factories for AIDeer tests: unique users, tokens through the real log-in, admins.
+import crypto from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { expect } from 'chai';
+import type { Client } from './http.ts';
+import { TEST_JWT_SECRET, type TestServer } from './server.ts';
+
+export const V1 = '/api/v1';
+
+export function uniqueName(prefix = 'u'): string {
+  return `${prefix}_${crypto.randomBytes(6).toString('hex')}`;
+}
+
+export interface AideerUser {
+  id: number;
+  username: string;
+  password: string;
+  token: string;
+  bearer: { Authorization: string };
+}
+
+/** Signs up through POST /users and logs in through the OAuth2 password form. */
+export async function signUp(api: Client, fields: { username?: string; password?: string; nickname?: string } = {}): Promise<AideerUser> {
+  const username = fields.username ?? uniqueName();
+  const password = fields.password ?? 'pass-word-1';
+  const created = await api.post(`${V1}/users`).send({ username, password, ...(fields.nickname ? { nickname: fields.nickname } : {}) }).expect(200);
+  const token = await logIn(api, username, password);
+  return { id: created.body.id, username, password, token, bearer: { Authorization: `Bearer ${token}` } };
+}
+
+export async function logIn(api: Client, username: string, password: string): Promise<string> {
+  const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username, password }).expect(200);
+  expect(res.body.token_type).to.equal('bearer');
+  return res.body.access_token as string;
+}
+
+/** An admin: signed up, then promoted in the database (there is no API to become one). */
+export async function signUpAdmin(api: Client, server: TestServer): Promise<AideerUser> {
+  const user = await signUp(api);
+  await server.db('aideer_users').where({ id: user.id }).update({ permission: 2 });
+  return user;
+}
+
+/** A token with arbitrary claims, signed with the test servers' key. */
+export function mintToken(claims: Record<string, unknown>, opts: jwt.SignOptions = { expiresIn: 600 }, secret = TEST_JWT_SECRET): string {
+  return jwt.sign(claims, secret, { algorithm: 'HS256', ...opts });
+}
+
+export async function giveCredits(server: TestServer, userId: number, amount: number): Promise<void> {
+  await server.app.aideer!.users.changeCredits(server.db, userId, amount, 'Add: test grant');
+}
