@@ -1,0 +1,130 @@
+// The `tasks` tag: create (with the original's check order), read, delete, and the SSE stream
+// (decisions A5–A7).
+import type { ServerResponse } from 'node:http';
+import { detail } from '../errors.ts';
+import type { AideerHandlers } from '../types.ts';
+import { ADMIN } from '../users.ts';
+import type { Chats } from '../chats.ts';
+import { eventOf, type TaskEvent, type Tasks } from '../tasks.ts';
+
+export interface TasksDeps {
+  tasks: Tasks;
+  chats: Chats;
+  pingMs: number;
+  /** How often a stream of a task run by another instance looks at the database. */
+  pollMs?: number;
+}
+
+const notFound = (id: string) => detail(404, `Task ${id} not found`);
+
+export function tasksHandlers({ tasks, chats, pingMs, pollMs = 300 }: TasksDeps) {
+  return {
+    createTask: async ({ auth, body }) => {
+      const { user } = auth;
+      if (user.credits_left <= 0 && user.permission < ADMIN) return detail(402, 'Insufficient credits: Please purchase more credits');
+      const owner = await chats.chatOwner(body.chat_id);
+      if (owner === undefined) return detail(404, 'Chat not found');
+      if (owner !== user.id) return detail(403, 'Insufficient permissions: You do not have access to this chat');
+      if (body.type === 'image_generation') return detail(422, 'Task type image_generation is not supported');
+      const task = await tasks.create(user.id, body.chat_id, body.type);
+      if (task === 'tooMany') return detail(429, 'Too many active tasks');
+      return { status: 200, body: { task_id: task.id, status: task.status } };
+    },
+
+    readTask: async ({ params }) => {
+      const task = await tasks.get(params.task_id);
+      return task ? { status: 200, body: { task_id: task.id, status: task.status } } : notFound(params.task_id);
+    },
+
+    deleteTask: async ({ params }) => {
+      const outcome = await tasks.delete(params.task_id);
+      if (outcome === 'notFound') return notFound(params.task_id);
+      if (outcome !== 'ok') return detail(422, `Cannot delete task ${params.task_id} with status ${outcome}`);
+      return { status: 200, body: { message: `Task ${params.task_id} deleted successfully` } };
+    },
+
+    streamTask: async ({ params, req }) => {
+      const id = params.task_id;
+      const task = await tasks.get(id);
+      if (!task) return notFound(id);
+      if (task.status === 'failed') return detail(422, `Task ${id} failed`);
+      const res = req.res!;
+      // `destroyed` stays false when the peer goes away: watch the socket itself.
+      let gone = false;
+      res.once('close', () => (gone = true));
+      const holder = await tasks.acquireStream(id, { closed: () => gone || !res.socket || res.socket.destroyed });
+      if (!holder) return detail(422, `Task ${id} is already being streamed`);
+      return {
+        status: 200,
+        headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' },
+        sse: { run: (out, signal) => streamTask(out, signal, { id, holder, titleOnly: task.type === 'title_generation', tasks, pingMs, pollMs }) },
+      };
+    },
+  } satisfies Partial<AideerHandlers>;
+}
+
+/**
+ * Writes the stream in the original's format: `event: open`, cumulative `running` events, the final
+ * event, `event: close`. A late joiner gets the current state at once; events of a task run here
+ * arrive as they happen, those of a task run by another instance by polling the database.
+ */
+async function streamTask(
+  res: ServerResponse,
+  signal: AbortSignal,
+  opts: { id: string; holder: string; titleOnly: boolean; tasks: Tasks; pingMs: number; pollMs: number },
+): Promise<void> {
+  const { id, holder, tasks } = opts;
+  let lastSent = '';
+  let longest = 0;
+  let ended = false;
+  let finish!: () => void;
+  const over = new Promise<void>((resolve) => (finish = resolve));
+
+  const handle = (event: TaskEvent) => {
+    if (ended) return;
+    const final = event.status === 'finished' || event.status === 'failed';
+    // Running events carry text; title tasks send only their final event.
+    if (!final && (opts.titleOnly || !event.content)) return;
+    // The text only grows: a state read from the database may lag behind an event already sent.
+    if (!final && event.content!.length < longest) return;
+    if (!final) longest = event.content!.length;
+    const data = JSON.stringify({ status: final ? event.status : 'running', content: event.content });
+    if (data !== lastSent) res.write(`data: ${data}\n\n`);
+    lastSent = data;
+    if (final) {
+      ended = true;
+      res.write('event: close\n\n');
+      finish();
+    }
+  };
+
+  res.flushHeaders();
+  res.write('event: open\n\n');
+  const unsubscribe = tasks.subscribe(id, handle);
+  const ping = setInterval(() => {
+    res.write(': ping\n\n');
+    void tasks.renewStream(id, holder).catch(() => undefined);
+  }, opts.pingMs);
+  const look = async () => {
+    const fresh = tasks.latestEvent(id);
+    if (fresh) return handle(fresh);
+    const current = await tasks.get(id);
+    // Deleted or purged while we watched: nothing more will come.
+    handle(current ? eventOf(current) : { status: 'failed', content: 'The task no longer exists' });
+  };
+  let poll: NodeJS.Timeout | undefined;
+  const onAbort = () => finish();
+  signal.addEventListener('abort', onAbort);
+  try {
+    await look();
+    if (!ended && !tasks.runsHere(id)) poll = setInterval(() => void look().catch(() => undefined), opts.pollMs);
+    await over;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    clearInterval(ping);
+    clearInterval(poll);
+    unsubscribe();
+    await tasks.releaseStream(id, holder).catch(() => undefined);
+    if (!res.writableEnded) res.end();
+  }
+}

@@ -1,0 +1,388 @@
+// AIDeer tasks (decisions A5–A7, A14): background generation through the provider layer, the SSE
+// stream, credit charging exactly once, restart recovery, with a fake OpenAI-compatible upstream.
+import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { client, sse, type Client } from './helpers/http.ts';
+import { createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
+import { V1, giveCredits, signUp, signUpAdmin, type AideerUser } from './helpers/aideer.ts';
+import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
+
+type Msg = { role: 'user' | 'assistant' | 'system'; content: string };
+
+async function presetFor(api: Client, user: AideerUser, model: string, messages: Msg[] = [{ role: 'system', content: 'You are AIDeer.' }], parameters: Record<string, unknown> = {}): Promise<string> {
+  const res = await api
+    .post(`${V1}/presets`)
+    .set(user.bearer)
+    .send({ title: 'Preset', messages: messages.map((m) => ({ ...m, type: 'text' })), parameters: { model, ...parameters } })
+    .expect(200);
+  return res.body.id;
+}
+
+async function chatFor(api: Client, user: AideerUser, presetId: string, messages: Msg[] = [{ role: 'user', content: '你好' }]): Promise<string> {
+  const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: 'Chat', messages: messages.map((m) => ({ ...m, type: 'text' })) }).expect(200);
+  return res.body.id;
+}
+
+async function credits(api: Client, user: AideerUser) {
+  const res = await api.get(`${V1}/users/me/credits`).set(user.bearer).expect(200);
+  return res.body as { credits_left: number; credit_records: { amount: number; description: string }[] };
+}
+
+async function waitStatus(api: Client, taskId: string, status: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const res = await api.get(`${V1}/tasks/${taskId}`).expect(200);
+    if (res.body.status === status) return;
+    if (Date.now() > deadline) throw new Error(`task ${taskId} is ${res.body.status}, not ${status}`);
+    await sleep(20);
+  }
+}
+
+describe('AIDeer tasks', () => {
+  let fake: FakeOpenAI;
+  let server: TestServer;
+  let api: Client;
+
+  before(async () => {
+    fake = await startFakeOpenAI({ apiKey: 'sk-fake' });
+    const upstream = { DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-fake', DASHSCOPE_BASE_URL: fake.url, DASHSCOPE_API_KEY: 'sk-fake' };
+    server = await startServer({ ...upstream, LLM_TIMEOUT_SECONDS: '1', SSE_PING_SECONDS: '1', MAX_ACTIVE_TASKS_PER_USER: '3' });
+    api = client(server.url);
+  });
+  after(async () => {
+    await server.close();
+    await fake.close();
+  });
+
+  async function funded(amount = 10_000) {
+    const user = await signUp(api);
+    await giveCredits(server, user.id, amount);
+    return user;
+  }
+
+  describe('POST /tasks', () => {
+    it('when the user has no credits, then 402 before the chat is even looked up', async () => {
+      const user = await signUp(api);
+      const res = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' }).expect(402);
+      expect(res.body).to.deep.equal({ detail: 'Insufficient credits: Please purchase more credits' });
+    });
+
+    it('when an admin has no credits, then the task is still created (and charged)', async () => {
+      fake.reply({ kind: 'stream', chunks: ['ok'], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+      const admin = await signUpAdmin(api, server);
+      const chat = await chatFor(api, admin, await presetFor(api, admin, 'deepseek-chat'));
+      const res = await api.post(`${V1}/tasks`).set(admin.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      await waitStatus(api, res.body.task_id, 'finished');
+      expect((await credits(api, admin)).credits_left).to.equal(-5);
+    });
+
+    it('when the chat does not exist, then 404; another user\'s chat is 403; image_generation is 422', async () => {
+      const owner = await funded();
+      const other = await funded();
+      const chat = await chatFor(api, owner, await presetFor(api, owner, 'deepseek-chat'));
+      expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' }).expect(404)).body).to.deep.equal({ detail: 'Chat not found' });
+      expect((await api.post(`${V1}/tasks`).set(other.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(403)).body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
+      expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: chat, type: 'image_generation' }).expect(422)).body).to.deep.equal({ detail: 'Task type image_generation is not supported' });
+      const bad = await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: 'not-a-uuid', type: 'chat_generation' }).expect(422);
+      expect(bad.body.detail[0]).to.include({ type: 'uuid_parsing' });
+    });
+
+    it('when created, then the task is pending (or already running) at once for GET, unknown ids are 404 and bad ids 422', async () => {
+      fake.reply({ kind: 'stream', chunks: ['a', 'b'], delayMs: 100 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      expect(created.body.status).to.equal('pending');
+      const read = await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200);
+      expect(['pending', 'running']).to.include(read.body.status);
+      expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
+      await api.get(`${V1}/tasks/nope`).expect(422);
+      await waitStatus(api, created.body.task_id, 'finished');
+    });
+
+    it('when 20 tasks are created at once by a user with 1 credit, then at most the cap succeed, the rest 429, and the balance equals its records', async () => {
+      fake.reply({ kind: 'stream', chunks: ['slow', ' reply'], delayMs: 300, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+      const user = await signUp(api);
+      await giveCredits(server, user.id, 1);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const results = await Promise.all(Array.from({ length: 20 }, () => api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' })));
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.length).to.be.within(1, 3);
+      for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
+      expect(results.filter((r) => r.status === 429).length).to.equal(20 - ok.length);
+      for (const r of ok) await waitStatus(api, r.body.task_id, 'finished');
+      const c = await credits(api, user);
+      expect(c.credits_left).to.equal(c.credit_records.reduce((s, r) => s + r.amount, 0));
+      expect(c.credits_left).to.equal(1 - 2 * ok.length);
+    });
+  });
+
+  describe('chat generation and its stream', () => {
+    it('when the upstream streams a reply, then the stream carries it cumulatively, the chat gets it, and usage × multiplier is charged once', async () => {
+      fake.reply({ kind: 'stream', chunks: ['你好', '，我是', ' AIDeer', '。'], delayMs: 60, usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 } });
+      const user = await funded(1000);
+      const preset = await presetFor(api, user, 'gpt-3.5-turbo', [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], { max_tokens: 300, temperature: 0.5 });
+      const chat = await chatFor(api, user, preset, [{ role: 'user', content: '你是谁？' }]);
+      const request = fake.nextRequest();
+      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      expect(stream.status).to.equal(200);
+      expect(stream.headers['content-type']).to.equal('text/event-stream; charset=utf-8');
+      expect(stream.headers['x-accel-buffering']).to.equal('no');
+      expect(stream.headers['cache-control']).to.equal('no-cache');
+      await stream.done;
+      const upstream = await request;
+      expect(upstream.model).to.equal('gpt-3.5-turbo');
+      expect(upstream.messages).to.deep.equal([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello' },
+        { role: 'user', content: '你是谁？' },
+      ]);
+      expect(upstream.body).to.include({ max_tokens: 300, temperature: 0.5, stream: true });
+      expect(upstream.authorization).to.equal('Bearer sk-fake');
+
+      const events = stream.events.filter((e) => !e.comment);
+      expect(events[0]).to.deep.equal({ event: 'open' });
+      expect(events[events.length - 1]).to.deep.equal({ event: 'close' });
+      const final = events[events.length - 2].data!;
+      expect(final).to.deep.equal({ status: 'finished', content: '你好，我是 AIDeer。' });
+      const running = events.slice(1, -2).map((e) => e.data!);
+      expect(running.length).to.be.greaterThan(0);
+      for (const [i, e] of running.entries()) {
+        expect(e.status).to.equal('running');
+        expect(final.content!.startsWith(e.content!)).to.equal(true);
+        if (i > 0) expect(e.content!.length).to.be.greaterThan(running[i - 1].content!.length);
+      }
+
+      // The moment the final event arrived, the chat held the reply and the charge was made.
+      const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
+      const last = chatNow.body.messages[chatNow.body.messages.length - 1];
+      expect(last).to.include({ role: 'assistant', type: 'text', content: '你好，我是 AIDeer。', visibility: true });
+      const c = await credits(api, user);
+      expect(c.credits_left).to.equal(1000 - 29 * 11);
+      const charges = await server.db('aideer_credit_records').where({ task_id: created.body.task_id });
+      expect(charges).to.have.length(1);
+      expect(charges[0]).to.include({ amount: -319, description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.body.task_id}` });
+      expect((await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200)).body.status).to.equal('finished');
+    });
+
+    const failures: [string, FakeReply][] = [
+      ['answers HTTP 500', { kind: 'error', status: 500, delayMs: 150 }],
+      ['breaks off midway', { kind: 'break', chunks: ['partial'], how: 'destroy', delayMs: 150 }],
+      ['stalls past the timeout', { kind: 'stall', chunks: ['slow'] }],
+    ];
+    for (const [what, reply] of failures) {
+      it(`when the upstream ${what}, then a failed event, a failed task, nothing charged and nothing appended`, async () => {
+        fake.reply(reply);
+        const user = await funded(500);
+        const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+        const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+        const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+        await stream.done;
+        const data = stream.events.filter((e) => e.data).map((e) => e.data!);
+        const final = data[data.length - 1];
+        expect(final?.status, JSON.stringify(stream.events)).to.equal('failed');
+        expect(final.content).to.be.a('string').and.not.include('sk-fake');
+        expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
+        expect((await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200)).body.status).to.equal('failed');
+        expect((await credits(api, user)).credits_left).to.equal(500);
+        const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
+        expect(chatNow.body.messages.map((m: { role: string }) => m.role)).to.deep.equal(['user']);
+        // a failed task's stream is refused before any stream header
+        const again = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+        expect(again.status).to.equal(422);
+        expect(again.body).to.deep.equal({ detail: `Task ${created.body.task_id} failed` });
+      });
+    }
+
+    it('when two streams are opened at once, then exactly one is refused with 422 already being streamed', async () => {
+      fake.reply({ kind: 'stream', chunks: ['one', ' two', ' three'], delayMs: 300 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const [a, b] = await Promise.all([sse(server.url, `${V1}/tasks/${body.task_id}/stream`), sse(server.url, `${V1}/tasks/${body.task_id}/stream`)]);
+      const statuses = [a.status, b.status].sort();
+      expect(statuses).to.deep.equal([200, 422]);
+      const refused = a.status === 422 ? a : b;
+      expect(refused.body).to.deep.equal({ detail: `Task ${body.task_id} is already being streamed` });
+      await (a.status === 200 ? a : b).done;
+    });
+
+    it('when the client disconnects and reconnects, then the new connection is accepted and gets the state at once', async () => {
+      fake.reply({ kind: 'stream', chunks: ['first', ' second', ' third', ' fourth'], delayMs: 250 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const first = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await first.until((e) => e.data?.content === 'first second');
+      first.disconnect();
+      const second = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      expect(second.status, JSON.stringify(second.body)).to.equal(200);
+      const firstData = await second.until((e) => Boolean(e.data));
+      expect(firstData.data!.content!.startsWith('first second')).to.equal(true);
+      await second.done;
+      expect(second.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'finished', content: 'first second third fourth' });
+    });
+
+    it('when a stream is opened after the task finished, then it replays the final event and closes', async () => {
+      fake.reply({ kind: 'stream', chunks: ['done', ' deal'] });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      await waitStatus(api, body.task_id, 'finished');
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.done;
+      expect(stream.events).to.deep.equal([{ event: 'open' }, { data: { status: 'finished', content: 'done deal' } }, { event: 'close' }]);
+    });
+
+    it('when the reply takes longer than the ping interval, then `: ping` comments keep the stream alive', async () => {
+      fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c'], delayMs: 700 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.done;
+      expect(stream.events.some((e) => e.comment === 'ping')).to.equal(true);
+    });
+
+    it('when a finished task is deleted, then it is gone; a running one cannot be deleted', async () => {
+      fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const busy = await api.delete(`${V1}/tasks/${body.task_id}`).expect(422);
+      expect(busy.body.detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
+      await waitStatus(api, body.task_id, 'finished');
+      expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({ message: `Task ${body.task_id} deleted successfully` });
+      await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
+      await api.delete(`${V1}/tasks/${body.task_id}`).expect(404);
+      const missing = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      expect(missing.status).to.equal(404);
+    });
+  });
+
+  describe('title generation', () => {
+    it('when a title task runs, then the stream sends only the final event, the chat gets the title and total_tokens × 1 is charged', async () => {
+      fake.reply({ kind: 'stream', chunks: ['自我', '介绍'], usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 }, delayMs: 50 });
+      const user = await funded(100);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-max'), [{ role: 'user', content: '介绍一下你自己' }]);
+      const request = fake.nextRequest();
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.done;
+      expect(stream.events.filter((e) => !e.comment)).to.deep.equal([{ event: 'open' }, { data: { status: 'finished', content: '自我介绍' } }, { event: 'close' }]);
+      const upstream = await request;
+      expect(upstream.model).to.equal('deepseek-chat');
+      expect(upstream.body.max_tokens).to.equal(100);
+      expect(upstream.messages[upstream.messages.length - 1].role).to.equal('system');
+      const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
+      expect(chatNow.body.title).to.equal('自我介绍');
+      expect(chatNow.body.messages).to.have.length(1);
+      const c = await credits(api, user);
+      expect(c.credits_left).to.equal(100 - 44);
+      expect(c.credit_records[c.credit_records.length - 1].description).to.equal(`Consume: Title generation, chat_id: ${chat}, task_id: ${body.task_id}`);
+    });
+
+    it('when the model answers a long title, then it is cut to 50 characters', async () => {
+      fake.reply({ kind: 'stream', chunks: ['“', 'x'.repeat(80), '”'] });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      await waitStatus(api, body.task_id, 'finished');
+      expect((await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).body.title).to.equal('x'.repeat(50));
+    });
+  });
+});
+
+describe('AIDeer tasks without provider keys, across restarts and instances', () => {
+  let database: TestDatabase;
+  before(async () => {
+    database = await createTestDatabase();
+  });
+  after(() => database.drop());
+
+  it('when no key is configured, then the offline echo model answers, streams and is charged', async () => {
+    const server = await startServer({ LLM_ECHO_DELAY_MS: '5' }, { database });
+    try {
+      const api = client(server.url);
+      expect(server.app.aideer!.models.describe()).to.deep.equal({ live: [], echo: ['deepseek-chat', 'gpt-3.5-turbo', 'qwen-turbo', 'qwen-plus', 'qwen-max'] });
+      const user = await signUp(api);
+      await giveCredits(server, user.id, 1000);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-plus'), [{ role: 'user', content: 'Tell me about the deer in the forest near the lake' }]);
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.done;
+      const data = stream.events.filter((e) => e.data).map((e) => e.data!);
+      expect(data.length).to.be.greaterThan(2);
+      expect(data[data.length - 1]).to.deep.equal({ status: 'finished', content: 'Tell me about the deer in the forest near the lake' });
+      const c = await credits(api, user);
+      expect(c.credits_left).to.be.lessThan(1000);
+      expect((1000 - c.credits_left) % 10).to.equal(0); // qwen-plus multiplier
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('when a task was left running by a server that died, then it is failed when the server starts again; a task another live instance holds is not', async () => {
+    const first = await startServer({}, { database });
+    const api = client(first.url);
+    const user = await signUp(api);
+    const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+    await first.close();
+    const now = Date.now();
+    const orphan = { id: '11111111-1111-4111-8111-111111111111', user_id: user.id, chat_id: chat, type: 'chat_generation', status: 'running', content: 'half', created_at: now - 60_000, updated_at: now - 30_000, runner_lease_until: now - 10_000 };
+    const alive = { ...orphan, id: '22222222-2222-4222-8222-222222222222', runner_lease_until: now + 60_000 };
+    await database.db('aideer_tasks').insert([orphan, alive]);
+    const second = await startServer({}, { database });
+    try {
+      const api2 = client(second.url);
+      expect((await api2.get(`${V1}/tasks/${orphan.id}`).expect(200)).body.status).to.equal('failed');
+      expect((await api2.get(`${V1}/tasks/${alive.id}`).expect(200)).body.status).to.equal('running');
+      const refused = await sse(second.url, `${V1}/tasks/${orphan.id}/stream`);
+      expect(refused.status).to.equal(422);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('when a task runs on one instance, then a stream opened on another instance follows it to the end', async () => {
+    const a = await startServer({ LLM_ECHO_DELAY_MS: '150' }, { database });
+    const b = await startServer({}, { database });
+    try {
+      const apiA = client(a.url);
+      const user = await signUp(apiA);
+      await giveCredits(a, user.id, 100);
+      const chat = await chatFor(apiA, user, await presetFor(apiA, user, 'deepseek-chat'), [{ role: 'user', content: 'one two three four five six seven eight nine ten' }]);
+      const { body } = await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const stream = await sse(b.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.done;
+      expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'finished', content: 'one two three four five six seven eight nine ten' });
+      // the one-stream rule holds across instances too
+      const replay = await sse(a.url, `${V1}/tasks/${body.task_id}/stream`);
+      expect(replay.status).to.equal(200);
+      await replay.done;
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('when a finished task is older than TASK_TTL_SECONDS, then it reads as 404 and is purged', async () => {
+    const server = await startServer({ TASK_TTL_SECONDS: '1' }, { database });
+    try {
+      const api = client(server.url);
+      const user = await signUp(api);
+      await giveCredits(server, user.id, 100);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      await waitStatus(api, body.task_id, 'finished');
+      await sleep(1100);
+      await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
+      expect(await server.app.aideer!.tasks.purge()).to.be.at.least(1);
+      expect(await database.db('aideer_tasks').where({ id: body.task_id })).to.have.length(0);
+    } finally {
+      await server.close();
+    }
+  });
+});
