@@ -150,7 +150,7 @@ export interface paths {
         };
         /**
          * List the current user's likes
-         * @description The ids of the presets and chats the caller has liked.
+         * @description The ids of the presets and chats the caller has liked, each list sorted by id.
          */
         get: operations["readMyLikes"];
         put?: never;
@@ -421,7 +421,8 @@ export interface paths {
         /**
          * List the current user's chats
          * @description Only the caller's own chats (admins too), with their messages, sorted by `order_by` and
-         *     `order`, paged by `offset` and `limit`.
+         *     `order`, paged by `offset` and `limit`. Ties are broken by `id` in the same direction, so
+         *     pages never overlap; titles sort by Unicode code point.
          *
          *     Checks, in order: authentication (401/400), parameters (422).
          */
@@ -459,7 +460,8 @@ export interface paths {
          * Read a chat
          * @description The owner gets the chat. Another user reading a `shared` chat gets a **new copy** owned by
          *     the reader ("fork on read", as the original): same preset and title, visibility
-         *     `private`, the messages copied, a new id and times; each read makes another copy. A
+         *     `private`, the messages copied (with their times), a new id and times; each read makes
+         *     another copy, and admins get one too. A
          *     `private` chat of someone else is 403, for admins too.
          *
          *     Checks, in order: authentication (401/400), id (422), chat exists (404), access (403).
@@ -502,7 +504,8 @@ export interface paths {
          * List presets
          * @description The caller's own presets (any visibility), every `public` preset and, for admins only,
          *     every `unlisted` preset. Admins do not see other users' private presets. Sorted by
-         *     `order_by` and `order`, paged by `offset` and `limit`.
+         *     `order_by` and `order`, paged by `offset` and `limit`. Ties are broken by `id` in the same
+         *     direction, so pages never overlap; titles sort by Unicode code point.
          *
          *     Checks, in order: authentication (401/400), parameters (422).
          */
@@ -1176,7 +1179,9 @@ export interface components {
             visibility: boolean;
             /**
              * Format: date-time
-             * @description When the message was written (UTC); the server's time when omitted.
+             * @description When the message was written; the server's time when omitted. Any offset is accepted
+             *     and stored as UTC to the millisecond. A leap second, or an offset that moves the time
+             *     outside the years 0000–9999 in UTC, is a 422 validation error.
              * @example 2024-05-09T10:29:30.123Z
              */
             create_time?: string;
@@ -1292,7 +1297,7 @@ export interface components {
          * @enum {string}
          */
         PresetModel: "deepseek-chat" | "qwen-turbo" | "qwen-plus" | "gpt-3.5-turbo" | "qwen-max";
-        /** @description Model parameters; every field is optional and an omitted one takes its default. */
+        /** @description Model parameters; every field is optional and an omitted one takes its default. Unknown fields are ignored. */
         PresetParameters: {
             /** @default deepseek-chat */
             model: components["schemas"]["PresetModel"];
@@ -1571,20 +1576,6 @@ export interface components {
                 "application/json": components["schemas"]["ExceptionDetail"];
             };
         };
-        /** @description This operation's handler has not landed yet. */
-        NotImplemented: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "detail": "Not implemented"
-                 *     }
-                 */
-                "application/json": components["schemas"]["ExceptionDetail"];
-            };
-        };
         /** @description The server does not run with `DEBUG=true`, so this route does not exist. */
         DebugOnly: {
             headers: {
@@ -1810,7 +1801,6 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createUser: {
@@ -1870,7 +1860,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readUserMe: {
@@ -1894,7 +1883,6 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updateMyPassword: {
@@ -1938,7 +1926,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getMyAvatar: {
@@ -1954,7 +1941,6 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     setMyAvatar: {
@@ -2015,7 +2001,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getMyCredits: {
@@ -2060,7 +2045,6 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     redeemCredits: {
@@ -2108,7 +2092,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readMyLikes: {
@@ -2143,7 +2126,6 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     likePreset: {
@@ -2197,7 +2179,6 @@ export interface operations {
             };
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     unlikePreset: {
@@ -2229,7 +2210,6 @@ export interface operations {
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     likeChat: {
@@ -2275,7 +2255,6 @@ export interface operations {
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     unlikeChat: {
@@ -2307,7 +2286,6 @@ export interface operations {
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readUser: {
@@ -2339,7 +2317,6 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updateUser: {
@@ -2409,7 +2386,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteUser: {
@@ -2447,7 +2423,6 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     resetUserPassword: {
@@ -2490,7 +2465,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getUserAvatar: {
@@ -2514,7 +2488,6 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     loginForAccessToken: {
@@ -2592,7 +2565,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     wechatLogin: {
@@ -2643,7 +2615,6 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
-            501: components["responses"]["NotImplemented"];
         };
     };
     wechatRefresh: {
@@ -2700,7 +2671,6 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
-            501: components["responses"]["NotImplemented"];
         };
     };
     listChats: {
@@ -2768,7 +2738,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createChat: {
@@ -2798,7 +2767,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readChat: {
@@ -2839,7 +2807,6 @@ export interface operations {
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updateChat: {
@@ -2890,7 +2857,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteChat: {
@@ -2941,7 +2907,6 @@ export interface operations {
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listPresets: {
@@ -3021,7 +2986,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createPreset: {
@@ -3065,7 +3029,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readPreset: {
@@ -3111,7 +3074,6 @@ export interface operations {
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updatePreset: {
@@ -3157,7 +3119,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deletePreset: {
@@ -3203,7 +3164,6 @@ export interface operations {
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createRedeemCode: {
@@ -3248,7 +3208,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readRedeemCode: {
@@ -3300,7 +3259,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteRedeemCode: {
@@ -3337,7 +3295,6 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createTask: {
@@ -3425,7 +3382,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     readTask: {
@@ -3461,7 +3417,6 @@ export interface operations {
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteTask: {
@@ -3504,7 +3459,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     streamTask: {
@@ -3567,7 +3521,6 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     initDatabase: {
@@ -3595,7 +3548,6 @@ export interface operations {
             };
             404: components["responses"]["DebugOnly"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createAdmin: {
@@ -3650,7 +3602,6 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
-            501: components["responses"]["NotImplemented"];
         };
     };
     dropDatabase: {
@@ -3678,7 +3629,6 @@ export interface operations {
             };
             404: components["responses"]["DebugOnly"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
 }

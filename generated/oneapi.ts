@@ -141,9 +141,10 @@ export interface paths {
         /**
          * Create a topic
          * @description Creates a topic of the caller. `channel_id` (default 1, the built-in offline channel)
-         *     must name a configured channel (else 400 `渠道不存在`) and `model` (default
-         *     `gpt-3.5-turbo`) must be one that channel serves (else 400 `该渠道不支持模型 <model>`).
-         *     Topic names need not be unique.
+         *     must name a configured channel (else 400 `渠道不存在`) and `model` must be one that
+         *     channel serves (else 400 `该渠道不支持模型 <model>`). Without `model`, the topic gets
+         *     the channel's first model: `gpt-3.5-turbo` on channel 1, as the original. Topic names
+         *     need not be unique.
          */
         post: operations["createTopic"];
         delete?: never;
@@ -300,9 +301,10 @@ export interface paths {
         /**
          * List the articles of a subscription
          * @description Articles of the shared store whose title or content contains the subscription's
-         *     `topic_name` (case-insensitive), newest first (by `published_at`, articles without one
-         *     last). Cancelled subscriptions still show their articles; deleted ones are 404. A page past
-         *     the end is an empty list.
+         *     `topic_name` (case-insensitive, Unicode-aware: `AI` matches `ai`, `Ä` matches `ä`), newest
+         *     first (by `published_at`, articles without one last; ties by the most recently stored).
+         *     Cancelled subscriptions still show their articles; deleted ones are 404. A page past the
+         *     end is an empty list.
          */
         get: operations["listSubscriptionArticles"];
         put?: never;
@@ -326,7 +328,9 @@ export interface paths {
          * Add an article to the shared store
          * @description Admins (role ≥ 10) add an article next to the ingested ones; it shows up in every
          *     subscription whose topic name it matches. `article_url` is unique across the store
-         *     (feeds are de-duplicated by it too). Without `published_at` the article has none (`null`).
+         *     (feeds are de-duplicated by it too), compared after normalisation, so
+         *     `https://Example.com` and `https://example.com/` are the same article. Without
+         *     `published_at` the article has none (`null`). `content` is stored as sent (plain text).
          */
         post: operations["createArticle"];
         delete?: never;
@@ -357,7 +361,7 @@ export interface components {
          */
         Phone: string;
         /**
-         * @description A topic's name.
+         * @description A topic's name, 1–100 characters, not only blanks.
          * @example 测试话题
          */
         TopicName: string;
@@ -555,8 +559,8 @@ export interface components {
          */
         CreateTopicRequest: {
             topic_name: components["schemas"]["TopicName"];
-            /** @default gpt-3.5-turbo */
-            model: components["schemas"]["ModelName"];
+            /** @description One the channel serves; when absent, the channel's first model (`gpt-3.5-turbo` on channel 1). */
+            model?: components["schemas"]["ModelName"];
             /** @default 1 */
             channel_id: components["schemas"]["ChannelId"];
         };
@@ -657,13 +661,16 @@ export interface components {
          *     }
          */
         CreateSubscriptionRequest: {
-            /** @example 技术订阅 */
+            /**
+             * @description What to follow, 1–100 characters, not only blanks. Names are exact (`AI` and `ai` are two subscriptions); matching articles is case-insensitive.
+             * @example 技术订阅
+             */
             topic_name: string;
             /**
-             * @default
+             * @description Free text. `""` when a new subscription is created without it; reactivating a cancelled one keeps its description unless one is sent.
              * @example 技术相关文章订阅
              */
-            topic_description: string;
+            topic_description?: string;
         };
         /** @description One page of subscriptions, newest first. */
         SubscriptionList: {
@@ -736,11 +743,13 @@ export interface components {
             author: string;
             /**
              * Format: date-time
+             * @description When the article was published, with a time zone; answered in UTC, so it must fall in the years 1 to 9999 there (else 400 `请求参数错误: published_at 超出范围`).
              * @example 2024-01-01T00:00:00Z
              */
             published_at?: string;
             /**
              * Format: uri
+             * @description The article's web page (`http` or `https`). Stored in normalised form (host in lower case, `/` as the path of a bare host).
              * @example https://example.com/article
              */
             article_url: string;
@@ -887,21 +896,6 @@ export interface components {
                  * @example {
                  *       "success": false,
                  *       "message": "服务器内部错误"
-                 *     }
-                 */
-                "application/json": components["schemas"]["ErrorResponse"];
-            };
-        };
-        /** @description The operation is part of the contract but its handler has not landed yet. */
-        NotImplemented: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "success": false,
-                 *       "message": "该功能尚未实现"
                  *     }
                  */
                 "application/json": components["schemas"]["ErrorResponse"];
@@ -1239,7 +1233,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createTopic: {
@@ -1285,7 +1278,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteTopic: {
@@ -1324,7 +1316,6 @@ export interface operations {
             404: components["responses"]["TopicNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listTopicMessages: {
@@ -1382,7 +1373,6 @@ export interface operations {
             404: components["responses"]["TopicNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     sendTopicMessage: {
@@ -1453,19 +1443,12 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
-            /** @description The topic's channel failed or timed out; neither message was stored. */
+            /** @description The topic's channel failed (an error status, a broken stream, no connection) or stayed silent past its timeout; neither message was stored. */
             502: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": false,
-                     *       "message": "AI 回复失败，请稍后再试"
-                     *     }
-                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -1511,7 +1494,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createSubscription: {
@@ -1556,7 +1538,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteSubscription: {
@@ -1595,7 +1576,6 @@ export interface operations {
             404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     cancelSubscription: {
@@ -1642,7 +1622,6 @@ export interface operations {
             404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     reactivateSubscription: {
@@ -1689,7 +1668,6 @@ export interface operations {
             404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listSubscriptionArticles: {
@@ -1747,7 +1725,6 @@ export interface operations {
             404: components["responses"]["SubscriptionNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createArticle: {
@@ -1803,7 +1780,6 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
 }

@@ -7,9 +7,13 @@ import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
-import { createAideer } from './aideer/index.ts';
+import path from 'node:path';
+import { createAideer, type Aideer } from './aideer/index.ts';
+import { ROOT } from './spec.ts';
 import { createOneApi } from './oneapi/index.ts';
+import { createDocs } from './docs.ts';
 import type { Accounts } from './oneapi/accounts.ts';
+import type { FeedIngester } from './oneapi/feeds.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -26,7 +30,8 @@ export interface AppOptions {
 
 export interface App {
   app: Express;
-  oneapi?: { accounts: Accounts };
+  aideer?: Aideer;
+  oneapi?: { accounts: Accounts; feeds: FeedIngester };
   close(): Promise<void>;
 }
 
@@ -66,12 +71,22 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     }),
   );
 
+  // Docs and the served documents sit outside both contracts, so they go before the API routers.
+  const docs = createDocs(config);
+  if (docs) app.use(docs);
+
   let oneapi: App['oneapi'];
-  if (config.enableAideer) app.use('/api/v1', await createAideer({ logger }));
+  let aideer: App['aideer'];
+  if (config.enableAideer) {
+    aideer = await createAideer({ config, db, logger, redis });
+    app.use('/api/v1', aideer.router);
+    // Uploaded avatars, then the bundled files (the default avatar). Uploads are content-addressed.
+    app.use('/static', express.static(config.staticDir, { maxAge: '1d' }), express.static(path.join(ROOT, 'static'), { maxAge: '1d' }));
+  }
   if (config.enableOneapi) {
     const created = await createOneApi({ config, db, logger, redis });
     app.use('/api', created.router);
-    oneapi = { accounts: created.accounts };
+    oneapi = { accounts: created.accounts, feeds: created.feeds };
   }
   app.use((_req, res) => {
     res.status(404).json({ detail: 'Not Found' });
@@ -79,8 +94,11 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
 
   return {
     app,
+    aideer,
     oneapi,
     async close() {
+      await aideer?.close();
+      await oneapi?.feeds.stop();
       redis?.disconnect();
     },
   };

@@ -1,6 +1,8 @@
 // Settings come from the environment (and `.env`, loaded by the entry point). Each one is declared
 // once here with its default and meaning; the README table is checked against this list by a test.
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseChannels } from './oneapi/channels.ts';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -102,6 +104,48 @@ export const SETTINGS = {
   enableAideer: setting('ENABLE_AIDEER', 'true', 'Serve the AIDeer API under `/api/v1`.', bool('ENABLE_AIDEER', true)),
   enableOneapi: setting('ENABLE_ONEAPI', 'true', 'Serve One-API under `/api`.', bool('ENABLE_ONEAPI', true)),
   redisUrl: setting('REDIS_URL', '(unset: in memory)', '`redis://host:6379` keeps rate-limit counters in Redis so several instances share them.', url('REDIS_URL', ['redis:', 'rediss:'])),
+  // ── AIDeer ──
+  jwtSecret: setting('JWT_SECRET', '(generated in development)', 'HS256 key for AIDeer tokens. Required in production (at least 32 characters); in development a random one is kept in `DATA_DIR/secrets.json`.', (raw, env) => {
+    const v = optionalStr()(raw);
+    if (v === undefined && isProduction(env)) throw new ConfigError('JWT_SECRET', 'required when NODE_ENV=production');
+    if (v !== undefined && v.length < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 characters');
+    return v;
+  }),
+  jwtAccessTokenExpires: setting('JWT_ACCESS_TOKEN_EXPIRES', '4320', 'AIDeer access-token lifetime in minutes (3 days).', int('JWT_ACCESS_TOKEN_EXPIRES', 4320, 1, 5_256_000)),
+  jwtRefreshTokenExpires: setting('JWT_REFRESH_TOKEN_EXPIRES', '129600', 'AIDeer refresh-token lifetime in minutes (90 days); refresh tokens come from WeChat log-in.', int('JWT_REFRESH_TOKEN_EXPIRES', 129600, 1, 5_256_000)),
+  bcryptRounds: setting('BCRYPT_ROUNDS', '12', 'bcrypt cost for new AIDeer password hashes (existing `$2b$` hashes of any cost verify).', int('BCRYPT_ROUNDS', 12, 4, 15)),
+  debug: setting('DEBUG', 'false', 'Mounts the AIDeer `/api/v1/utils/*` helpers (init, admin, drop). Never in production.', bool('DEBUG', false)),
+  adminUser: setting('ADMIN_USER', '(unset)', 'AIDeer admin user name: created at start-up if missing (outside DEBUG), or by `GET /api/v1/utils/admin` (DEBUG).', (raw) => {
+    const v = optionalStr()(raw);
+    if (v !== undefined && (v.length < 2 || v.length > 50)) throw new ConfigError('ADMIN_USER', 'must be 2 to 50 characters');
+    return v;
+  }),
+  adminPasswd: setting('ADMIN_PASSWD', '(unset)', 'Password of `ADMIN_USER`.', (raw) => {
+    const v = optionalStr()(raw);
+    if (v !== undefined && (v.length < 6 || v.length > 255)) throw new ConfigError('ADMIN_PASSWD', 'must be 6 to 255 characters');
+    return v;
+  }),
+  publicBaseUrl: setting('PUBLIC_BASE_URL', '(unset: the request\'s own origin)', 'Origin clients reach this server at, e.g. `https://api.example.com`; used for avatar redirects and the `servers` entry of the served specs.', (raw) => {
+    const v = url('PUBLIC_BASE_URL', ['http:', 'https:'])(raw);
+    return v?.replace(/\/+$/, '');
+  }),
+  staticDir: setting('STATIC_DIR', '`DATA_DIR/static`', 'Folder served at `/static`: uploaded avatars live in its `avatars/`. The bundled default avatar is served when no such file exists.', (raw, env) => path.resolve(optionalStr()(raw) ?? path.join(str('./data')(env.DATA_DIR), 'static'))),
+  wechatAppId: setting('WECHAT_APPID', '(unset)', 'WeChat mini-program app id, for `GET /api/v1/session/wechat/token`.', optionalStr()),
+  wechatSecret: setting('WECHAT_SECRET', '(unset)', 'WeChat mini-program app secret.', optionalStr()),
+  wechatApiBaseUrl: setting('WECHAT_API_BASE_URL', 'https://api.weixin.qq.com', 'Base URL of the WeChat server API (tests point it at a fake server).', (raw) => (url('WECHAT_API_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://api.weixin.qq.com').replace(/\/+$/, '')),
+  codeLookupRateLimit: setting('CODE_LOOKUP_RATE_LIMIT', '30', 'Requests per IP per minute to the public `GET /api/v1/codes/{code}`.', int('CODE_LOOKUP_RATE_LIMIT', 30, 1, 10_000_000)),
+  maxActiveTasksPerUser: setting('MAX_ACTIVE_TASKS_PER_USER', '3', 'Pending or running AIDeer tasks a user may have at once; the next `POST /api/v1/tasks` is 429.', int('MAX_ACTIVE_TASKS_PER_USER', 3, 1, 1000)),
+  taskTtlSeconds: setting('TASK_TTL_SECONDS', '3600', 'How long a finished or failed AIDeer task stays readable before it is purged.', int('TASK_TTL_SECONDS', 3600, 1, 30 * 86400)),
+  ssePingSeconds: setting('SSE_PING_SECONDS', '15', 'Interval of the `: ping` comment on task streams, which keeps proxies from closing them.', int('SSE_PING_SECONDS', 15, 1, 300)),
+  deepseekBaseUrl: setting('DEEPSEEK_BASE_URL', 'https://api.deepseek.com/v1', 'OpenAI-compatible endpoint serving `deepseek-chat`.', (raw) => (url('DEEPSEEK_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://api.deepseek.com/v1').replace(/\/+$/, '')),
+  deepseekApiKey: setting('DEEPSEEK_API_KEY', '(unset: `deepseek-chat` served by `echo`)', 'Key for DeepSeek; when set, `deepseek-chat` (and title generation) is live.', optionalStr()),
+  openaiBaseUrl: setting('OPENAI_BASE_URL', 'https://api.openai.com/v1', 'OpenAI-compatible endpoint serving `gpt-3.5-turbo`.', (raw) => (url('OPENAI_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://api.openai.com/v1').replace(/\/+$/, '')),
+  openaiApiKey: setting('OPENAI_API_KEY', '(unset: `gpt-3.5-turbo` served by `echo`)', 'Key for OpenAI; when set, `gpt-3.5-turbo` is live.', optionalStr()),
+  dashscopeBaseUrl: setting('DASHSCOPE_BASE_URL', 'https://dashscope.aliyuncs.com/compatible-mode/v1', 'DashScope\'s OpenAI-compatible mode, serving the `qwen-*` models.', (raw) => (url('DASHSCOPE_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://dashscope.aliyuncs.com/compatible-mode/v1').replace(/\/+$/, '')),
+  dashscopeApiKey: setting('DASHSCOPE_API_KEY', '(unset: `qwen-*` served by `echo`)', 'Key for DashScope; when set, the `qwen-*` models are live.', optionalStr()),
+  llmTimeoutSeconds: setting('LLM_TIMEOUT_SECONDS', '60', 'Longest silence tolerated from an AIDeer model provider (before the answer starts, or between two chunks).', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)),
+  titleGenerationPrompt: setting('TITLE_GENERATION_PROMPT', '(the original\'s Chinese prompt)', 'Instruction appended to the conversation by `title_generation` tasks.', str('用四到五个字直接返回这段对话的简要主题，不要解释、不要标点、不要语气词、不要多余文本，不要加粗，如果没有主题，请直接返回“闲聊”')),
+  // ── One-API ──
   oneapiSecret: setting('ONEAPI_SECRET', '(generated in development)', 'Key for hashing One-API verification codes. Required in production; in development a random one is kept in `DATA_DIR/secrets.json`.', (raw, env) => {
     const v = optionalStr()(raw);
     if (v === undefined && isProduction(env)) throw new ConfigError('ONEAPI_SECRET', 'required when NODE_ENV=production');
@@ -124,10 +168,34 @@ export const SETTINGS = {
     if (v !== undefined && !/^\d{11}$/.test(v)) throw new ConfigError('ONEAPI_ROOT_PHONE', 'expected 11 digits');
     return v;
   }),
+  oneapiChannels: setting('ONEAPI_CHANNELS', '(unset: only channel 1, built-in)', 'JSON array of One-API topic channels besides the built-in channel 1 (models `gpt-3.5-turbo`, `echo`): `[{"id": 2, "name": "DeepSeek", "kind": "openai-compatible", "base_url": "https://api.deepseek.com/v1", "api_key": "sk-...", "models": ["deepseek-chat"], "timeout_ms": 60000}]`. `kind` is `builtin` or `openai-compatible`; `name`, `api_key` and `timeout_ms` (longest upstream silence, default 60000) are optional; an entry with id 1 may only rename the built-in channel or change its models.', (raw) => {
+    try {
+      return parseChannels(raw);
+    } catch (err) {
+      throw new ConfigError('ONEAPI_CHANNELS', (err as Error).message);
+    }
+  }),
+  oneapiTopicHistory: setting('ONEAPI_TOPIC_HISTORY', '20', 'Earlier messages of a topic sent along with a new one as context for the reply (0 sends only the new message).', int('ONEAPI_TOPIC_HISTORY', 20, 0, 200)),
+  llmEchoDelayMs: setting('LLM_ECHO_DELAY_MS', '20', 'Pause between the streamed pieces of a reply of the built-in offline model `echo` (0 for tests and benchmarks).', int('LLM_ECHO_DELAY_MS', 20, 0, 10_000)),
   signinRateLimit: setting('SIGNIN_RATE_LIMIT', '20', 'Requests per IP to `/api/phone_verification`, `/api/user/register` and `/api/user/login` together, per window.', int('SIGNIN_RATE_LIMIT', 20, 1, 1_000_000)),
   signinRateWindowSeconds: setting('SIGNIN_RATE_WINDOW_SECONDS', '1200', 'Window of `SIGNIN_RATE_LIMIT`.', int('SIGNIN_RATE_WINDOW_SECONDS', 1200, 1, 86400)),
   globalRateLimit: setting('GLOBAL_RATE_LIMIT', '600', 'Requests per IP to anything under `/api` (One-API), per window.', int('GLOBAL_RATE_LIMIT', 600, 1, 10_000_000)),
   globalRateWindowSeconds: setting('GLOBAL_RATE_WINDOW_SECONDS', '180', 'Window of `GLOBAL_RATE_LIMIT`.', int('GLOBAL_RATE_WINDOW_SECONDS', 180, 1, 86400)),
+  feedUrls: setting('FEED_URLS', '(unset)', 'Comma-separated RSS 2.0 / Atom feeds whose articles One-API subscriptions match: `http(s)://` URLs, `file://` URLs or file paths. A feed that fails is logged and skipped.', (raw) =>
+    (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((entry, i) => {
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(entry)) return pathToFileURL(path.resolve(entry)).href;
+      let u: URL;
+      try {
+        u = new URL(entry);
+      } catch {
+        throw new ConfigError('FEED_URLS', `entry ${i + 1} is not a valid URL`); // not echoed: it may hold credentials
+      }
+      if (!['http:', 'https:', 'file:'].includes(u.protocol)) throw new ConfigError('FEED_URLS', `entry ${i + 1}: expected an http, https or file URL, got ${u.protocol}`);
+      return u.href;
+    })),
+  feedSample: setting('FEED_SAMPLE', '`true` (`false` in production)', 'Also ingest the sample feed that ships with the project (`data-samples/feeds/sample-tech.xml`), so a fresh install has articles.', (raw, env) => bool('FEED_SAMPLE', !isProduction(env))(raw)),
+  feedRefreshSeconds: setting('FEED_REFRESH_SECONDS', '1800', 'Time between two reads of every feed (the first is 2 s after start-up).', int('FEED_REFRESH_SECONDS', 1800, 10, 604800)),
+  feedTimeoutSeconds: setting('FEED_TIMEOUT_SECONDS', '10', 'Time limit for reading one feed; a slower one is skipped until the next refresh.', int('FEED_TIMEOUT_SECONDS', 10, 1, 300)),
 } as const;
 
 type SettingsTable = typeof SETTINGS;

@@ -7,20 +7,8 @@ import type { OperationsWith501, RawResult } from './http/types.ts';
 
 export const notImplemented = {
   aideer: [
-    'listUsers', 'createUser', 'readUserMe', 'updateMyPassword', 'getMyAvatar', 'setMyAvatar', 'getMyCredits', 'redeemCredits',
-    'readUser', 'updateUser', 'deleteUser', 'resetUserPassword', 'getUserAvatar',
-    'readMyLikes', 'likePreset', 'unlikePreset', 'likeChat', 'unlikeChat',
-    'loginForAccessToken', 'wechatLogin', 'wechatRefresh',
-    'listChats', 'createChat', 'readChat', 'updateChat', 'deleteChat',
-    'listPresets', 'createPreset', 'readPreset', 'updatePreset', 'deletePreset',
-    'readRedeemCode', 'createRedeemCode', 'deleteRedeemCode',
-    'createTask', 'readTask', 'deleteTask', 'streamTask',
-    'initDatabase', 'createAdmin', 'dropDatabase',
   ] as const satisfies readonly OperationsWith501<AideerOperations>[],
   oneapi: [
-    'listTopics', 'createTopic', 'deleteTopic', 'listTopicMessages', 'sendTopicMessage',
-    'listSubscriptions', 'createSubscription', 'cancelSubscription', 'reactivateSubscription', 'deleteSubscription', 'listSubscriptionArticles',
-    'createArticle',
   ] as const satisfies readonly OperationsWith501<OneApiOperations>[],
 };
 

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export type SecretName = 'oneapiSecret';
+export type SecretName = 'oneapiSecret' | 'jwtSecret';
 
 export function devSecret(dataDir: string, name: SecretName): string {
   const file = path.join(dataDir, 'secrets.json');
@@ -15,7 +15,7 @@ export function devSecret(dataDir: string, name: SecretName): string {
     // first start: no file yet
   }
   if (!secrets[name]) {
-    secrets[name] = crypto.randomBytes(32).toString('base64url');
+    secrets[name] = crypto.randomBytes(48).toString('base64url');
     fs.mkdirSync(dataDir, { recursive: true });
     fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   }

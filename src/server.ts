@@ -26,7 +26,9 @@ const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }
 try {
   const applied = await migrate(db);
   logger.info({ applied, database: config.databaseUrl ? 'postgres' : `sqlite:${config.dataDir}/app.db` }, applied.length ? 'migrations applied' : 'database up to date');
-  const { app, oneapi, close } = await createApp({ config, db, logger });
+  const { app, aideer, oneapi, close } = await createApp({ config, db, logger });
+  if (aideer && !config.debug && (await aideer.ensureAdmin()) === 'created') logger.info({ username: config.adminUser }, 'AIDeer admin user created from ADMIN_USER');
+  if (aideer) logger.info(aideer.models.describe(), 'AIDeer models: live ones call their provider, the others are served by the offline model echo');
   if (config.oneapiRootPhone && oneapi) {
     const root = await oneapi.accounts.ensureRoot(config.oneapiRootPhone);
     if (root === 'created') logger.info('One-API root user created from ONEAPI_ROOT_PHONE');

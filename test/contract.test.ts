@@ -16,6 +16,8 @@ import { SETTINGS, ConfigError, loadConfig } from '../src/config.ts';
 import { bindApi, checkBinding, BindingError } from '../src/http/bind.ts';
 import { createLogger } from '../src/logger.ts';
 import { oneapiErrors } from '../src/oneapi/envelope.ts';
+import { mintToken, signUpAdmin } from './helpers/aideer.ts';
+import { authHeaders, newSession } from './helpers/oneapi.ts';
 
 const requests = exampleRequests(contract);
 const notImplementedIds = new Set<string>([...notImplemented.aideer, ...notImplemented.oneapi]);
@@ -120,7 +122,8 @@ describe('every operation, swept from the spec', () => {
   });
 
   it('when a collection path is written with a trailing slash, then it is the same operation', async () => {
-    await api.get('/api/topics/').expect(501);
+    await api.get('/api/topics/').expect(401);
+    await api.get('/api/topics').expect(401);
     await api.get('/api/user/self/').expect(401);
   });
 
@@ -132,6 +135,59 @@ describe('every operation, swept from the spec', () => {
     const unsafe = await api.get('/api/user/self').set('X-Request-Id', 'bad id\twith spaces').expect(401);
     expect(unsafe.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
   });
+});
+
+describe('every implemented secured operation, swept from the spec', () => {
+  let server: TestServer;
+  let api: Client;
+  let credentials: Record<'aideer' | 'oneapi', Record<string, string>>;
+  before(async () => {
+    server = await sharedServer();
+    api = client(server.url);
+    const admin = await signUpAdmin(api, server);
+    const session = await newSession(api);
+    credentials = { aideer: admin.bearer, oneapi: authHeaders(session) };
+  });
+  const secured = requests.filter((r) => r.secured && !notImplementedIds.has(r.operationId));
+
+  for (const r of secured) {
+    it(`when ${r.operationId} is called without credentials, then 401 in its API's shape`, async () => {
+      const res = await send(api, r).expect(401);
+      if (r.api === 'aideer') {
+        expect(res.body).to.deep.equal({ detail: 'Not authenticated' });
+        expect(res.headers['www-authenticate']).to.equal('Bearer');
+      } else expect(res.body).to.deep.equal(ERROR_BODY.oneapi('无权进行此操作，未提供 access token'));
+    });
+  }
+
+  for (const r of requests.filter((r) => r.acceptsToken && r.api === 'aideer' && !notImplementedIds.has(r.operationId))) {
+    const refresh = r.operationId === 'wechatRefresh';
+    it(`when ${r.operationId} gets ${refresh ? 'an access' : 'a refresh'} token, then 400 ${refresh ? 'Refresh' : 'Access'} token required`, async () => {
+      const res = await send(api, r, { headers: { Authorization: `Bearer ${mintToken({ sub: '1', ...(refresh ? {} : { refresh: true }) })}` } }).expect(400);
+      expect(res.body).to.deep.equal({ detail: `Could not validate credentials: ${refresh ? 'Refresh' : 'Access'} token required` });
+    });
+  }
+
+  // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
+  for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId) && /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template))) {
+    it(`when ${r.operationId} gets a malformed path parameter, then its API's validation error`, async () => {
+      const op = contract.operations().find((o) => o.operationId === r.operationId)!;
+      const doc = contract.docs[r.api];
+      const item = doc.paths[op.template];
+      type Param = { in: string; name: string; schema?: { type?: string; format?: string; maxLength?: number }; $ref?: string };
+      const deref = (p: Param): Param => (p.$ref ? p.$ref.split('/').slice(1).reduce((n: any, k: string) => n[k], doc) : p); // eslint-disable-line @typescript-eslint/no-explicit-any
+      const params: Param[] = [...(item.parameters ?? []), ...(item[op.method].parameters ?? [])].map(deref);
+      let url = `${r.api === 'aideer' ? '/api/v1' : '/api'}${op.template}`;
+      for (const p of params.filter((p) => p.in === 'path')) {
+        const schema = p.schema ?? {};
+        const bad = schema.type === 'string' && !schema.format ? 'x'.repeat((schema.maxLength ?? 64) + 1) : 'not-an-id';
+        url = url.replace(`{${p.name}}`, bad);
+      }
+      const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(r.api === 'aideer' ? 422 : 400);
+      if (r.api === 'aideer') expect(res.body.detail[0].loc[0]).to.equal('path');
+      else expect(res.body.message).to.match(/^请求参数错误: /);
+    });
+  }
 });
 
 describe('every One-API operation over the global per-IP limit', () => {
@@ -162,7 +218,7 @@ describe('every implemented operation when the database is unreachable', () => {
   let database: TestDatabase;
   before(async () => {
     database = await createTestDatabase();
-    server = await startServer({}, { database });
+    server = await startServer({ DEBUG: 'true', ADMIN_USER: 'sweep-admin', ADMIN_PASSWD: 'sweep-pass' }, { database });
     api = client(server.url);
     await database.db.destroy();
   });
@@ -173,9 +229,15 @@ describe('every implemented operation when the database is unreachable', () => {
 
   for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId))) {
     it(`when ${r.operationId} is called, then 500 in its API's shape with nothing of the fault in it`, async () => {
-      const headers: Record<string, string> = r.api === 'oneapi' ? { Authorization: 'some-token-value', UserID: '1' } : {};
+      // Credentials that pass every check that needs no database, so the request reaches it.
+      const headers: Record<string, string> =
+        r.api === 'oneapi'
+          ? { Authorization: 'some-token-value', UserID: '1' }
+          : { Authorization: `Bearer ${mintToken({ sub: '1', ...(r.operationId === 'wechatRefresh' ? { refresh: true } : {}) })}` };
       const res = await send(api, r, { headers }).expect(500);
-      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Internal Server Error') : ERROR_BODY.oneapi('服务器内部错误'));
+      // wechatLogin fails on the (unconfigured) WeChat call before it needs the database.
+      if (r.operationId !== 'wechatLogin') expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Internal Server Error') : ERROR_BODY.oneapi('服务器内部错误'));
+      expect(JSON.stringify(res.body)).to.not.match(/sqlite|knex|pool|connection|select|insert|stack|\.ts/i);
     });
   }
 });
@@ -188,7 +250,11 @@ describe('settings', () => {
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
     [{ HOST: 'bad host' }, 'HOST'],
-    [{ NODE_ENV: 'production' }, 'ONEAPI_SECRET'],
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(32) }, 'ONEAPI_SECRET'],
+    [{ JWT_SECRET: 'too-short' }, 'JWT_SECRET'],
+    [{ BCRYPT_ROUNDS: '40' }, 'BCRYPT_ROUNDS'],
+    [{ PUBLIC_BASE_URL: 'ftp://x' }, 'PUBLIC_BASE_URL'],
     [{ SMS_SENDER: 'webhook' }, 'SMS_WEBHOOK_URL'],
     [{ ENABLE_ONEAPI: 'maybe' }, 'ENABLE_ONEAPI'],
     [{ ONEAPI_ROOT_PHONE: '123' }, 'ONEAPI_ROOT_PHONE'],
@@ -203,7 +269,7 @@ describe('settings', () => {
     const c = loadConfig({});
     expect(c).to.include({ port: 8000, host: '127.0.0.1', nodeEnv: 'development', logLevel: 'info', phoneCodeMode: 'fixed', databaseUrl: undefined });
     expect(c.dataDir).to.equal(path.resolve('./data'));
-    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32) }).phoneCodeMode).to.equal('random');
+    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32), JWT_SECRET: 'j'.repeat(32) }).phoneCodeMode).to.equal('random');
   });
 
   it('when the server is started with an invalid setting, then it exits with a message naming the variable', async () => {

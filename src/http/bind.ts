@@ -2,6 +2,7 @@
 // openapi-backend does security and request validation (Ajv 2020, compiled once here); routing is
 // ours (see router.ts) and the operation list is computed once.
 import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import multer from 'multer';
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
 import type { Context, Document } from 'openapi-backend';
@@ -41,19 +42,23 @@ export interface ApiBinding<Auth> {
   document: Document;
   // Each handler is typed against its operation where the map is declared; here they are opaque.
   handlers: Record<string, Handler<never, Auth>>;
-  securityHandlers: Record<string, (req: Request) => Promise<unknown>>;
+  /** Per security scheme of the spec; gets the request and the operation it addressed. */
+  securityHandlers: Record<string, (req: Request, operationId: string) => Promise<unknown>>;
   /** Turns the security handlers' results into what handlers receive as `auth`. */
   authFrom(security: Record<string, unknown>): Auth;
   errors: ApiErrors;
   logger: Logger;
   /** Body size limit for JSON and form bodies. */
   bodyLimit?: string;
+  /** Size limit of one uploaded file in a multipart body (413 beyond). */
+  fileLimitBytes?: number;
 }
 
 export class BindingError extends Error {}
 
 interface SpecOperation extends RoutedOperation {
   parameters?: { in: string; name: string }[];
+  requestBody?: { content?: Record<string, unknown> };
 }
 
 /** Every operation of a (dereferenced or not) document, with its method and path. */
@@ -98,6 +103,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
   const byId = new Map(operations.map((op) => [op.operationId, op]));
   const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
+  const bodyTypes = new Map(operations.map((op) => [op.operationId, Object.keys(op.requestBody?.content ?? {})]));
   const matcher = new OperationMatcher(operations);
   const matched = new WeakMap<object, MatchResult<SpecOperation>>();
   const router = api.router as unknown as Record<string, unknown>;
@@ -145,7 +151,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     methodNotAllowed: () => errors.methodNotAllowed([]),
   });
   for (const [name, fn] of Object.entries(binding.securityHandlers)) {
-    api.registerSecurityHandler(name, (_c: Context, req: Request) => fn(req));
+    api.registerSecurityHandler(name, (c: Context, req: Request) => fn(req, c.operation.operationId!));
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
     api.register(operationId, (c: Context, req: Request) =>
@@ -163,6 +169,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const limit = binding.bodyLimit ?? '1mb';
   r.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
   r.use(express.urlencoded({ limit, extended: false }));
+  r.use(multipartBody(binding.fileLimitBytes ?? 1024 * 1024));
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
       const m = matcher.match(req.method, req.path);
@@ -172,7 +179,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       res.locals.operationId = m.operation.operationId;
       // Nothing to authenticate or validate for an operation that does not exist yet.
       if (handler.notImplemented) return send(res, await handler({} as never), logger);
-      const request = { method: req.method, path: req.path, query: req.query as Record<string, unknown>, headers: req.headers, body: req.body };
+      // A body in a media type the operation does not take is no body at all (then 'missing').
+      const types = bodyTypes.get(m.operation.operationId)!;
+      const body = types.length && !req.is(types) ? undefined : req.body;
+      const request = { method: req.method, path: req.path, query: req.query as Record<string, unknown>, headers: req.headers, body };
       matched.set(request, m);
       const result = (await api.handleRequest(request as never, req)) as RawResult & { sse?: unknown };
       await sendResult(req, res, result, logger);
@@ -184,6 +194,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   r.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
     if (err.type === 'entity.too.large') return sendError(res, errors.payloadTooLarge());
     if (err.type === 'entity.parse.failed') return sendError(res, errors.malformedBody(err.message));
+    if (err instanceof multer.MulterError) {
+      return sendError(res, err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE' ? errors.payloadTooLarge() : errors.malformedBody(err.message));
+    }
+    if (err.type === 'multipart.malformed') return sendError(res, errors.malformedBody(err.message));
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.type === 'request.aborted' || err.type === 'request.size.invalid') {
       return sendError(res, errors.malformedBody(err.message));
     }
@@ -193,6 +207,28 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     return sendError(res, errors.internal());
   });
   return r;
+}
+
+/**
+ * Multipart bodies (uploads): files are kept in memory and exposed as `req.files`; the body that
+ * is validated holds the text fields, and each file field as its file name (the spec types files
+ * as binary strings).
+ */
+function multipartBody(fileLimitBytes: number): express.RequestHandler {
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: fileLimitBytes, files: 4, fields: 32, fieldSize: 64 * 1024 } }).any();
+  return (req, res, next) => {
+    if (!req.is('multipart/form-data')) return next();
+    upload(req, res, (err?: unknown) => {
+      if (err) {
+        if (!(err instanceof multer.MulterError)) (err as { type?: string }).type = 'multipart.malformed';
+        return next(err);
+      }
+      const body: Record<string, unknown> = { ...(req.body as object) };
+      for (const file of (req.files as Express.Multer.File[] | undefined) ?? []) body[file.fieldname] = file.originalname || 'upload';
+      req.body = body;
+      next();
+    });
+  };
 }
 
 async function sendResult(req: Request, res: Response, result: RawResult & { sse?: unknown }, logger: Logger): Promise<void> {

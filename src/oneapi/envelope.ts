@@ -72,12 +72,14 @@ export function validationMessage(errors: ErrorObject[]): string {
   // An anyOf failure also reports each branch's own failure; the anyOf itself says it best.
   const hasAnyOf = errors.some((e) => e.keyword === 'anyOf');
   const relevant = hasAnyOf ? errors.filter((e) => !e.schemaPath.includes('/anyOf/')) : errors;
+  // One message per field: the first rule it broke (a too-large id also fails its format).
   const seen = new Set<string>();
   const parts: string[] = [];
   for (const e of relevant) {
-    const d = describe(e);
-    if (!seen.has(d)) parts.push(d);
-    seen.add(d);
+    const field = fieldOf(e);
+    if (seen.has(field)) continue;
+    seen.add(field);
+    parts.push(describe(e));
     if (parts.length === 3) break;
   }
   return MESSAGES.invalidRequest(parts.join('; ') || '请求不合法');

@@ -14,6 +14,14 @@ import { headerAuthenticator, type OneApiAuth } from './auth.ts';
 import { fail, MESSAGES, notImplementedResult, oneapiErrors } from './envelope.ts';
 import { logSender, webhookSender } from './sms.ts';
 import { userHandlers } from './handlers/user.ts';
+import { Subscriptions } from './subscriptions.ts';
+import { Articles } from './articles.ts';
+import { FeedIngester, SAMPLE_FEED } from './feeds.ts';
+import { subscriptionHandlers } from './handlers/subscriptions.ts';
+import { articleHandlers } from './handlers/articles.ts';
+import { Topics } from './topics.ts';
+import { Channels } from './channels.ts';
+import { topicHandlers } from './handlers/topics.ts';
 import type { OneApiHandlers } from './types.ts';
 
 export interface OneApiDeps {
@@ -37,7 +45,7 @@ function limit(limiter: Limiter, applies: (path: string) => boolean): express.Re
   };
 }
 
-export async function createOneApi({ config, db, logger, redis }: OneApiDeps): Promise<{ router: Router; accounts: Accounts }> {
+export async function createOneApi({ config, db, logger, redis }: OneApiDeps): Promise<{ router: Router; accounts: Accounts; feeds: FeedIngester }> {
   const accounts = new Accounts(db, {
     secret: config.oneapiSecret ?? devSecret(config.dataDir, 'oneapiSecret'),
     codeMode: config.phoneCodeMode,
@@ -48,9 +56,21 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
   });
   const sms = config.smsSender === 'webhook' ? webhookSender(config.smsWebhookUrl!) : logSender(logger, !config.isProduction);
   const authenticate = headerAuthenticator(accounts);
+  const channels = new Channels(config.oneapiChannels, { echoDelayMs: config.llmEchoDelayMs });
+  logger.info({ channels: channels.describe() }, 'One-API topic channels');
+  const subscriptions = new Subscriptions(db);
+  const articles = new Articles(db);
+  const feeds = new FeedIngester(
+    articles,
+    { feeds: [...(config.feedSample ? [SAMPLE_FEED] : []), ...config.feedUrls], refreshSeconds: config.feedRefreshSeconds, timeoutMs: config.feedTimeoutSeconds * 1000 },
+    logger,
+  );
 
   const handlers = {
     ...userHandlers({ accounts, sms, returnCode: config.phoneCodeMode === 'fixed', cooldownSeconds: config.phoneCodeCooldownSeconds }),
+    ...subscriptionHandlers({ subscriptions, articles }),
+    ...articleHandlers({ articles }),
+    ...topicHandlers({ topics: new Topics(db), channels, historySize: config.oneapiTopicHistory, logger }),
     ...notImplementedHandlers(notImplemented.oneapi, notImplementedResult),
   } satisfies OneApiHandlers;
 
@@ -68,5 +88,7 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
   router.use(limit(createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis), () => true));
   router.use(limit(createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis), (p) => SIGNIN_PATHS.has(p.replace(/\/+$/, ''))));
   router.use(api);
-  return { router, accounts };
+  // Started last: nothing is left running if binding refuses to start.
+  feeds.start();
+  return { router, accounts, feeds };
 }

@@ -24,6 +24,9 @@ const API_BASES: [ApiName, string][] = [
   ['aideer', '/api/v1'],
   ['oneapi', '/api'],
 ];
+// Served beside the APIs but not operations of either contract (src/docs.ts); /docs and /redoc
+// lie outside both API bases anyway.
+const OUTSIDE_CONTRACT = new Set(['/api/v1/openapi.json', '/api/openapi.json']);
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 const ERROR_SCHEMA: Record<ApiName, string> = { aideer: 'ExceptionDetail', oneapi: 'ErrorResponse' };
 
@@ -95,7 +98,7 @@ export class Contract {
   locate(method: string, url: string): { api?: ApiName; op?: Op; pathMatched: boolean } {
     const pathname = new URL(url, 'http://x').pathname;
     const entry = API_BASES.find(([, base]) => pathname === base || pathname.startsWith(`${base}/`));
-    if (!entry) return { pathMatched: false };
+    if (!entry || OUTSIDE_CONTRACT.has(pathname)) return { pathMatched: false };
     const [api, base] = entry;
     const rel = pathname.slice(base.length) || '/';
     const candidates = this.ops.filter((op) => op.api === api && op.regex.test(rel));

@@ -15,7 +15,10 @@ export interface ExampleRequest {
   query: Record<string, string>;
   contentType?: string;
   body?: unknown;
+  /** Every way to call it needs credentials. */
   secured: boolean;
+  /** Credentials are checked when sent (even if optional). */
+  acceptsToken: boolean;
   responses: Record<string, Json>;
 }
 
@@ -70,7 +73,8 @@ export function exampleRequests(contract: Contract): ExampleRequest[] {
       query,
       contentType,
       body: media ? exampleOf(doc, media) : undefined,
-      secured: security.some((req) => Object.keys(req).length > 0),
+      secured: security.length > 0 && security.every((req) => Object.keys(req).length > 0),
+      acceptsToken: security.some((req) => Object.keys(req).length > 0),
       responses: op.responses,
     };
   });

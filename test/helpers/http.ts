@@ -1,5 +1,6 @@
 // Every HTTP request a test makes goes through here, and every response is checked against the
 // contract before the test sees it: an off-contract response fails the test whatever it asserts.
+import http from 'node:http';
 import supertest from 'supertest';
 import type { Response } from 'supertest';
 import { contract } from './contract.ts';
@@ -27,4 +28,104 @@ export function client(baseUrl: string): Client {
   const agent = supertest(baseUrl);
   const make = (method: Method) => (path: string) => agent[method](path).set(CHECK_HEADER, '1').expect(checkContract);
   return { get: make('get'), post: make('post'), put: make('put'), delete: make('delete'), patch: make('patch'), options: make('options'), head: make('head') };
+}
+
+export interface SseEvent {
+  /** `open`, `close`, or undefined for a data event. */
+  event?: string;
+  data?: { status: string; content: string | null };
+  comment?: string;
+}
+
+export interface SseSession {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Events received so far (and, once `done` resolves, all of them). */
+  events: SseEvent[];
+  /** The JSON body of a refusal (a non-200 answer). */
+  body?: unknown;
+  /** Resolves when the server ends the response. */
+  done: Promise<void>;
+  /** Resolves once an event matching `test` has arrived. */
+  until(test: (e: SseEvent) => boolean, ms?: number): Promise<SseEvent>;
+  /** Drops the connection, as a client that goes away. */
+  disconnect(): void;
+}
+
+/**
+ * Opens a server-sent-event stream over raw HTTP (supertest buffers whole responses), parses its
+ * events as they arrive, and puts the response through the same contract check as every other.
+ */
+export function sse(baseUrl: string, path: string): Promise<SseSession> {
+  return new Promise((resolve, reject) => {
+    // A connection of its own, as EventSource has: dropping it closes the socket at once.
+    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { [CHECK_HEADER]: '1', accept: 'text/event-stream' } }, (res) => {
+      const events: SseEvent[] = [];
+      const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
+      let raw = '';
+      let buffer = '';
+      const session: SseSession = {
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        events,
+        done: new Promise<void>((r) => res.on('close', () => r())),
+        until(test, ms = 10_000) {
+          const found = events.find(test);
+          if (found) return Promise.resolve(found);
+          return new Promise((r, j) => {
+            const timer = setTimeout(() => j(new Error(`no matching event within ${ms} ms; got ${JSON.stringify(events)}`)), ms);
+            waiters.push({ test, resolve: (e) => (clearTimeout(timer), r(e)) });
+          });
+        },
+        disconnect: () => {
+          res.destroy();
+          req.destroy();
+        },
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        raw += chunk;
+        buffer += chunk;
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const event: SseEvent = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) event.comment = line.slice(1).trim();
+            else if (line.startsWith('event: ')) event.event = line.slice(7);
+            else if (line.startsWith('data: ')) event.data = JSON.parse(line.slice(6));
+          }
+          events.push(event);
+          for (const w of waiters.splice(0)) (w.test(event) ? w.resolve(event) : waiters.push(w));
+        }
+      });
+      const check = () => {
+        const body = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
+        session.body = body;
+        const problems = contract.check({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
+        if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+      };
+      if (session.status === 200) {
+        try {
+          check();
+        } catch (err) {
+          return reject(err);
+        }
+        resolve(session);
+      } else {
+        res.on('end', () => {
+          try {
+            check();
+            resolve(session);
+          } catch (err) {
+            reject(err);
+          }
+        });
+      }
+    });
+    req.on('error', (err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+    });
+  });
 }

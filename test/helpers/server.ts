@@ -14,6 +14,9 @@ import { createLogger } from '../../src/logger.ts';
 
 export const CHECK_HEADER = 'x-contract-check';
 
+/** Test servers sign AIDeer tokens with this key, so tests can mint tokens of their own. */
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop';
+
 /** Requests the server answered that no contract check covered (see hooks.ts). */
 export const uncheckedRequests: string[] = [];
 
@@ -77,6 +80,9 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
     GLOBAL_RATE_LIMIT: '1000000',
     SIGNIN_RATE_LIMIT: '1000000',
     PHONE_CODE_COOLDOWN_SECONDS: '0',
+    BCRYPT_ROUNDS: '4',
+    CODE_LOOKUP_RATE_LIMIT: '1000000',
+    JWT_SECRET: TEST_JWT_SECRET,
     ...env,
   });
 }
