@@ -143,7 +143,10 @@ export const SETTINGS = {
   openaiApiKey: setting('OPENAI_API_KEY', '(unset: `gpt-3.5-turbo` served by `echo`)', 'Key for OpenAI; when set, `gpt-3.5-turbo` is live.', optionalStr()),
   dashscopeBaseUrl: setting('DASHSCOPE_BASE_URL', 'https://dashscope.aliyuncs.com/compatible-mode/v1', 'DashScope\'s OpenAI-compatible mode, serving the `qwen-*` models.', (raw) => (url('DASHSCOPE_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://dashscope.aliyuncs.com/compatible-mode/v1').replace(/\/+$/, '')),
   dashscopeApiKey: setting('DASHSCOPE_API_KEY', '(unset: `qwen-*` served by `echo`)', 'Key for DashScope; when set, the `qwen-*` models are live.', optionalStr()),
-  llmTimeoutSeconds: setting('LLM_TIMEOUT_SECONDS', '60', 'Longest silence tolerated from an AIDeer model provider (before the answer starts, or between two chunks).', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)),
+  llmTimeoutSeconds: setting('LLM_TIMEOUT_SECONDS', '60', 'Longest silence tolerated from an AIDeer model provider (before the answer starts, or between two chunks); the default of the three below.', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)),
+  deepseekTimeoutSeconds: setting('DEEPSEEK_TIMEOUT_SECONDS', '`LLM_TIMEOUT_SECONDS`', 'Timeout of the DeepSeek provider.', (raw, env) => int('DEEPSEEK_TIMEOUT_SECONDS', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)(env.LLM_TIMEOUT_SECONDS), 1, 3600)(raw)),
+  openaiTimeoutSeconds: setting('OPENAI_TIMEOUT_SECONDS', '`LLM_TIMEOUT_SECONDS`', 'Timeout of the OpenAI provider.', (raw, env) => int('OPENAI_TIMEOUT_SECONDS', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)(env.LLM_TIMEOUT_SECONDS), 1, 3600)(raw)),
+  dashscopeTimeoutSeconds: setting('DASHSCOPE_TIMEOUT_SECONDS', '`LLM_TIMEOUT_SECONDS`', 'Timeout of the DashScope provider.', (raw, env) => int('DASHSCOPE_TIMEOUT_SECONDS', int('LLM_TIMEOUT_SECONDS', 60, 1, 3600)(env.LLM_TIMEOUT_SECONDS), 1, 3600)(raw)),
   titleGenerationPrompt: setting('TITLE_GENERATION_PROMPT', '(the original\'s Chinese prompt)', 'Instruction appended to the conversation by `title_generation` tasks.', str('用四到五个字直接返回这段对话的简要主题，不要解释、不要标点、不要语气词、不要多余文本，不要加粗，如果没有主题，请直接返回“闲聊”')),
   // ── One-API ──
   oneapiSecret: setting('ONEAPI_SECRET', '(generated in development)', 'Key for hashing One-API verification codes. Required in production; in development a random one is kept in `DATA_DIR/secrets.json`.', (raw, env) => {

@@ -21,6 +21,14 @@ export function isPostgres(db: Knex): boolean {
   return db.client.config.client === 'pg';
 }
 
+/**
+ * Locks the rows a query reads until the transaction ends, on Postgres. SQLite needs no lock: it
+ * runs one writing transaction at a time.
+ */
+export function forUpdate<Q extends Knex.QueryBuilder>(trx: Knex, query: Q): Q {
+  return isPostgres(trx) ? (query.forUpdate() as Q) : query;
+}
+
 export function createDb(opts: DbOptions): Knex {
   if (opts.databaseUrl) {
     return knexFactory({

@@ -272,6 +272,12 @@ describe('settings', () => {
     expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32), JWT_SECRET: 'j'.repeat(32) }).phoneCodeMode).to.equal('random');
   });
 
+  it('when only LLM_TIMEOUT_SECONDS is set, then every AIDeer provider uses it; a provider\'s own timeout wins', () => {
+    const c = loadConfig({ LLM_TIMEOUT_SECONDS: '5', OPENAI_TIMEOUT_SECONDS: '9' });
+    expect([c.deepseekTimeoutSeconds, c.openaiTimeoutSeconds, c.dashscopeTimeoutSeconds]).to.deep.equal([5, 9, 5]);
+    expect(() => loadConfig({ DASHSCOPE_TIMEOUT_SECONDS: '0' })).to.throw(ConfigError, 'DASHSCOPE_TIMEOUT_SECONDS');
+  });
+
   it('when the server is started with an invalid setting, then it exits with a message naming the variable', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], { env: { ...process.env, PORT: 'eighty', DATA_DIR: fs.mkdtempSync('/tmp/cfg-') }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components } from '../../generated/aideer.ts';
-import { isPostgres } from '../db.ts';
+import { forUpdate, isPostgres } from '../db.ts';
 import { foreignKeyViolation, uniqueViolation } from '../dbErrors.ts';
 import { loadSpec } from '../spec.ts';
 
@@ -210,8 +210,7 @@ function ordered<T extends object>(db: Knex, query: Knex.QueryBuilder<T>, { offs
 
 /** Takes the chat's row lock (Postgres) so message writers on one chat run one after another. */
 async function lockChat(trx: Knex, chatId: string): Promise<ChatRow | undefined> {
-  const query = trx('aideer_chats').where({ id: chatId }).first();
-  return (isPostgres(trx) ? query.forUpdate() : query) as Promise<ChatRow | undefined>;
+  return forUpdate(trx, trx('aideer_chats').where({ id: chatId })).first() as Promise<ChatRow | undefined>;
 }
 
 export class Chats {

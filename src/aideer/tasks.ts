@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import { isPostgres } from '../db.ts';
+import { forUpdate } from '../db.ts';
 import { uniqueViolation } from '../dbErrors.ts';
 import { LlmError, type ChatMessage } from '../llm/index.ts';
 import type { Logger } from '../logger.ts';
@@ -121,8 +121,7 @@ export class Tasks {
    */
   async create(userId: number, chatId: string, type: TaskType): Promise<TaskRow | 'tooMany'> {
     const row = await this.db.transaction(async (trx) => {
-      const lock = trx('aideer_users').select('id').where({ id: userId });
-      await (isPostgres(trx) ? lock.forUpdate() : lock);
+      await forUpdate(trx, trx('aideer_users').select('id').where({ id: userId }));
       const active = await trx('aideer_tasks').where({ user_id: userId }).whereIn('status', ACTIVE).count({ n: '*' }).first();
       if (Number(active?.n ?? 0) >= this.settings.maxActivePerUser) return 'tooMany' as const;
       const now = this.now();
@@ -260,26 +259,28 @@ export class Tasks {
   /** Takes the task's one stream, if free (or held by a connection of ours that has gone). */
   async acquireStream(id: string, connection: { closed(): boolean }): Promise<string | undefined> {
     const holder = crypto.randomUUID();
-    const now = this.now();
-    const lease = now + this.settings.streamLeaseMs;
-    let taken = await this.db('aideer_tasks')
-      .where({ id })
-      .andWhere((q) => q.whereNull('stream_holder').orWhere('stream_lease_until', '<', now))
-      .update({ stream_holder: holder, stream_lease_until: lease });
-    if (taken !== 1) {
-      const current = await this.db('aideer_tasks').select('stream_holder').where({ id }).first();
-      const previous = current?.stream_holder as string | undefined;
-      const local = previous ? this.streams.get(previous) : undefined;
-      // A client that drops its stream and reconnects at once can be faster than the server
-      // noticing the drop: give a connection of ours a moment to turn out closed.
-      for (let waited = 0; local && !local.closed() && waited < 250; waited += 10) await sleep(10);
-      if (previous && local?.closed()) {
-        taken = await this.db('aideer_tasks').where({ id, stream_holder: previous }).update({ stream_holder: holder, stream_lease_until: lease });
+    // A client that drops its stream and reconnects at once can be faster than this server noticing
+    // the drop and releasing the hold: while the holder is one of our connections that is closed
+    // (or closing), wait a moment for it to let go, then take over.
+    for (let waited = 0; ; waited += 10) {
+      const now = this.now();
+      const previous = (await this.db('aideer_tasks').select('stream_holder', 'stream_lease_until').where({ id }).first()) as Pick<TaskRow, 'stream_holder' | 'stream_lease_until'> | undefined;
+      if (!previous) return undefined;
+      const local = previous.stream_holder ? this.streams.get(previous.stream_holder) : undefined;
+      const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
+      if (free) {
+        const taken = await this.db('aideer_tasks')
+          .where({ id })
+          .andWhere((q) => (previous.stream_holder ? q.where('stream_holder', previous.stream_holder).orWhereNull('stream_holder') : q.whereNull('stream_holder')))
+          .update({ stream_holder: holder, stream_lease_until: now + this.settings.streamLeaseMs });
+        if (taken === 1) {
+          this.streams.set(holder, connection);
+          return holder;
+        }
       }
+      if (!local || waited >= 250) return undefined;
+      await sleep(10);
     }
-    if (taken !== 1) return undefined;
-    this.streams.set(holder, connection);
-    return holder;
   }
 
   async renewStream(id: string, holder: string): Promise<void> {
