@@ -30,6 +30,27 @@ export function client(baseUrl: string): Client {
   return { get: make('get'), post: make('post'), put: make('put'), delete: make('delete'), patch: make('patch'), options: make('options'), head: make('head') };
 }
 
+/**
+ * The `fetch` to give SDK clients (openapi-fetch takes one): the same check on every response. An
+ * event stream is checked as it opens (status, headers); its body is left for the caller to read.
+ */
+export async function checkedFetch(request: Request): Promise<globalThis.Response> {
+  request.headers.set(CHECK_HEADER, '1');
+  const res = await fetch(request);
+  const streamed = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  const text = streamed ? '' : await res.clone().text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON: the check reports it wherever the contract documents a JSON body.
+  }
+  const url = new URL(request.url);
+  const problems = contract.check({ method: request.method, url: url.pathname + url.search, status: res.status, headers: Object.fromEntries(res.headers), body, text });
+  if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+  return res;
+}
+
 export interface SseEvent {
   /** `open`, `close`, or undefined for a data event. */
   event?: string;
