@@ -1733,7 +1733,9 @@ export interface components {
          */
         WWWAuthenticate: "Bearer";
         /**
-         * @description Absolute URL of the avatar image (`PUBLIC_BASE_URL` + the user's avatar path).
+         * @description URL of the avatar image: `PUBLIC_BASE_URL` (or, when unset, the origin the request reached)
+         *     followed by the user's avatar path; just the path when the request's Host header is not a
+         *     plain host name.
          * @example http://127.0.0.1:8000/static/avatars/default.webp
          */
         Location: string;

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Config } from './config.ts';
 import { loadSpec, type ApiName } from './spec.ts';
+import { requestOrigin } from './http/origin.ts';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -142,17 +143,6 @@ class ServedDocument {
   }
 }
 
-// A Host header this plain is safe to echo into the document; anything else gets the relative URL.
-const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
-
-/** The origin this request reached: PUBLIC_BASE_URL, else the request's (behind TRUST_PROXY, the proxy's). */
-function originOf(req: Request, publicBaseUrl: string | undefined): string | undefined {
-  if (publicBaseUrl) return publicBaseUrl;
-  // Express 5's req.host keeps the port and reads X-Forwarded-Host only when the proxy is trusted.
-  const host = req.host;
-  return host && PLAIN_HOST.test(host) ? `${req.protocol}://${host}` : undefined;
-}
-
 /** Redirects `/docs` to `/docs/` (relative, so it holds behind a path-prefixing proxy too). */
 function withTrailingSlash(page: (req: Request, res: Response) => void) {
   return (req: Request, res: Response) => {
@@ -180,7 +170,7 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
     const served = new ServedDocument(api);
     router.get(`${api.base}/openapi.json`, (req, res) => {
       if (!config.publicBaseUrl) res.vary('Host').vary('X-Forwarded-Host').vary('X-Forwarded-Proto');
-      res.type('json').set('Cache-Control', 'no-cache').send(served.json(originOf(req, config.publicBaseUrl)));
+      res.type('json').set('Cache-Control', 'no-cache').send(served.json(requestOrigin(req, config.publicBaseUrl)));
     });
   }
 

@@ -352,6 +352,12 @@ describe('AIDeer avatars', () => {
     await api.get(`${new URL(mine.headers.location).pathname}`).expect(200);
   });
 
+  it('when the Host header is not a plain host name, then the avatar redirect is relative rather than echoing it', async () => {
+    const a = await signUp(api);
+    const res = await api.get(`${V1}/users/me/avatar`).set(a.bearer).set('Host', 'evil_host.example').redirects(0).expect(307);
+    expect(res.headers.location).to.equal('/static/avatars/default.webp');
+  });
+
   it('when PUBLIC_BASE_URL is set, then avatar redirects point at it', async () => {
     const own = await startServer({ PUBLIC_BASE_URL: 'https://api.example.com/' });
     try {

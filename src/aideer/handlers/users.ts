@@ -1,6 +1,7 @@
 // The `users` tag: sign-up, profiles, passwords, avatars, credits (decisions A2, A8, A10).
 import type { Request } from 'express';
 import { detail } from '../errors.ts';
+import { requestOrigin } from '../../http/origin.ts';
 import type { AideerHandlers } from '../types.ts';
 import { ADMIN, userRead, UsernameTaken, type Users } from '../users.ts';
 import type { Passwords } from '../passwords.ts';
@@ -17,7 +18,8 @@ export interface UsersDeps {
 const USER_NOT_FOUND = () => detail(404, 'User not found');
 
 export function usersHandlers({ users, passwords, avatars, publicBaseUrl }: UsersDeps) {
-  const redirectTo = (req: Request, avatar: string) => ({ status: 307 as const, headers: { Location: `${publicBaseUrl ?? `${req.protocol}://${req.get('host')}`}${avatar}` } });
+  // An odd Host header gets a relative Location rather than being echoed back.
+  const redirectTo = (req: Request, avatar: string) => ({ status: 307 as const, headers: { Location: `${requestOrigin(req, publicBaseUrl) ?? ''}${avatar}` } });
 
   return {
     listUsers: async ({ query }) => ({ status: 200, body: (await users.list(query.offset ?? 0, query.limit ?? 10)).map(userRead) }),
