@@ -159,7 +159,7 @@ export const SETTINGS = {
   phoneCodeTtlSeconds: setting('PHONE_CODE_TTL_SECONDS', '600', 'How long a verification code stays valid.', int('PHONE_CODE_TTL_SECONDS', 600, 10, 86400)),
   phoneCodeMaxAttempts: setting('PHONE_CODE_MAX_ATTEMPTS', '5', 'Wrong tries after which a verification code is dead.', int('PHONE_CODE_MAX_ATTEMPTS', 5, 1, 100)),
   phoneCodeCooldownSeconds: setting('PHONE_CODE_COOLDOWN_SECONDS', '60', 'Minimum time between two codes sent to one phone (429 before).', int('PHONE_CODE_COOLDOWN_SECONDS', 60, 0, 3600)),
-  smsSender: setting('SMS_SENDER', 'log', '`log` writes codes to the log (without the code in production); `webhook` POSTs `{phone, code, purpose}` as JSON to `SMS_WEBHOOK_URL`.', oneOf('SMS_SENDER', ['log', 'webhook'] as const, 'log')),
+  smsSender: setting('SMS_SENDER', 'log', '`log` notes each code sent in the log (with the code itself only for random codes outside production); `webhook` POSTs `{phone, code, purpose}` as JSON to `SMS_WEBHOOK_URL`.', oneOf('SMS_SENDER', ['log', 'webhook'] as const, 'log')),
   smsWebhookUrl: setting('SMS_WEBHOOK_URL', '(unset)', 'Endpoint of the SMS gateway for `SMS_SENDER=webhook`.', (raw, env) => {
     const v = url('SMS_WEBHOOK_URL', ['http:', 'https:'])(raw);
     if (v === undefined && (env.SMS_SENDER ?? '').trim().toLowerCase() === 'webhook') throw new ConfigError('SMS_WEBHOOK_URL', 'required when SMS_SENDER=webhook');

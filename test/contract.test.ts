@@ -60,11 +60,12 @@ describe('the contracts', () => {
 
 describe('binding operations to handlers', () => {
   it('when an operation has no handler or a handler names no operation, then binding is refused naming them', async () => {
+    const ids = requests.filter((r) => r.api === 'oneapi').map((r) => r.operationId);
     const doc = loadSpec('oneapi');
     const handlers: Record<string, unknown> = Object.fromEntries(requests.filter((r) => r.api === 'oneapi').map((r) => [r.operationId, async () => ({ status: 200 })]));
     delete handlers.loginUser;
     handlers.loginUsr = async () => ({ status: 200 });
-    expect(() => checkBinding('One-API', doc, handlers)).to.throw(BindingError, /without a handler: loginUser.*naming no operation: loginUsr/);
+    expect(() => checkBinding('One-API', ids, handlers)).to.throw(BindingError, /without a handler: loginUser.*naming no operation: loginUsr/);
     let refused: unknown;
     try {
       await bindApi({ name: 'One-API', document: doc, handlers: handlers as never, securityHandlers: {}, authFrom: () => undefined, errors: oneapiErrors, logger: createLogger('silent') });

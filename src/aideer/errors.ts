@@ -115,7 +115,8 @@ export const aideerErrors: ApiErrors = {
   unauthorized: (failure) => (failure ? detail(failure.status, failure.message, failure.headers) : detail(401, 'Not authenticated', { 'WWW-Authenticate': 'Bearer' })),
   notFound: () => detail(404, 'Not Found'),
   methodNotAllowed: (allowed) => detail(405, 'Method Not Allowed', allowed.length ? { Allow: allowed.join(', ') } : undefined),
-  malformedBody: (message) => {
+  malformedBody: (kind, message) => {
+    if (kind === 'form') return validationError([{ type: 'value_error', loc: ['body'], msg: 'Value error, the form body could not be parsed', input: null }]);
     const pos = /position (\d+)/.exec(message);
     return validationError([{ type: 'json_invalid', loc: ['body', pos ? Number(pos[1]) : 0], msg: 'JSON decode error', input: {}, ctx: { error: 'Expecting value' } }]);
   },

@@ -3,7 +3,7 @@ import express, { type Router } from 'express';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { bindApi } from '../http/bind.ts';
-import { createLimiter } from '../http/rateLimit.ts';
+import { createLimiter, limitRequests } from '../http/rateLimit.ts';
 import { loadSpec } from '../spec.ts';
 import { notImplemented, notImplementedHandlers } from '../notImplemented.ts';
 import { devSecret } from '../secrets.ts';
@@ -96,14 +96,7 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
 
   const router = express.Router();
   // The public code lookup is rate-limited per address (A8), so codes cannot be enumerated.
-  const codeLookups = createLimiter('aideer-code-lookup', config.codeLookupRateLimit, 60, redis);
-  router.get('/codes/:code', (req, res, next) => {
-    codeLookups.hit(req.ip ?? 'unknown').then((r) => {
-      if (r.allowed) return next();
-      const { status, body } = detail(429, 'Too many requests');
-      res.set('Retry-After', String(r.retryAfterSeconds)).status(status).json(body);
-    }, next);
-  });
+  router.get('/codes/:code', limitRequests(createLimiter('aideer-code-lookup', config.codeLookupRateLimit, 60, redis), () => detail(429, 'Too many requests')));
   router.use(api);
 
   return {

@@ -14,8 +14,6 @@ import type { Logger } from '../logger.ts';
 // CommonJS package: its named export arrives directly or under `default`, depending on the loader.
 const OpenAPIBackend = (openapiBackend.OpenAPIBackend ?? (openapiBackend as unknown as { default: typeof openapiBackend }).default.OpenAPIBackend) as typeof openapiBackend.OpenAPIBackend;
 
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
-
 /** Thrown by a security handler to refuse a request with the API's own status and message. */
 export class AuthFailure extends Error {
   constructor(
@@ -32,7 +30,8 @@ export interface ApiErrors {
   unauthorized(failure: AuthFailure | undefined): RawResult;
   notFound(): RawResult;
   methodNotAllowed(allowed: string[]): RawResult;
-  malformedBody(message: string): RawResult;
+  /** A body that could not be parsed at all: `json` (JSON syntax) or `form` (urlencoded/multipart). */
+  malformedBody(kind: 'json' | 'form', message: string): RawResult;
   payloadTooLarge(): RawResult;
   internal(): RawResult;
 }
@@ -61,21 +60,9 @@ interface SpecOperation extends RoutedOperation {
   requestBody?: { content?: Record<string, unknown> };
 }
 
-/** Every operation of a (dereferenced or not) document, with its method and path. */
-export function operationsOf(document: Document): SpecOperation[] {
-  const out: SpecOperation[] = [];
-  for (const [path, item] of Object.entries(document.paths ?? {})) {
-    for (const method of HTTP_METHODS) {
-      const op = (item as Record<string, { operationId?: string }> | undefined)?.[method];
-      if (op) out.push({ ...(op as object), operationId: op.operationId ?? '', method, path } as SpecOperation);
-    }
-  }
-  return out;
-}
-
 /** Refuses to start when an operation has no handler or a handler names no operation. */
-export function checkBinding(name: string, document: Document, handlers: Record<string, unknown>): void {
-  const ids = new Set(operationsOf(document).map((o) => o.operationId));
+export function checkBinding(name: string, operationIds: Iterable<string>, handlers: Record<string, unknown>): void {
+  const ids = new Set(operationIds);
   const missing = [...ids].filter((id) => !(id in handlers));
   const unknown = Object.keys(handlers).filter((id) => !ids.has(id));
   const problems: string[] = [];
@@ -85,8 +72,7 @@ export function checkBinding(name: string, document: Document, handlers: Record<
 }
 
 export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> {
-  const { document, handlers, errors, logger } = binding;
-  checkBinding(binding.name, document, handlers);
+  const { document, handlers, errors } = binding;
 
   const api = new OpenAPIBackend({
     definition: structuredClone(document),
@@ -101,6 +87,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   // Routing, computed once.
   const operations = api.router.getOperations() as unknown as SpecOperation[];
   if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
+  checkBinding(binding.name, operations.map((op) => op.operationId), handlers);
   const byId = new Map(operations.map((op) => [op.operationId, op]));
   const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
   const bodyTypes = new Map(operations.map((op) => [op.operationId, Object.keys(op.requestBody?.content ?? {})]));
@@ -133,8 +120,6 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
   validator.getAjv = (_ctx, opts = {}) => requestAjv(opts);
   validator.preCompileRequestValidators();
-
-  const sendError = (res: Response, result: RawResult) => send(res, result, logger);
 
   api.register({
     validationFail: (c: Context) => errors.validation((c.validation.errors ?? []) as ErrorObject[]),
@@ -173,38 +158,37 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
       const m = matcher.match(req.method, req.path);
-      if (m.kind === 'notFound') return sendError(res, errors.notFound());
-      if (m.kind === 'methodNotAllowed') return sendError(res, errors.methodNotAllowed(m.allowed));
+      if (m.kind === 'notFound') return send(res, errors.notFound());
+      if (m.kind === 'methodNotAllowed') return send(res, errors.methodNotAllowed(m.allowed));
       const handler = handlers[m.operation.operationId];
       res.locals.operationId = m.operation.operationId;
       // Nothing to authenticate or validate for an operation that does not exist yet.
-      if (handler.notImplemented) return send(res, await handler({} as never), logger);
+      if (handler.notImplemented) return send(res, await handler({} as never));
       // A body in a media type the operation does not take is no body at all (then 'missing').
       const types = bodyTypes.get(m.operation.operationId)!;
       const body = types.length && !req.is(types) ? undefined : req.body;
       const request = { method: req.method, path: req.path, query: req.query as Record<string, unknown>, headers: req.headers, body };
       matched.set(request, m);
       const result = (await api.handleRequest(request as never, req)) as RawResult & { sse?: unknown };
-      await sendResult(req, res, result, logger);
+      await sendResult(res, result);
     } catch (err) {
       next(err);
     }
   });
   // Body-parser failures and faults, in the API's own error shape.
   r.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') return sendError(res, errors.payloadTooLarge());
-    if (err.type === 'entity.parse.failed') return sendError(res, errors.malformedBody(err.message));
+    if (err.type === 'entity.too.large') return send(res, errors.payloadTooLarge());
+    if (err.type === 'entity.parse.failed') return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
     if (err instanceof multer.MulterError) {
-      return sendError(res, err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE' ? errors.payloadTooLarge() : errors.malformedBody(err.message));
+      return send(res, err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE' ? errors.payloadTooLarge() : errors.malformedBody('form', err.message));
     }
-    if (err.type === 'multipart.malformed') return sendError(res, errors.malformedBody(err.message));
+    if (err.type === 'multipart.malformed') return send(res, errors.malformedBody('form', err.message));
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.type === 'request.aborted' || err.type === 'request.size.invalid') {
-      return sendError(res, errors.malformedBody(err.message));
+      return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
     }
-    req.log?.error({ err }, 'request failed');
-    if (!req.log) logger.error({ err }, 'request failed');
+    (req.log ?? binding.logger).error({ err }, 'request failed');
     if (res.headersSent) return res.end();
-    return sendError(res, errors.internal());
+    return send(res, errors.internal());
   });
   return r;
 }
@@ -231,7 +215,7 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
   };
 }
 
-async function sendResult(req: Request, res: Response, result: RawResult & { sse?: unknown }, logger: Logger): Promise<void> {
+async function sendResult(res: Response, result: RawResult & { sse?: unknown }): Promise<void> {
   if (result.sse) {
     const sse = result.sse as { run(res: Response, signal: AbortSignal): Promise<void> };
     const ac = new AbortController();
@@ -242,11 +226,10 @@ async function sendResult(req: Request, res: Response, result: RawResult & { sse
     if (!res.writableEnded) res.end();
     return;
   }
-  send(res, result, logger);
-  void req;
+  send(res, result);
 }
 
-function send(res: Response, result: RawResult, _logger: Logger): void {
+function send(res: Response, result: RawResult): void {
   for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
   res.status(result.status);
   if (result.body === undefined) res.end();

@@ -2,6 +2,8 @@
 // set so several instances share them (with an in-memory fallback while Redis is unreachable).
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
+import type { Request, RequestHandler } from 'express';
+import type { RawResult } from './types.ts';
 
 export interface Limiter {
   /** Counts one request for `key`; answers how long to wait when the limit is exceeded. */
@@ -23,5 +25,21 @@ export function createLimiter(name: string, points: number, durationSeconds: num
         throw res;
       }
     },
+  };
+}
+
+/**
+ * Middleware counting each request it `applies` to against the client address (behind
+ * TRUST_PROXY, the proxy's client); past the limit it answers `refusal` (the API's own 429 shape)
+ * with Retry-After.
+ */
+export function limitRequests(limiter: Limiter, refusal: () => RawResult, applies: (req: Request) => boolean = () => true): RequestHandler {
+  return (req, res, next) => {
+    if (!applies(req)) return next();
+    limiter.hit(req.ip ?? 'unknown').then((r) => {
+      if (r.allowed) return next();
+      const { status, body, headers } = refusal();
+      res.set({ ...headers, 'Retry-After': String(r.retryAfterSeconds) }).status(status).json(body);
+    }, next);
   };
 }

@@ -45,10 +45,6 @@ export class Accounts {
     return db('oneapi_users').select(USER_COLUMNS).where({ phone }).first();
   }
 
-  async findById(id: number): Promise<OneApiUser | undefined> {
-    return this.db('oneapi_users').select(USER_COLUMNS).where({ id }).first();
-  }
-
   /**
    * Stores a new code for the phone, replacing any earlier one, unless one was sent within the
    * cooldown. One conditional statement, so two concurrent sends cannot both pass.

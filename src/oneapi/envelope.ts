@@ -90,7 +90,7 @@ export const oneapiErrors: ApiErrors = {
   unauthorized: (failure) => (failure ? fail(failure.status, failure.message, failure.headers) : fail(401, MESSAGES.noToken)),
   notFound: () => fail(404, MESSAGES.notFound),
   methodNotAllowed: (allowed) => fail(405, MESSAGES.methodNotAllowed, allowed.length ? { Allow: allowed.join(', ') } : undefined),
-  malformedBody: () => fail(400, MESSAGES.invalidRequest('请求体不是合法的 JSON')),
+  malformedBody: (kind) => fail(400, MESSAGES.invalidRequest(kind === 'json' ? '请求体不是合法的 JSON' : '请求体无法解析')),
   payloadTooLarge: () => fail(413, MESSAGES.payloadTooLarge),
   internal: () => fail(500, MESSAGES.internal),
 };

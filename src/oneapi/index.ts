@@ -3,7 +3,7 @@ import express, { type Router } from 'express';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { bindApi } from '../http/bind.ts';
-import { createLimiter, type Limiter } from '../http/rateLimit.ts';
+import { createLimiter, limitRequests } from '../http/rateLimit.ts';
 import { loadSpec } from '../spec.ts';
 import { notImplemented, notImplementedHandlers } from '../notImplemented.ts';
 import type { Config } from '../config.ts';
@@ -34,17 +34,6 @@ export interface OneApiDeps {
 /** Paths of the sign-in routes that share one per-IP limit (O12). */
 const SIGNIN_PATHS = new Set(['/phone_verification', '/user/register', '/user/login']);
 
-function limit(limiter: Limiter, applies: (path: string) => boolean): express.RequestHandler {
-  return (req, res, next) => {
-    if (!applies(req.path)) return next();
-    limiter.hit(req.ip ?? 'unknown').then((r) => {
-      if (r.allowed) return next();
-      const { status, body, headers } = fail(429, MESSAGES.tooManyRequests, { 'Retry-After': String(r.retryAfterSeconds) });
-      res.set(headers).status(status).json(body);
-    }, next);
-  };
-}
-
 export async function createOneApi({ config, db, logger, redis }: OneApiDeps): Promise<{ router: Router; accounts: Accounts; feeds: FeedIngester }> {
   const accounts = new Accounts(db, {
     secret: config.oneapiSecret ?? devSecret(config.dataDir, 'oneapiSecret'),
@@ -54,7 +43,8 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
     codeCooldownSeconds: config.phoneCodeCooldownSeconds,
     tokenTtlDays: config.oneapiTokenTtlDays,
   });
-  const sms = config.smsSender === 'webhook' ? webhookSender(config.smsWebhookUrl!) : logSender(logger, !config.isProduction);
+  // The log sender shows codes only where nothing else would: random codes outside production.
+  const sms = config.smsSender === 'webhook' ? webhookSender(config.smsWebhookUrl!) : logSender(logger, !config.isProduction && config.phoneCodeMode === 'random');
   const authenticate = headerAuthenticator(accounts);
   const channels = new Channels(config.oneapiChannels, { echoDelayMs: config.llmEchoDelayMs });
   logger.info({ channels: channels.describe() }, 'One-API topic channels');
@@ -85,8 +75,9 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
   });
 
   const router = express.Router();
-  router.use(limit(createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis), () => true));
-  router.use(limit(createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis), (p) => SIGNIN_PATHS.has(p.replace(/\/+$/, ''))));
+  const tooMany = () => fail(429, MESSAGES.tooManyRequests);
+  router.use(limitRequests(createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis), tooMany));
+  router.use(limitRequests(createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis), tooMany, (req) => SIGNIN_PATHS.has(req.path.replace(/\/+$/, ''))));
   router.use(api);
   // Started last: nothing is left running if binding refuses to start.
   feeds.start();

@@ -1,0 +1,133 @@
+// What operators rely on: request logs, shared rate limits through Redis, development secrets that
+// survive a restart, CORS, and unparseable bodies answered in each API's shape.
+import { Writable } from 'node:stream';
+import { expect } from 'chai';
+import { client } from './helpers/http.ts';
+import { createTestDatabase, sharedServer, startServer, testConfig } from './helpers/server.ts';
+import { V1, logIn, signUp } from './helpers/aideer.ts';
+import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
+import { createApp } from '../src/app.ts';
+import { createLogger } from '../src/logger.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CHECK_HEADER } from './helpers/server.ts';
+
+describe('request logs', () => {
+  it('when requests are served, then each has one JSON line with its request id, and no query string, token or code', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const database = await createTestDatabase();
+    const config = testConfig(database.dataDir, { LOG_LEVEL: 'info' });
+    const app = await createApp({ config, db: database.db, logger: createLogger('info', sink) });
+    const server = http.createServer((req, res) => {
+      req.headers[CHECK_HEADER] = '1';
+      app.app(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const api = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const phone = uniquePhone();
+      await api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' }).set('X-Request-Id', 'req-log-1').expect(200);
+      const session = await newSession(api);
+      await api.get(`${API}/user/self`).set(authHeaders(session)).set('X-Request-Id', 'req-log-2').expect(200);
+      await new Promise((r) => setImmediate(r));
+      const first = lines.find((l) => l.reqId === 'req-log-1' && l.msg === 'request');
+      expect(first).to.include({ method: 'GET', path: '/api/phone_verification', status: 200, operationId: 'sendPhoneVerification' });
+      expect(lines.find((l) => l.reqId === 'req-log-2' && l.msg === 'request')).to.include({ status: 200, operationId: 'getSelf' });
+      const all = JSON.stringify(lines);
+      expect(all).to.not.include(session.token);
+      expect(all).to.not.include(`phone=${phone}`);
+      // fixed-mode codes are in the response already: the log sender keeps them out of the log
+      expect(lines.find((l) => l.msg === 'verification code issued')).to.not.have.property('verification_code');
+    } finally {
+      server.close();
+      await app.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  it('when two instances share REDIS_URL, then one address is limited across both', async () => {
+    const env = { REDIS_URL: 'redis://127.0.0.1:6379', SIGNIN_RATE_LIMIT: '3', TRUST_PROXY: 'true' };
+    const database = await createTestDatabase();
+    const a = await startServer(env, { database });
+    const b = await startServer(env, { database });
+    try {
+      // A fresh address per run: the counters live in the shared Redis.
+      const ip = { 'X-Forwarded-For': `198.18.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` };
+      const ask = (url: string) => client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
+      await ask(a.url).expect(200);
+      await ask(b.url).expect(200);
+      await ask(a.url).expect(200);
+      const res = await ask(b.url).expect(429);
+      expect(res.body).to.deep.equal({ success: false, message: '请求过于频繁，请稍后再试' });
+    } finally {
+      await a.close();
+      await b.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('development secrets', () => {
+  it('when JWT_SECRET is unset, then a secret is generated once in DATA_DIR, so tokens survive a restart', async () => {
+    const database = await createTestDatabase();
+    const first = await startServer({ JWT_SECRET: '' }, { database });
+    let token: string;
+    try {
+      const user = await signUp(client(first.url));
+      token = user.token;
+    } finally {
+      await first.close();
+    }
+    const second = await startServer({ JWT_SECRET: '' }, { database });
+    try {
+      await client(second.url).get(`${V1}/users/me`).set('Authorization', `Bearer ${token}`).expect(200);
+    } finally {
+      await second.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('CORS', () => {
+  it('when a browser preflights a call with the One-API headers, then it is allowed; CORS_ORIGINS restricts origins', async () => {
+    const open = await sharedServer();
+    const pre = await client(open.url).options(`${API}/user/self`).set({ Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'authorization,userid' }).expect(204);
+    expect(pre.headers['access-control-allow-origin']).to.equal('https://app.example');
+    const strict = await startServer({ CORS_ORIGINS: 'https://ok.example' });
+    try {
+      const ok = await client(strict.url).get(`${API}/user/self`).set('Origin', 'https://ok.example').expect(401);
+      expect(ok.headers['access-control-allow-origin']).to.equal('https://ok.example');
+      expect(ok.headers['access-control-expose-headers']).to.include('X-Request-Id');
+      const other = await client(strict.url).get(`${API}/user/self`).set('Origin', 'https://evil.example').expect(401);
+      expect(other.headers['access-control-allow-origin']).to.equal(undefined);
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe('bodies that cannot be parsed', () => {
+  it('when a multipart body is cut off, then AIDeer answers 422 and One-API 400, never 500', async () => {
+    const server = await sharedServer();
+    const api = client(server.url);
+    const user = await signUp(api);
+    const broken = '--xyz\r\nContent-Disposition: form-data; name="avatar_file"; filename="a.png"\r\n\r\nnot finished';
+    const aideer = await api.post(`${V1}/users/me/avatar`).set(user.bearer).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(422);
+    expect(aideer.body.detail[0]).to.include({ type: 'value_error' });
+    expect(aideer.body.detail[0].loc).to.deep.equal(['body']);
+    const form = await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon').send('username=a&password=b').expect(422);
+    expect(form.body.detail[0].loc).to.deep.equal(['body']);
+    await logIn(api, user.username, user.password);
+    const session = await newSession(api);
+    const oneapi = await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(400);
+    expect(oneapi.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体无法解析' });
+  });
+});
