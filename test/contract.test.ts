@@ -169,6 +169,22 @@ describe('every implemented secured operation, swept from the spec', () => {
     });
   }
 
+  // A NUL character (which Postgres text cannot hold) in any string of a JSON body.
+  for (const r of requests.filter((r) => r.contentType === 'application/json' && r.body && Object.values(r.body as object).some((v) => typeof v === 'string'))) {
+    it(`when ${r.operationId} gets a NUL character in a string, then its API's validation error, on every database`, async () => {
+      const [field] = Object.entries(r.body as object).find(([, v]) => typeof v === 'string')!;
+      const body = { ...(r.body as object), [field]: `a\u0000b` };
+      const res = await send(api, r, { headers: credentials[r.api], body }).expect(r.api === 'aideer' ? 422 : 400);
+      if (r.api === 'aideer') expect(res.body.detail[0].loc).to.deep.equal(['body', field]);
+      else expect(res.body.message).to.match(field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`));
+    });
+  }
+
+  it('when a path parameter holds a NUL character, then a validation error, not a database fault', async () => {
+    const res = await api.get('/api/v1/codes/a%00b').expect(422);
+    expect(res.body.detail[0].loc).to.deep.equal(['path', 'code']);
+  });
+
   // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
   for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId) && /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template))) {
     it(`when ${r.operationId} gets a malformed path parameter, then its API's validation error`, async () => {

@@ -139,13 +139,14 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     api.registerSecurityHandler(name, (c: Context, req: Request) => fn(req, c.operation.operationId!));
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
-    api.register(operationId, (c: Context, req: Request) =>
+    api.register(operationId, (c: Context, req: Request, signal: AbortSignal) =>
       handler({
         params: c.request.params,
         query: c.request.query,
         body: c.request.requestBody,
         auth: binding.authFrom((c.security ?? {}) as Record<string, unknown>),
         req,
+        signal,
       } as never),
     );
   }
@@ -167,10 +168,16 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       // A body in a media type the operation does not take is no body at all (then 'missing').
       const types = bodyTypes.get(m.operation.operationId)!;
       const body = types.length && !req.is(types) ? undefined : req.body;
-      const request = { method: req.method, path: req.path, query: req.query as Record<string, unknown>, headers: req.headers, body };
+      const query = req.query as Record<string, unknown>;
+      // Postgres text cannot hold U+0000; no API has a use for it: refuse it everywhere alike.
+      const nul = findNul({ requestBody: body, query, path: m.params });
+      if (nul) return send(res, errors.validation([nul]));
+      const request = { method: req.method, path: req.path, query, headers: req.headers, body };
       matched.set(request, m);
-      const result = (await api.handleRequest(request as never, req)) as RawResult & { sse?: unknown };
-      await sendResult(res, result);
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const result = (await api.handleRequest(request as never, req, gone.signal)) as RawResult & { sse?: unknown };
+      await sendResult(res, result, gone.signal);
     } catch (err) {
       next(err);
     }
@@ -215,14 +222,26 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
   };
 }
 
-async function sendResult(res: Response, result: RawResult & { sse?: unknown }): Promise<void> {
+/** The first string holding a NUL character, as a validation error at its place. */
+function findNul(value: unknown, path = ''): ErrorObject | undefined {
+  if (typeof value === 'string') {
+    return value.includes('\u0000') ? { keyword: 'nul', instancePath: path, schemaPath: '#', params: {}, message: 'must not contain NUL characters', data: value } : undefined;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const found = findNul(v, `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+async function sendResult(res: Response, result: RawResult & { sse?: unknown }, signal: AbortSignal): Promise<void> {
   if (result.sse) {
     const sse = result.sse as { run(res: Response, signal: AbortSignal): Promise<void> };
-    const ac = new AbortController();
-    res.on('close', () => ac.abort());
     res.status(result.status);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
-    await sse.run(res, ac.signal);
+    await sse.run(res, signal);
     if (!res.writableEnded) res.end();
     return;
   }

@@ -48,6 +48,8 @@ export interface HandlerInput<Op, Auth> {
   /** The result of the operation's security handlers, when it has any. */
   auth: Auth;
   req: Request;
+  /** Aborts when the client goes away before the answer is complete. */
+  signal: AbortSignal;
 }
 
 export type Handler<Op, Auth> = ((input: HandlerInput<Op, Auth>) => Promise<ResultOf<Op>>) & { notImplemented?: true };

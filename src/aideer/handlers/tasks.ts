@@ -43,16 +43,14 @@ export function tasksHandlers({ tasks, chats, pingMs, pollMs = 300 }: TasksDeps)
       return { status: 200, body: { message: `Task ${params.task_id} deleted successfully` } };
     },
 
-    streamTask: async ({ params, req }) => {
+    streamTask: async ({ params, req, signal }) => {
       const id = params.task_id;
       const task = await tasks.get(id);
       if (!task) return notFound(id);
       if (task.status === 'failed') return detail(422, `Task ${id} failed`);
       const res = req.res!;
-      // `destroyed` stays false when the peer goes away: watch the socket itself.
-      let gone = false;
-      res.once('close', () => (gone = true));
-      const holder = await tasks.acquireStream(id, { closed: () => gone || !res.socket || res.socket.destroyed });
+      // `res.destroyed` stays false when the peer goes away: the signal and the socket tell.
+      const holder = await tasks.acquireStream(id, { closed: () => signal.aborted || !res.socket || res.socket.destroyed });
       if (!holder) return detail(422, `Task ${id} is already being streamed`);
       return {
         status: 200,

@@ -1,6 +1,5 @@
 // The `topics` tag: the caller's topics and their messages, replies through the topic's channel
 // (decisions O7–O9).
-import type { Request } from 'express';
 import type { OneApiHandlers } from '../types.ts';
 import type { Topics } from '../topics.ts';
 import { BUILTIN_CHANNEL_ID, type Channels } from '../channels.ts';
@@ -40,13 +39,6 @@ function channelRefused(refusal: 'unknownChannel' | 'modelNotServed', model: str
   return fail(400, refusal === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(model));
 }
 
-/** Aborts when the client goes away, so an abandoned request stops paying for its reply. */
-function clientGone(req: Request): AbortSignal {
-  const ac = new AbortController();
-  req.res?.once('close', () => ac.abort());
-  return ac.signal;
-}
-
 export function topicHandlers({ topics, channels, historySize, logger }: TopicDeps) {
   return {
     listTopics: async ({ auth, query }) => {
@@ -81,7 +73,7 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       return { status: 200, body: { success: true, message: '', data: { messages: items, total, page: page.page, size: page.size } } };
     },
 
-    sendTopicMessage: async ({ auth, params, body, req }) => {
+    sendTopicMessage: async ({ auth, params, body, req, signal }) => {
       const topic = await topics.owned(auth.user.id, params.id);
       if (typeof topic === 'string') return refused(topic);
       const refusal = channels.refusal(topic.channel_id, topic.model);
@@ -90,7 +82,7 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       const conversation = [...(await topics.recentHistory(topic.id, historySize)), { role: 'user' as const, content: body.content }];
       let reply: string;
       try {
-        reply = await channels.reply(topic.channel_id, topic.model, topic.topic_name, conversation, clientGone(req));
+        reply = await channels.reply(topic.channel_id, topic.model, topic.topic_name, conversation, signal);
       } catch (err) {
         if (!(err instanceof LlmError)) throw err;
         // The error names the channel and what failed; it never holds the channel's key.
