@@ -97,6 +97,9 @@ describe('AIDeer tasks', () => {
       expect(['pending', 'running']).to.include(read.body.status);
       expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
       await api.get(`${V1}/tasks/nope`).expect(422);
+      // ids are matched whatever their case; only the canonical form is an id
+      expect((await api.get(`${V1}/tasks/${created.body.task_id.toUpperCase()}`).expect(200)).body.task_id).to.equal(created.body.task_id);
+      await api.get(`${V1}/tasks/urn:uuid:${created.body.task_id}`).expect(422);
       await waitStatus(api, created.body.task_id, 'finished');
     });
 

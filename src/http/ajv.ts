@@ -17,8 +17,14 @@ export function createAjv2020(opts: Options = {}): Ajv2020 {
   ajv.addFormat('byte', /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/);
   ajv.addFormat('binary', true);
   ajv.addFormat('password', true);
+  // The canonical 8-4-4-4-12 form only (ajv-formats also takes a `urn:uuid:` prefix, which no id
+  // column holds), in either case.
+  ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   return ajv;
 }
+
+/** Marks a string schema whose valid values are stored lower-cased (uuids): see requestAjv. */
+export const LOWERCASE_KEYWORD = 'x-lowercase';
 
 const shared = new Map<string, Ajv2020>();
 
@@ -32,6 +38,16 @@ export function requestAjv(opts: Pick<Options, 'coerceTypes'>): Ajv2020 {
   let ajv = shared.get(key);
   if (!ajv) {
     ajv = createAjv2020({ verbose: true, useDefaults: true, coerceTypes: Boolean(opts.coerceTypes), validateSchema: false });
+    // Requests reach handlers with such values lower-cased, so an id matches however it was typed.
+    ajv.addKeyword({
+      keyword: LOWERCASE_KEYWORD,
+      schemaType: 'boolean',
+      modifying: true,
+      validate: (_on: boolean, data: unknown, _schema?: unknown, cxt?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number }) => {
+        if (typeof data === 'string' && cxt?.parentData) cxt.parentData[cxt.parentDataProperty] = data.toLowerCase();
+        return true;
+      },
+    });
     shared.set(key, ajv);
   }
   return ajv;

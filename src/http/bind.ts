@@ -6,7 +6,7 @@ import multer from 'multer';
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
 import type { Context, Document } from 'openapi-backend';
-import { requestAjv } from './ajv.ts';
+import { LOWERCASE_KEYWORD, requestAjv } from './ajv.ts';
 import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
 import type { Handler, RawResult } from './types.ts';
 import type { Logger } from '../logger.ts';
@@ -75,7 +75,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const { document, handlers, errors } = binding;
 
   const api = new OpenAPIBackend({
-    definition: structuredClone(document),
+    definition: prepareForValidation(structuredClone(document)),
     apiRoot: '/',
     quick: true, // no 3.0 meta-schema check (the 3.1 document is validated by redocly and the tests) and no eager response validators
     validate: true,
@@ -220,6 +220,29 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
       next();
     });
   };
+}
+
+/**
+ * Readies a document for request validation, in place:
+ * - a schema `$ref` with sibling keywords (`default`, `description`...) becomes `allOf: [$ref]`
+ *   beside them, since dereferencing would drop the siblings, and with them the defaults the
+ *   validator fills in;
+ * - every uuid schema is marked to reach handlers lower-cased.
+ */
+function prepareForValidation(node: unknown): Document {
+  const visit = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(visit);
+    if (!value || typeof value !== 'object') return value;
+    const obj = value as Record<string, unknown>;
+    for (const [k, v] of Object.entries(obj)) obj[k] = visit(v);
+    if (typeof obj.$ref === 'string' && obj.$ref.startsWith('#/components/schemas/') && Object.keys(obj).some((k) => k !== '$ref')) {
+      const { $ref, ...siblings } = obj;
+      return { allOf: [{ $ref }], ...siblings };
+    }
+    if (obj.format === 'uuid') obj[LOWERCASE_KEYWORD] = true;
+    return obj;
+  };
+  return visit(node) as Document;
 }
 
 /** The first string holding a NUL character, as a validation error at its place. */
