@@ -54,10 +54,10 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
      * succeeds, sends the new access token with every later call.
      */
     async logIn(username: string, password: string) {
+      // openapi-fetch form-encodes the body itself when the call sets this content type.
       const result = await client.POST('/session/oauth2/token', {
         body: { grant_type: 'password', username, password },
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        bodySerializer: (form) => new URLSearchParams(Object.entries(form).filter((field): field is [string, string] => field[1] !== undefined)).toString(),
       });
       if (result.data) current = result.data.access_token;
       return result;
@@ -78,25 +78,40 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
     /**
      * Opens a task's event stream. On success `data` yields each `{status, content}` event until
      * the final `finished` or `failed` one, then ends; leaving the loop early closes the
-     * connection, which frees the task for another reader. A refusal (404, 422) is `error`.
+     * connection, which frees the task for another reader. A stream opened but not read to its
+     * end (never iterated, or left outside a loop) holds the task until `close()` is called. A
+     * refusal (404, 422) is `error`.
      */
     async streamTask(
       taskId: string,
       init: { signal?: AbortSignal } = {},
-    ): Promise<{ data: AsyncGenerator<TaskEvent, void, undefined>; error?: never; response: Response } | { data?: never; error: StreamRefusal; response: Response }> {
+    ): Promise<{ data: AsyncGenerator<TaskEvent, void, undefined>; close(): Promise<void>; error?: never; response: Response } | { data?: never; close?: never; error: StreamRefusal; response: Response }> {
       const { data, error, response } = await openTaskStream(taskId, init.signal);
       if (!response.ok) return { error: error as StreamRefusal, response };
-      return { data: taskEvents(data), response };
+      // openapi-fetch types a stream as fetch's nullable `body`; a 200 event stream always has one.
+      const body = data!;
+      const events = taskEvents(body);
+      return {
+        data: events,
+        async close() {
+          // Ends the events (a reader that started cancels the body as it stops); a body nobody
+          // started reading is cancelled here. Either way the connection closes.
+          await events.return();
+          // A stream that already failed (say, aborted) has no connection left to close.
+          if (!body.locked) await body.cancel().catch(() => undefined);
+        },
+        response,
+      };
     },
   };
 }
 
 export type AideerClient = ReturnType<typeof createAideerClient>;
 
-async function* taskEvents(body: ReadableStream<Uint8Array> | null | undefined): AsyncGenerator<TaskEvent, void, undefined> {
-  if (!body) return;
-  for await (const { event, data } of readEventStream(body)) {
-    if (event !== 'message') continue;
+async function* taskEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<TaskEvent, void, undefined> {
+  // Every event with data is a task event: the stream's `event: open` and `event: close` carry no
+  // data, and readEventStream yields no event without any.
+  for await (const { data } of readEventStream(body)) {
     const taskEvent = JSON.parse(data) as TaskEvent;
     yield taskEvent;
     // The last event: stop here rather than wait for the server (or a proxy) to end the response.

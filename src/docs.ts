@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import express, { type Request, type Response, type Router } from 'express';
+import type { Document } from 'openapi-backend';
 import type { Config } from './config.ts';
 import { loadSpec, type ApiName } from './spec.ts';
 import { requestOrigin } from './http/origin.ts';
@@ -21,11 +22,11 @@ const SWAGGER_UI_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui
 // fail at once, without a request, and Redoc then drops it (its onError handler), as it would offline.
 const REDOC_CDN_LOGOS = /https:\/\/cdn\.redoc\.ly\/redoc\/logo-mini(?:-full)?\.svg/g;
 
-let redocBundle: string | undefined;
+let redocBundle: Buffer | undefined;
 
 /** The installed Redoc standalone bundle, made to fetch nothing from the internet. */
-export function offlineRedocBundle(): string {
-  redocBundle ??= fs.readFileSync(REDOC_BUNDLE_FILE, 'utf8').replace(REDOC_CDN_LOGOS, 'data:,');
+function offlineRedocBundle(): Buffer {
+  redocBundle ??= Buffer.from(fs.readFileSync(REDOC_BUNDLE_FILE, 'utf8').replace(REDOC_CDN_LOGOS, 'data:,'));
   return redocBundle;
 }
 
@@ -35,15 +36,15 @@ export interface DocumentedApi {
   /** Where the API is mounted: the spec's relative `servers` entry (`/api/v1`, `/api`). */
   base: string;
   /** The hand-written document, as parsed from YAML. */
-  document: Record<string, unknown> & { servers?: { url: string; description?: string }[] };
+  document: Document;
 }
 
-export function documentedApis(names: readonly ApiName[] = ['aideer', 'oneapi']): DocumentedApi[] {
+function documentedApis(names: readonly ApiName[] = ['aideer', 'oneapi']): DocumentedApi[] {
   return names.map((name) => {
-    const document = loadSpec(name) as DocumentedApi['document'];
+    const document = loadSpec(name);
     const base = document.servers?.[0]?.url;
     if (!base?.startsWith('/')) throw new Error(`openapi/${name}.yaml: servers[0].url must be the API's relative mount path`);
-    return { name, title: String((document.info as { title?: unknown })?.title ?? name), base, document };
+    return { name, title: document.info.title, base, document };
   });
 }
 
@@ -73,9 +74,9 @@ ${body}
 }
 
 /** A page listing the API references, linking each to `href(api)`. */
-export function indexPage(apis: DocumentedApi[], href: (api: DocumentedApi) => string, extra = ''): string {
+function indexPage(apis: DocumentedApi[], href: (api: DocumentedApi) => string, extra = ''): string {
   const items = apis
-    .map((api) => `<li><a href="${escapeHtml(href(api))}">${escapeHtml(api.title)}</a> <code>${escapeHtml(api.base)}</code> version ${escapeHtml(String((api.document.info as { version?: unknown })?.version ?? ''))}</li>`)
+    .map((api) => `<li><a href="${escapeHtml(href(api))}">${escapeHtml(api.title)}</a> <code>${escapeHtml(api.base)}</code> version ${escapeHtml(api.document.info.version)}</li>`)
     .join('\n');
   const style = '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .3em}</style>';
   return htmlPage('API reference', style, `<h1>API reference</h1>\n<ul>\n${items}\n</ul>\n${extra}`);
@@ -122,24 +123,47 @@ window.ui = SwaggerUIBundle(Object.assign(${scriptJson(config)}, {
   return htmlPage('API docs · Swagger UI', head, body);
 }
 
+const OAUTH2_URLS = new Set(['authorizationUrl', 'tokenUrl', 'refreshUrl']);
+
 /**
- * One API's document as JSON with its `servers` entry made absolute. Serialised once: a request
- * only fills in the server URL between the two precomputed halves.
+ * The document as served at `origin` (PUBLIC_BASE_URL, path prefix included, or the request's
+ * own): its server, and the OAuth2 endpoints Swagger UI posts to, made absolute. Swagger UI
+ * resolves a relative `tokenUrl` against the server's URL, where `/api/v1/...` would lose a path
+ * prefix. With no origin known, both stay relative (to the page's host).
  */
+function documentAt(api: DocumentedApi, origin: string | undefined): object {
+  const { document } = api;
+  const servers = [{ ...document.servers?.[0], url: `${origin ?? ''}${api.base}` }];
+  const schemes = document.components?.securitySchemes;
+  if (origin === undefined || !schemes) return { ...document, servers };
+  const absolute = (flow: object) =>
+    Object.fromEntries(Object.entries(flow).map(([key, value]) => [key, OAUTH2_URLS.has(key) && typeof value === 'string' && value.startsWith('/') ? `${origin}${value}` : value]));
+  const securitySchemes = Object.fromEntries(
+    Object.entries(schemes).map(([name, scheme]) => [name, 'flows' in scheme ? { ...scheme, flows: Object.fromEntries(Object.entries(scheme.flows).map(([kind, flow]) => [kind, absolute(flow)])) } : scheme]),
+  );
+  return { ...document, servers, components: { ...document.components, securitySchemes } };
+}
+
+// Origins are few (PUBLIC_BASE_URL, or the names a server is reached by); the bound keeps a client
+// that sends many Host headers from growing the cache.
+const CACHED_ORIGINS = 16;
+
+/** One API's served JSON, built once per origin and kept, most recently used last. */
 class ServedDocument {
-  private readonly halves: [string, string];
+  private readonly byOrigin = new Map<string | undefined, Buffer>();
 
-  constructor(private readonly api: DocumentedApi) {
-    const marker = `\u0000server-url-of-${api.name}\u0000`;
-    const doc = structuredClone(api.document);
-    doc.servers = [{ ...(api.document.servers?.[0] ?? {}), url: marker }];
-    const parts = JSON.stringify(doc).split(JSON.stringify(marker));
-    if (parts.length !== 2) throw new Error(`openapi/${api.name}.yaml: cannot place the servers entry`);
-    this.halves = parts as [string, string];
-  }
+  constructor(private readonly api: DocumentedApi) {}
 
-  json(origin: string | undefined): string {
-    return this.halves.join(JSON.stringify(`${origin ?? ''}${this.api.base}`));
+  json(origin: string | undefined): Buffer {
+    let json = this.byOrigin.get(origin);
+    if (json) {
+      this.byOrigin.delete(origin); // set again below, as the most recent
+    } else {
+      json = Buffer.from(JSON.stringify(documentAt(this.api, origin)));
+      if (this.byOrigin.size >= CACHED_ORIGINS) this.byOrigin.delete(this.byOrigin.keys().next().value);
+    }
+    this.byOrigin.set(origin, json);
+    return json;
   }
 }
 
@@ -153,14 +177,15 @@ function withTrailingSlash(page: (req: Request, res: Response) => void) {
 }
 
 function sendHtml(html: string) {
+  const body = Buffer.from(html);
   return (_req: Request, res: Response) => {
-    res.type('html').set('Cache-Control', 'no-cache').send(html);
+    res.type('html').set('Cache-Control', 'no-cache').send(body);
   };
 }
 
 /** /docs, /redoc and the served documents of the enabled APIs; undefined when both are off. */
 export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' | 'publicBaseUrl'>): Router | undefined {
-  const names = [config.enableAideer && 'aideer', config.enableOneapi && 'oneapi'].filter(Boolean) as ApiName[];
+  const names = (['aideer', 'oneapi'] as const).filter((name) => (name === 'aideer' ? config.enableAideer : config.enableOneapi));
   if (names.length === 0) return undefined;
   const apis = documentedApis(names);
   const router = express.Router({ strict: true });
@@ -197,7 +222,7 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
 export function buildStaticSite(outDir: string): string[] {
   const apis = documentedApis();
   fs.mkdirSync(outDir, { recursive: true });
-  const files: [string, string][] = [
+  const files: [string, string | Buffer][] = [
     ['redoc.standalone.js', offlineRedocBundle()],
     ['index.html', indexPage(apis, (api) => `${api.name}.html`)],
     ...apis.map((api): [string, string] => [`${api.name}.html`, redocPage(api, api.document, 'redoc.standalone.js')]),

@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page, type Response as PageResponse
 import { client, type Client } from './helpers/http.ts';
 import { contract } from './helpers/contract.ts';
 import { API, newSession, uniquePhone } from './helpers/oneapi.ts';
+import { V1, signUp } from './helpers/aideer.ts';
 import { CHECK_HEADER, sharedServer, type TestServer } from './helpers/server.ts';
 import { buildStaticSite } from '../src/docs.ts';
 import type { ApiName } from '../src/spec.ts';
@@ -165,18 +166,28 @@ describe('the docs in a browser with no internet', function () {
     await expectOfflineAndOnContract();
   });
 
-  it('when AIDeer\'s Authorize dialog is used, then Swagger UI posts the OAuth2 password form to /api/v1/session/oauth2/token', async () => {
+  it('when AIDeer\'s Authorize dialog logs a user in with the password form, then a call tried out from /docs sends the bearer token and shows that user', async () => {
+    const user = await signUp(api);
     await openSwagger('aideer');
     await page.locator('.scheme-container button.authorize').click();
     const dialog = page.locator('.dialog-ux');
-    const username = `docs_${uniquePhone()}`;
-    await dialog.locator('#oauth_username').fill(username);
-    await dialog.locator('#oauth_password').fill('a-password');
-    const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/session/oauth2/token'), dialog.locator('button.authorize').first().click()]);
-    const request = response.request();
-    expect(request.method()).to.equal('POST');
-    expect(request.headers()['content-type']).to.match(/^application\/x-www-form-urlencoded/);
-    expect(Object.fromEntries(new URLSearchParams(request.postData() ?? ''))).to.include({ grant_type: 'password', username, password: 'a-password' });
+    await dialog.locator('#oauth_username').fill(user.username);
+    await dialog.locator('#oauth_password').fill(user.password);
+    const [login] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === `${V1}/session/oauth2/token`), dialog.locator('button.authorize').first().click()]);
+    const form = login.request();
+    // The token URL the served document names: absolute, on the address the page was opened at.
+    expect(form.url()).to.equal(`${origin}${V1}/session/oauth2/token`);
+    expect(form.method()).to.equal('POST');
+    expect(form.headers()['content-type']).to.match(/^application\/x-www-form-urlencoded/);
+    expect(Object.fromEntries(new URLSearchParams(form.postData() ?? ''))).to.include({ grant_type: 'password', username: user.username, password: user.password });
+    expect(login.status()).to.equal(200);
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    await dialog.locator('button.close-modal').click();
+
+    const { op, response } = await tryOut('operations-users-readUserMe', `${V1}/users/me`);
+    expect((await response.request().allHeaders()).authorization).to.equal(`Bearer ${token}`);
+    expect(await op.locator('.live-responses-table tr.response .response-col_status').innerText()).to.equal('200');
+    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(`"username": "${user.username}"`);
     await expectOfflineAndOnContract();
   });
 

@@ -12,13 +12,25 @@ import { client, type Client } from './helpers/http.ts';
 import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { ROOT, loadSpec, type ApiName } from '../src/spec.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { redocPage, type DocumentedApi } from '../src/docs.ts';
 
 const BASES: Record<ApiName, string> = { aideer: '/api/v1', oneapi: '/api' };
+const AIDEER_TOKEN_PATH = '/api/v1/session/oauth2/token';
 
-/** The YAML as the server should serve it, with its servers entry pointing at `url`. */
-function expectedDocument(name: ApiName, url: string) {
-  const doc = loadSpec(name) as Record<string, unknown> & { servers: { url: string; description?: string }[] };
-  return { ...doc, servers: [{ ...doc.servers[0], url }] };
+/**
+ * The YAML as the server should serve it at `origin`: the servers entry and AIDeer's OAuth2 token
+ * URL absolute on it (Swagger UI would resolve a relative token URL against the server URL).
+ */
+function expectedDocument(name: ApiName, origin: string) {
+  const doc = loadSpec(name);
+  doc.servers = [{ ...doc.servers![0], url: `${origin}${BASES[name]}` }];
+  if (name === 'aideer') tokenFlowOf(doc).tokenUrl = `${origin}${AIDEER_TOKEN_PATH}`;
+  return doc;
+}
+
+/** AIDeer's OAuth2 password flow, in a document as parsed or as served. */
+function tokenFlowOf(doc: object): { tokenUrl: string } {
+  return (doc as { components: { securitySchemes: { OAuth2PasswordBearer: { flows: { password: { tokenUrl: string } } } } } }).components.securitySchemes.OAuth2PasswordBearer.flows.password;
 }
 
 /** URLs a browser would load from the markup (src and href attributes). */
@@ -58,19 +70,32 @@ describe('the served OpenAPI documents', () => {
   for (const name of ['aideer', 'oneapi'] as const) {
     it(`when ${BASES[name]}/openapi.json is fetched, then it is openapi/${name}.yaml as JSON with a servers entry naming this server`, async () => {
       const res = await api.get(`${BASES[name]}/openapi.json`).expect(200).expect('Content-Type', /^application\/json/);
-      expect(res.body).to.deep.equal(expectedDocument(name, `${server.url}${BASES[name]}`));
+      expect(res.body).to.deep.equal(expectedDocument(name, server.url));
       expect(res.headers['cache-control']).to.equal('no-cache');
+      // Built for the address the request used, which another proxy or name could change.
+      expect(res.headers.vary.split(/,\s*/)).to.include.members(['Host', 'X-Forwarded-Host', 'X-Forwarded-Proto']);
     });
   }
+
+  it('when the Host header is an IPv6 address with a port, then the servers entry names it, and the usual address still gets its own', async () => {
+    const port = new URL(server.url).port;
+    const res = await api.get('/api/v1/openapi.json').set('Host', `[::1]:${port}`).expect(200);
+    expect(res.body).to.deep.equal(expectedDocument('aideer', `http://[::1]:${port}`));
+    const usual = await api.get('/api/v1/openapi.json').expect(200);
+    expect(usual.body).to.deep.equal(expectedDocument('aideer', server.url));
+  });
 
   it('when X-Forwarded-Proto and X-Forwarded-Host come from an untrusted client, then they are ignored', async () => {
     const res = await api.get('/api/v1/openapi.json').set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' }).expect(200);
     expect(res.body.servers[0].url).to.equal(`${server.url}/api/v1`);
   });
 
-  it('when the Host header is not a plain host name, then the servers entry stays relative', async () => {
+  it('when the Host header is not a plain host name, then the servers entry and the token URL stay relative', async () => {
     const res = await api.get('/api/openapi.json').set('Host', 'evil.example/phish?').expect(200);
     expect(res.body.servers[0].url).to.equal('/api');
+    const aideer = await api.get('/api/v1/openapi.json').set('Host', 'evil.example/phish?').expect(200);
+    expect(aideer.body.servers[0].url).to.equal('/api/v1');
+    expect(tokenFlowOf(aideer.body).tokenUrl).to.equal(AIDEER_TOKEN_PATH);
   });
 
   describe('behind a trusted proxy', () => {
@@ -82,7 +107,7 @@ describe('the served OpenAPI documents', () => {
 
     it('when the proxy sends X-Forwarded-Proto and X-Forwarded-Host, then the servers entry is the address the client used', async () => {
       const res = await client(proxied.url).get('/api/v1/openapi.json').set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com' }).expect(200);
-      expect(res.body).to.deep.equal(expectedDocument('aideer', 'https://api.example.com/api/v1'));
+      expect(res.body).to.deep.equal(expectedDocument('aideer', 'https://api.example.com'));
       expect(res.headers.vary).to.match(/X-Forwarded-Host/);
     });
   });
@@ -96,7 +121,15 @@ describe('the served OpenAPI documents', () => {
 
     it('when it is set, then the servers entry is built on it whatever the request says', async () => {
       const res = await client(pinned.url).get('/api/openapi.json').set({ 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'other.example' }).expect(200);
-      expect(res.body).to.deep.equal(expectedDocument('oneapi', 'https://gateway.example.com/ai/api'));
+      expect(res.body).to.deep.equal(expectedDocument('oneapi', 'https://gateway.example.com/ai'));
+      // The same document for every request: nothing to vary on.
+      expect(res.headers.vary ?? '').to.not.match(/Host|X-Forwarded/i);
+    });
+
+    it('when it carries a path prefix, then AIDeer\'s OAuth2 token URL is absolute on it, prefix included', async () => {
+      const res = await client(pinned.url).get('/api/v1/openapi.json').expect(200);
+      expect(tokenFlowOf(res.body).tokenUrl).to.equal('https://gateway.example.com/ai/api/v1/session/oauth2/token');
+      expect(res.body).to.deep.equal(expectedDocument('aideer', 'https://gateway.example.com/ai'));
     });
   });
 
@@ -143,6 +176,15 @@ describe('the docs pages', () => {
     expect(bundle.text).to.include('Redoc').and.not.include('cdn.redoc.ly');
   });
 
+  it('when pages and assets are fetched, then pages are revalidated each time and assets are cached for an hour', async () => {
+    for (const url of ['/docs/', '/redoc/', '/redoc/aideer', '/redoc/oneapi']) {
+      expect((await api.get(url).expect(200)).headers['cache-control'], url).to.equal('no-cache');
+    }
+    for (const url of ['/docs/swagger-ui.css', '/docs/swagger-ui-bundle.js', '/docs/favicon-32x32.png', '/redoc/redoc.standalone.js']) {
+      expect((await api.get(url).buffer(true).expect(200)).headers['cache-control'], url).to.equal('public, max-age=3600');
+    }
+  });
+
   it('when a docs path names nothing, then 404', async () => {
     await api.get('/docs/index.html').expect(404);
     await api.get('/docs/swagger-initializer.js').expect(404);
@@ -178,6 +220,20 @@ describe('the docs pages', () => {
       await client(neither.url).get('/docs/').expect(404);
       await client(neither.url).get('/redoc/').expect(404);
     });
+  });
+});
+
+describe('the Redoc page', () => {
+  it('when the embedded document and the title hold </script> and <!--, then neither ends the script or opens a comment, and the document reads back unchanged', () => {
+    const hostile = '</script><script>alert(1)</script><!--';
+    const document = { openapi: '3.1.0', info: { title: hostile, version: '1', description: `line\u2028separators\u2029${hostile}` }, paths: {} };
+    const api: DocumentedApi = { name: 'aideer', title: hostile, base: '/api/v1', document };
+    const html = redocPage(api, document, 'redoc.standalone.js');
+    // Only the page's own two script elements close.
+    expect(html.match(/<\/script/gi)).to.have.length(2);
+    expect(html).to.not.include('<script>alert').and.not.include('<!--');
+    expect(html).to.not.match(/[\u2028\u2029]/);
+    expect(documentEmbeddedIn(html)).to.deep.equal(document);
   });
 });
 

@@ -5,17 +5,20 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { createAideerClient, createOneApiClient, readEventStream, type TaskEvent } from '../sdk/index.ts';
-import { checkedFetch } from './helpers/http.ts';
+import { checkedFetch, client, type Client } from './helpers/http.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
-import { giveCredits, uniqueName } from './helpers/aideer.ts';
-import { uniquePhone } from './helpers/oneapi.ts';
+import { giveCredits, signUpAdmin, uniqueName } from './helpers/aideer.ts';
+import { newSession, uniquePhone } from './helpers/oneapi.ts';
 
 describe('SDK', () => {
   let server: TestServer;
+  // Plain HTTP, for the data a test needs before it turns to the SDK.
+  let rest: Client;
 
   before(async () => {
     // Slow enough that a task streams several events, and a reader can leave while it runs.
     server = await startServer({ LLM_ECHO_DELAY_MS: '200' });
+    rest = client(server.url);
   });
   after(() => server.close());
 
@@ -70,6 +73,39 @@ describe('SDK', () => {
       expect(stale.error).to.deep.equal({ success: false, message: '无权进行此操作，access token 无效' });
     });
 
+    it('when a call sets its own Authorization and UserID, then they are sent instead of the session\'s, and a header left out still comes from the session', async () => {
+      const alice = await newSession(rest);
+      const bob = await newSession(rest);
+      const api = oneApiClient({ token: alice.token, userId: alice.id });
+      const asBob = await api.GET('/user/self', { headers: { Authorization: bob.token, UserID: String(bob.id) } });
+      expect(asBob.data?.data).to.include({ id: bob.id, phone: bob.phone });
+      // Bob's token with the session's UserID (Alice's): the server sees the mismatch.
+      const mixed = await api.GET('/user/self', { headers: { Authorization: bob.token } });
+      expect(mixed.response.status).to.equal(401);
+      expect(mixed.error).to.deep.equal({ success: false, message: '无权进行此操作，与登录用户不匹配' });
+      expect((await api.GET('/user/self')).data?.data.id).to.equal(alice.id);
+    });
+
+    it('when setSession is given a token and a user id, then later calls send both, and an empty session sends neither', async () => {
+      const user = await newSession(rest);
+      const api = oneApiClient();
+      api.setSession({ token: user.token, userId: user.id });
+      expect(api.session).to.deep.equal({ token: user.token, userId: user.id });
+      expect((await api.GET('/user/self')).data?.data).to.include({ id: user.id, phone: user.phone });
+      api.setSession({});
+      expect(api.session).to.deep.equal({ token: undefined, userId: undefined });
+      const anonymous = await api.GET('/user/self');
+      expect(anonymous.response.status).to.equal(401);
+      expect(anonymous.error).to.deep.equal({ success: false, message: '无权进行此操作，未提供 access token' });
+    });
+
+    it('when the base URL ends in slashes, then calls still reach /api', async () => {
+      const api = createOneApiClient({ baseUrl: `${server.url}//`, fetch: checkedFetch });
+      const code = await api.GET('/phone_verification', { params: { query: { phone: uniquePhone(), purpose: 'register' } } });
+      expect(new URL(code.response.url).pathname).to.equal('/api/phone_verification');
+      expect(code.data).to.deep.equal({ success: true, message: '验证码已发送', data: '1111' });
+    });
+
     it('when the log-in code is wrong, then the error envelope comes back and no session is kept', async () => {
       const api = oneApiClient();
       const phone = uniquePhone();
@@ -97,12 +133,6 @@ describe('SDK', () => {
       return { api, username, password, id: created.data!.id, token: login.data!.access_token };
     }
 
-    async function admin() {
-      const { api, id } = await signedUp();
-      await server.db('aideer_users').where({ id }).update({ permission: 2 });
-      return api;
-    }
-
     /** A chat whose next task echoes `question` back, in several streamed pieces. */
     async function chatAbout(api: ReturnType<typeof aideerClient>, question: string) {
       const preset = await api.POST('/presets', { body: { title: 'Trip planner', messages: [{ role: 'system', type: 'text', content: 'You plan trips.' }] } });
@@ -119,7 +149,7 @@ describe('SDK', () => {
       expect(me.data).to.include({ id, username, nickname: 'Deer' });
 
       const code = uniqueName('SDK').toUpperCase();
-      const made = await (await admin()).POST('/codes', { body: { redeem_code: code, value: 500 } });
+      const made = await aideerClient((await signUpAdmin(rest, server)).token).POST('/codes', { body: { redeem_code: code, value: 500 } });
       expect(made.data).to.deep.equal({ redeem_code: code, value: 500 });
       const redeemed = await api.POST('/users/me/credits', { body: { redeem_code: code.toLowerCase() } });
       expect(redeemed.data).to.deep.equal({ message: 'Redeem 500 credits successfully' });
@@ -170,6 +200,27 @@ describe('SDK', () => {
       expect(me.response.headers.get('www-authenticate')).to.equal('Bearer');
     });
 
+    it('when setToken is given a token, then later calls send it, and undefined sends none', async () => {
+      const { id, token } = await signedUp();
+      const api = aideerClient();
+      api.setToken(token);
+      expect(api.token).to.equal(token);
+      expect((await api.GET('/users/me')).data?.id).to.equal(id);
+      api.setToken(undefined);
+      expect(api.token).to.equal(undefined);
+      const anonymous = await api.GET('/users/me');
+      expect(anonymous.response.status).to.equal(401);
+      expect(anonymous.error).to.deep.equal({ detail: 'Not authenticated' });
+    });
+
+    it('when the base URL ends in slashes, then calls still reach /api/v1', async () => {
+      const { id, token } = await signedUp();
+      const api = createAideerClient({ baseUrl: `${server.url}//`, token, fetch: checkedFetch });
+      const me = await api.GET('/users/me');
+      expect(new URL(me.response.url).pathname).to.equal('/api/v1/users/me');
+      expect(me.data?.id).to.equal(id);
+    });
+
     it('when a call sets its own Authorization, then it is sent instead of the client\'s token', async () => {
       const alice = await signedUp();
       const bob = await signedUp();
@@ -206,6 +257,29 @@ describe('SDK', () => {
       expect(second.error).to.equal(undefined);
       const events: TaskEvent[] = [];
       for await (const event of second.data!) events.push(event);
+      expect(events[0].status).to.equal('running');
+      expect(events.at(-1)).to.deep.equal({ status: 'finished', content: question });
+    });
+
+    it('when a stream is opened and closed without being read, then the task can be streamed again at once', async () => {
+      const { api, id } = await signedUp();
+      await giveCredits(server, id, 1000);
+      const question = 'Eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen';
+      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const taskId = task.data!.task_id;
+
+      const unread = await api.streamTask(taskId);
+      expect(unread.response.status).to.equal(200);
+      // Open and unread, it holds the task.
+      const refused = await api.streamTask(taskId);
+      expect(refused.response.status).to.equal(422);
+      expect(refused.error).to.deep.equal({ detail: `Task ${taskId} is already being streamed` });
+
+      await unread.close!();
+      const reopened = await api.streamTask(taskId);
+      expect(reopened.response.status).to.equal(200);
+      const events: TaskEvent[] = [];
+      for await (const event of reopened.data!) events.push(event);
       expect(events[0].status).to.equal('running');
       expect(events.at(-1)).to.deep.equal({ status: 'finished', content: question });
     });

@@ -171,3 +171,9 @@ export class Contract {
 }
 
 export const contract = new Contract();
+
+/** Fails the test when a response is off contract (and records its coverage, as check does). */
+export function assertOnContract(seen: ResponseSeen): void {
+  const problems = contract.check(seen);
+  if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+}

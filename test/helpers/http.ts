@@ -3,13 +3,12 @@
 import http from 'node:http';
 import supertest from 'supertest';
 import type { Response } from 'supertest';
-import { contract } from './contract.ts';
+import { assertOnContract } from './contract.ts';
 import { CHECK_HEADER } from './server.ts';
 
 export function checkContract(res: Response): void {
   const req = (res as unknown as { req: { method: string; path: string } }).req;
-  const problems = contract.check({ method: req.method, url: req.path, status: res.status, headers: res.headers, body: res.body, text: res.text });
-  if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+  assertOnContract({ method: req.method, url: req.path, status: res.status, headers: res.headers, body: res.body, text: res.text });
 }
 
 type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'options' | 'head';
@@ -46,8 +45,7 @@ export async function checkedFetch(request: Request): Promise<globalThis.Respons
     // Not JSON: the check reports it wherever the contract documents a JSON body.
   }
   const url = new URL(request.url);
-  const problems = contract.check({ method: request.method, url: url.pathname + url.search, status: res.status, headers: Object.fromEntries(res.headers), body, text });
-  if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+  assertOnContract({ method: request.method, url: url.pathname + url.search, status: res.status, headers: Object.fromEntries(res.headers), body, text });
   return res;
 }
 
@@ -124,8 +122,7 @@ export function sse(baseUrl: string, path: string): Promise<SseSession> {
       const check = () => {
         const body = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
         session.body = body;
-        const problems = contract.check({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
-        if (problems.length) throw new Error(`Off-contract response:\n  ${problems.join('\n  ')}`);
+        assertOnContract({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
       };
       if (session.status === 200) {
         try {

@@ -69,8 +69,12 @@ export async function aideerCalls() {
       const text: string = event.content;
       void status, text;
     }
+    // A stream left unread is let go of with close().
+    await stream.close();
   } else {
     const detail: unknown = stream.error.detail;
+    // @ts-expect-error a refused stream has no connection to close
+    await stream.close();
     void detail;
   }
 }
