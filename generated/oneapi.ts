@@ -301,7 +301,8 @@ export interface paths {
         /**
          * List the articles of a subscription
          * @description Articles of the shared store whose title or content contains the subscription's
-         *     `topic_name` (case-insensitive, Unicode-aware: `AI` matches `ai`, `Ä` matches `ä`), newest
+         *     `topic_name` (case-insensitive, Unicode-aware: `AI` matches `ai`, `Ä` matches `ä`, and the
+         *     Greek final `ς` matches `σ`, so `ΟΔΟΣ` is found in `ΟΔΟΣΤΡΩΜΑ`), newest
          *     first (by `published_at`, articles without one last; ties by the most recently stored).
          *     Cancelled subscriptions still show their articles; deleted ones are 404. A page past the
          *     end is an empty list.
@@ -643,7 +644,7 @@ export interface components {
              * @description What to follow; articles whose title or content contains it match.
              * @example 技术订阅
              */
-            topic_name: string;
+            topic_name: components["schemas"]["TopicName"];
             /** @example 技术相关文章订阅 */
             topic_description: string;
             /**
@@ -665,7 +666,7 @@ export interface components {
              * @description What to follow, 1–100 characters, not only blanks. Names are exact (`AI` and `ai` are two subscriptions); matching articles is case-insensitive.
              * @example 技术订阅
              */
-            topic_name: string;
+            topic_name: components["schemas"]["TopicName"];
             /**
              * @description Free text. `""` when a new subscription is created without it; reactivating a cancelled one keeps its description unless one is sent.
              * @example 技术相关文章订阅
@@ -743,7 +744,7 @@ export interface components {
             author: string;
             /**
              * Format: date-time
-             * @description When the article was published, with a time zone; answered in UTC, so it must fall in the years 1 to 9999 there (else 400 `请求参数错误: published_at 超出范围`).
+             * @description When the article was published, with a time zone; answered in UTC, so it must fall in the years 0000 to 9999 there and must not be a leap second (`23:59:60`) (else 400 `请求参数错误: published_at 超出范围`).
              * @example 2024-01-01T00:00:00Z
              */
             published_at?: string;

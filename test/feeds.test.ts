@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
@@ -21,8 +21,12 @@ import { ConfigError, SETTINGS, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 
 const WORD = `feedword${crypto.randomBytes(4).toString('hex')}`;
-// 技术 in GBK: the feed below declares that encoding.
+// 技术 in GBK: the feeds below declare that encoding.
 const GBK_技术 = Buffer.from([0xbc, 0xbc, 0xca, 0xf5]);
+// The ingester's size limit for one feed.
+const MAX_FEED_BYTES = 5 * 1024 * 1024;
+// Over the 255 characters a title may have (and that oneapi_articles.title holds on Postgres).
+const LONG_TITLE = `${WORD} ${'长'.repeat(300)}`;
 
 interface FeedServer {
   base: string;
@@ -135,6 +139,24 @@ async function startFeedServer(): Promise<FeedServer> {
       case '/private.xml':
         if (req.headers.authorization !== `Basic ${Buffer.from('reader:hunter2pass').toString('base64')}`) return res.writeHead(401).end();
         return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private/1</link></item></channel></rss>`);
+      case '/private-pct.xml':
+        if (req.headers.authorization !== `Basic ${Buffer.from('reader:s3cret100%').toString('base64')}`) return res.writeHead(401).end();
+        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private-pct/1</link></item></channel></rss>`);
+      case '/gbk-header.xml':
+        // No XML declaration: only the Content-Type names the charset.
+        return res.writeHead(200, { 'content-type': 'application/rss+xml; charset=GBK' }).end(
+          Buffer.concat([Buffer.from(`<rss version="2.0"><channel><title>H</title><item><title>`), GBK_技术, Buffer.from(` ${WORD} header</title><link>${base}/gbk-header/1</link></item></channel></rss>`)]),
+        );
+      case '/long-title.xml':
+        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(
+          `<rss version="2.0"><channel><title>L</title><item><title>${LONG_TITLE}</title><link>${base}/long/1</link></item><item><title>short</title><link>${base}/long/2</link></item></channel></rss>`,
+        );
+      case '/guid.xml':
+        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>G</title><item><title>guid only</title><guid>${base}/guid/1</guid></item></channel></rss>`);
+      case '/declared-huge.xml':
+        // Announces more than the limit, then stalls: only the announcement can refuse it in time.
+        res.writeHead(200, { 'content-type': 'application/rss+xml', 'content-length': String(MAX_FEED_BYTES + 1) });
+        return res.write('<rss version="2.0">');
       case '/count.xml':
         return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>C</title><item><title>c</title><link>${base}/count/1</link></item></channel></rss>`);
       default:
@@ -269,9 +291,8 @@ describe('feed ingestion', () => {
     it('when a fresh development server starts, then a subscription to 技术 shows the sample articles', async () => {
       const server = await startServer({ NODE_ENV: 'development' });
       try {
-        expect(server.app.oneapi!.feeds.feeds).to.deep.equal([SAMPLE_FEED]);
-        const [outcome] = await server.app.oneapi!.feeds.refresh();
-        expect(outcome).to.include({ items: 12, added: 12 });
+        const outcomes = await server.app.oneapi!.feeds.refresh();
+        expect(outcomes).to.deep.equal([{ feed: fileURLToPath(SAMPLE_FEED), items: 12, added: 12 }]);
         const api = client(server.url);
         const session = await newSession(api);
         const sub = (await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: '技术' }).expect(200)).body.data;
@@ -363,6 +384,73 @@ describe('feed ingestion', () => {
         expect(log).to.not.include(secret);
         expect(JSON.stringify(outcomes)).to.not.include(secret);
       }
+    });
+
+    it('when a feed password holds a literal %, then the feed is read with the password as written, a failure is reported, and it is never logged', async () => {
+      const { logger, lines } = capturedLogger();
+      const withPercent = (p: string) => `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}${p}`;
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [withPercent('/private-pct.xml'), withPercent('/gone.xml')], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const outcomes = await ingester.refresh();
+      await ingester.stop();
+      expect(outcomes).to.deep.equal([
+        { feed: `${feeds.base}/private-pct.xml`, items: 1, added: 1 },
+        { feed: `${feeds.base}/gone.xml`, error: 'HTTP 404' },
+      ]);
+      expect(lines.join('')).to.not.include('s3cret100');
+    });
+
+    it('when a feed password holds a literal % and the feeds are read on the schedule, then the runs go on', async () => {
+      const { logger, lines } = capturedLogger();
+      const feed = `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}/gone.xml?run=${crypto.randomBytes(4).toString('hex')}`;
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [feed], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
+      const skipped = () => lines.filter((l) => l.includes('feed skipped')).length;
+      ingester.start();
+      const deadline = Date.now() + 5000;
+      while (skipped() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await ingester.stop();
+      expect(skipped()).to.be.at.least(2);
+      expect(lines.join('')).to.not.include('s3cret100').and.not.include('feed refresh failed');
+    });
+
+    it('when the Content-Type names the charset and the XML does not, then the text is decoded with it', async () => {
+      const { logger } = capturedLogger();
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/gbk-header.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/gbk-header.xml`, items: 1, added: 1 }]);
+      expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/gbk-header/1`).first()).to.include({ title: `技术 ${WORD} header` });
+    });
+
+    it('when an item\'s title is longer than 255 characters, then it is cut to 255 and the other items of the batch are stored too', async () => {
+      const { logger } = capturedLogger();
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/long-title.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/long-title.xml`, items: 2, added: 2 }]);
+      const rows = await database.db('oneapi_articles').whereIn('article_url', [`${feeds.base}/long/1`, `${feeds.base}/long/2`]).orderBy('article_url');
+      expect(rows.map((r) => r.title)).to.deep.equal([[...LONG_TITLE].slice(0, 255).join(''), 'short']);
+    });
+
+    it('when an item has no link, then its id is its URL if it is one', async () => {
+      const { logger } = capturedLogger();
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/guid.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/guid.xml`, items: 1, added: 1 }]);
+      expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/guid/1`).first()).to.include({ title: 'guid only' });
+    });
+
+    it('when a response announces a body over the size limit, then it is refused at once, without waiting for the body', async () => {
+      const { logger } = capturedLogger();
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/declared-huge.xml`], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
+      const started = Date.now();
+      expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/declared-huge.xml`, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
+      expect(Date.now() - started).to.be.below(2000);
+    });
+
+    it('when a local feed file is over the size limit, then it is refused', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feed-file-'));
+      const file = path.join(dir, 'big.xml');
+      const feed = `<rss version="2.0"><channel><title>B</title><item><title>big</title><link>https://big.example.com/${crypto.randomBytes(4).toString('hex')}</link></item></channel></rss>`;
+      fs.writeFileSync(file, feed.padEnd(MAX_FEED_BYTES + 1, ' '));
+      const { logger } = capturedLogger();
+      const ingester = new FeedIngester(new Articles(database.db), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
+      expect(await ingester.refresh()).to.deep.equal([{ feed: file, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
+      fs.rmSync(dir, { recursive: true, force: true });
     });
 
     it('when the feed is a local file, then it is read like a remote one', async () => {

@@ -4,9 +4,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { EchoProvider, LlmError, OpenAICompatibleProvider, estimatePromptTokens, estimateTokens, type ChatMessage, type ChatStream } from '../src/llm/index.ts';
+import { EchoProvider, LlmError, OpenAICompatibleProvider, type ChatMessage, type ChatStream } from '../src/llm/index.ts';
 import { splitDeltas } from '../src/llm/echo.ts';
-import { DEFAULT_USAGE, startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
+import { estimatePromptTokens, estimateTokens } from '../src/llm/tokens.ts';
+import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
 
 async function collect(stream: ChatStream): Promise<string[]> {
   const out: string[] = [];
@@ -147,7 +148,7 @@ describe('LLM provider layer', () => {
       fake.replyOnce({ kind: 'stream', chunks: ['Hel', 'lo', ', 世界'], usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 } });
       const stream = provider.chat(CONVERSATION, { model: 'fake-model' });
       expect(await collect(stream)).to.deep.equal(['Hel', 'lo', ', 世界']);
-      expect(await stream.result()).to.deep.equal({ text: 'Hello, 世界', usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 }, usage_estimated: false, finish_reason: 'stop' });
+      expect(await stream.result()).to.deep.equal({ text: 'Hello, 世界', usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 }, finish_reason: 'stop' });
     });
 
     it('when a completion is sent, then the upstream receives the model, the messages in order, the key, streaming with usage, and only the parameters set', async () => {
@@ -165,10 +166,9 @@ describe('LLM provider layer', () => {
       for (const p of ['top_p', 'presence_penalty', 'frequency_penalty']) expect(req.body).to.not.have.property(p);
     });
 
-    it('when the upstream reports no usage, then usage is estimated and says so', async () => {
+    it('when the upstream reports no usage, then usage is the estimate', async () => {
       fake.replyOnce({ kind: 'stream', chunks: ['abcd', 'efgh'], usage: null });
       const result = await provider.chat([{ role: 'user', content: 'abcd' }], { model: 'm' }).result();
-      expect(result.usage_estimated).to.equal(true);
       expect(result.usage).to.deep.equal({ prompt_tokens: 8, completion_tokens: 2, total_tokens: 10 });
     });
 
@@ -267,6 +267,18 @@ describe('LLM provider layer', () => {
       expect(Date.now() - started).to.be.greaterThan(500);
     });
 
+    it('when the reader pauses longer than the timeout between deltas while the upstream keeps streaming, then it is not a timeout', async () => {
+      fake.replyOnce({ kind: 'stream', chunks: ['slow', ' reader', ' here'], delayMs: 20 });
+      const stream = provider.chat(CONVERSATION, { model: 'm' });
+      const seen: string[] = [];
+      for await (const d of stream) {
+        seen.push(d);
+        await new Promise((resolve) => setTimeout(resolve, 450)); // the provider's timeout is 300 ms
+      }
+      expect(seen).to.deep.equal(['slow', ' reader', ' here']);
+      expect((await stream.result()).text).to.equal('slow reader here');
+    });
+
     it('when the caller aborts midway, then it fails with cancelled and the upstream connection is closed', async () => {
       fake.replyOnce({ kind: 'stall', chunks: ['first'] });
       const slow = new OpenAICompatibleProvider({ name: 'fake', baseUrl: fake.url, apiKey: KEY, timeoutMs: 10_000 });
@@ -307,14 +319,6 @@ describe('LLM provider layer', () => {
       const err = await failure(nowhere.chat(CONVERSATION, { model: 'm' }).result());
       expect(err.kind).to.equal('unreachable');
       expect(err.message).to.not.include(KEY);
-    });
-
-    it('when the fake is asked without streaming, then it answers a plain completion with usage (for callers that need one)', async () => {
-      fake.replyOnce({ kind: 'stream', chunks: ['plain ', 'reply'] });
-      const res = await fetch(`${fake.url}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [] }) });
-      const body = (await res.json()) as { choices: { message: { content: string } }[]; usage: unknown };
-      expect(body.choices[0].message.content).to.equal('plain reply');
-      expect(body.usage).to.deep.equal(DEFAULT_USAGE);
     });
   });
 });

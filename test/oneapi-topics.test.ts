@@ -9,6 +9,8 @@ import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fake
 import { MESSAGES } from '../src/oneapi/envelope.ts';
 import { TOPIC_MESSAGES } from '../src/oneapi/handlers/topics.ts';
 import { Channels, parseChannels } from '../src/oneapi/channels.ts';
+import { Topics } from '../src/oneapi/topics.ts';
+import type { ChatMessage } from '../src/llm/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
 const KEY = 'sk-topics-fake-key-5f1c2a';
@@ -446,6 +448,43 @@ describe('One-API topics', () => {
       await fake.untilAbandoned(abandoned);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await messageRows(topic.id)).to.deep.equal([]);
+    });
+
+    it('when the topic is deleted while its reply is being produced, then 404 话题不存在 and nothing is stored', async () => {
+      const me = await newSession(api);
+      const topic = await createTopic(me, { channel_id: FAKE_CHANNEL });
+      fake.replyOnce({ kind: 'stream', chunks: ['慢', '慢', '的', '回复'], delayMs: 100 });
+      const received = fake.nextRequest();
+      // then() sends the request now; the delete goes out while the channel is still answering.
+      const sending = send(me, topic.id, 'are you still there?').then((res) => res);
+      await received;
+      await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(200);
+      const res = await sending;
+      expect(res.status).to.equal(404);
+      expect(res.body).to.deep.equal({ success: false, message: TOPIC_MESSAGES.notFound });
+      expect(await messageRows(topic.id)).to.deep.equal([]);
+    });
+
+    it('when the history size is 0 or 1, then the channel gets only the new message, or the last one before it too', async () => {
+      const me = await newSession(api);
+      const topic = await createTopic(me);
+      await send(me, topic.id, 'first').expect(200);
+      await send(me, topic.id, 'second').expect(200);
+      const topics = new Topics(server.db);
+      const conversations: ChatMessage[][] = [];
+      for (const historySize of [0, 1]) {
+        await topics.exchange(topic.id, `with ${historySize}`, historySize, async (conversation) => {
+          conversations.push(conversation);
+          return 'ok';
+        });
+      }
+      expect(conversations).to.deep.equal([
+        [{ role: 'user', content: 'with 0' }],
+        [
+          { role: 'assistant', content: 'ok' },
+          { role: 'user', content: 'with 1' },
+        ],
+      ]);
     });
 
     it('when the topic\'s channel has left the configuration, then 400 渠道不存在 and nothing is stored', async () => {

@@ -22,14 +22,13 @@ export async function up(knex: Knex): Promise<void> {
     t.string('author', 100).notNullable().defaultTo('');
     t.bigInteger('published_at').nullable();
     t.string('article_url', 500).notNullable().unique();
-    // Title and content lower-cased by the application, so matching is the same Unicode-aware
-    // comparison on SQLite (whose LOWER() knows only ASCII) and on Postgres (whose LOWER() depends
-    // on the database's locale).
+    // Title and content in the application's match form (matchKey in src/oneapi/articles.ts), so
+    // matching is the same Unicode-aware comparison on SQLite (whose LOWER() knows only ASCII) and
+    // on Postgres (whose LOWER() depends on the database's locale).
     t.text('title_key').notNullable();
     t.text('content_key').notNullable();
     t.string('source', 500).notNullable(); // the feed it came from, or `admin:<user id>`
     t.bigInteger('created_at').notNullable();
-    t.index(['published_at']);
   });
 }
 

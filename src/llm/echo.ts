@@ -16,7 +16,7 @@ export interface EchoOptions {
 }
 
 /** The echo reply before any `max_tokens` cut: the last user message, or "" when there is none. */
-export function echoReply(messages: readonly ChatMessage[]): string {
+function echoReply(messages: readonly ChatMessage[]): string {
   return messages.findLast((m) => m.role === 'user')?.content ?? '';
 }
 
@@ -68,6 +68,6 @@ export class EchoProvider implements LlmProvider {
       yield delta;
     }
     if (signal?.aborted) throw cancelled();
-    return { text, usage: estimateUsage(messages, text), usage_estimated: false, finish_reason: text.length < whole.length ? 'length' : 'stop' };
+    return { text, usage: estimateUsage(messages, text), finish_reason: text.length < whole.length ? 'length' : 'stop' };
   }
 }

@@ -81,7 +81,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
       arm();
       let stream;
       try {
-        stream = await this.client.chat.completions.create(body, { signal, maxRetries: 0, timeout: this.options.timeoutMs });
+        stream = await this.client.chat.completions.create(body, { signal });
       } catch (err) {
         throw stopped() ?? this.toError(err);
       }
@@ -106,7 +106,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
       const late = stopped();
       if (late) throw late;
       if (!finishReason) throw new LlmError('broken', this.name, 'the stream ended before the reply was finished');
-      return { text, usage: usage ?? estimateUsage(messages, text), usage_estimated: !usage, finish_reason: finishReason };
+      return { text, usage: usage ?? estimateUsage(messages, text), finish_reason: finishReason };
     } finally {
       clearTimeout(timer);
     }

@@ -29,9 +29,8 @@ export interface Usage {
 export interface ChatResult {
   /** The whole reply: every delta, joined. */
   text: string;
+  /** The provider's count, or the estimate of tokens.ts when it reports none (echo never does). */
   usage: Usage;
-  /** True when the provider reported no usage and it was estimated (see tokens.ts). */
-  usage_estimated: boolean;
   /** `stop`, `length`, ... as the provider reported it. */
   finish_reason: string;
 }

@@ -1,10 +1,11 @@
 // The shared article store (decision O11): the only module that reads or writes oneapi_articles.
 // Articles come from feeds (feeds.ts) and from admins; a subscription's articles are those whose
-// title or content contains its topic name, case-insensitively.
+// title or content contains its topic name, case-insensitively (see matchKey).
 import type { Knex } from 'knex';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { uniqueViolation } from '../dbErrors.ts';
 import type { components } from '../../generated/oneapi.ts';
+import { iso } from '../time.ts';
 import type { Page } from './paging.ts';
 
 export type Article = components['schemas']['Article'];
@@ -35,9 +36,13 @@ interface Row {
 const TABLE = 'oneapi_articles';
 const COLUMNS = ['id', 'title', 'content', 'author', 'published_at', 'article_url'];
 
-/** The form of text that matching compares: the same on SQLite and Postgres, whatever their locale. */
+/**
+ * The form of text that matching compares: the same on SQLite and Postgres, whatever their locale.
+ * Lower case, with the Greek final sigma folded into σ: lower-casing writes a word-final Σ as ς, so
+ * without it `ΟΔΟΣ` (οδος) would not be found in `ΟΔΟΣΤΡΩΜΑ` (οδοστρωμα).
+ */
 export function matchKey(text: string): string {
-  return text.normalize('NFC').toLowerCase();
+  return text.normalize('NFC').toLowerCase().replaceAll('ς', 'σ');
 }
 
 // The check the contract applies to `format: uri`, so every stored URL is one the spec accepts.
@@ -59,19 +64,13 @@ export function normalizeArticleUrl(raw: string): string | undefined {
   return href.length <= ARTICLE_LIMITS.url && isUri(href) ? href : undefined;
 }
 
-/** The time (epoch ms) if the API can send it: RFC 3339 has only the years 1 to 9999 (UTC). */
-export function sendableTime(ms: number): number | undefined {
-  const year = new Date(ms).getUTCFullYear();
-  return year >= 1 && year <= 9999 ? ms : undefined;
-}
-
 function toArticle(row: Row): Article {
   return {
     id: row.id,
     title: row.title,
     content: row.content,
     author: row.author,
-    published_at: row.published_at === null ? null : new Date(Number(row.published_at)).toISOString(),
+    published_at: row.published_at === null ? null : iso(row.published_at),
     article_url: row.article_url,
   };
 }
@@ -102,17 +101,15 @@ export class Articles {
   }
 
   /**
-   * Stores the articles whose URL the store does not have yet (the first of a URL wins, here and
-   * against concurrent ingesters) and answers how many were new.
+   * Stores the articles whose URL the store does not have yet (the first of a URL wins, within the
+   * list and against concurrent ingesters) and answers how many were new.
    */
   async addNew(articles: NewArticle[]): Promise<number> {
-    const seen = new Set<string>();
-    const fresh = articles.filter((a) => !seen.has(a.article_url) && seen.add(a.article_url));
     const now = this.now();
     let added = 0;
     // Small batches keep each statement under SQLite's bound-parameter limit.
-    for (let i = 0; i < fresh.length; i += 50) {
-      const rows = fresh.slice(i, i + 50).map((a) => this.rowOf(a, now));
+    for (let i = 0; i < articles.length; i += 50) {
+      const rows = articles.slice(i, i + 50).map((a) => this.rowOf(a, now));
       const inserted = await this.db(TABLE).insert(rows).onConflict('article_url').ignore().returning('id');
       added += inserted.length;
     }

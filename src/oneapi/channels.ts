@@ -2,7 +2,8 @@
 // built-in offline one (the `echo` model, replies read `"<topic_name>": <text>`); others come from
 // ONEAPI_CHANNELS: OpenAI-compatible endpoints (base URL, key, models, timeout) or more built-in
 // ones. Each provider is built once, at start-up.
-import { EchoProvider, OpenAICompatibleProvider, type ChatMessage, type LlmProvider } from '../llm/index.ts';
+import { urlProblem } from '../config.ts';
+import { ECHO_MODEL, EchoProvider, OpenAICompatibleProvider, type ChatMessage, type LlmProvider } from '../llm/index.ts';
 
 export type ChannelKind = 'builtin' | 'openai-compatible';
 
@@ -21,8 +22,8 @@ export interface ChannelConfig {
 }
 
 export const BUILTIN_CHANNEL_ID = 1;
-export const DEFAULT_TIMEOUT_MS = 60_000;
-const BUILTIN_DEFAULT: ChannelConfig = { id: BUILTIN_CHANNEL_ID, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', 'echo'], timeout_ms: DEFAULT_TIMEOUT_MS };
+const DEFAULT_TIMEOUT_MS = 60_000;
+const BUILTIN_DEFAULT: ChannelConfig = { id: BUILTIN_CHANNEL_ID, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', ECHO_MODEL], timeout_ms: DEFAULT_TIMEOUT_MS };
 const KEYS = new Set(['id', 'name', 'kind', 'base_url', 'api_key', 'models', 'timeout_ms']);
 const MODEL_MAX = 100; // ModelName in openapi/oneapi.yaml
 const INT32_MAX = 2_147_483_647;
@@ -70,31 +71,46 @@ function parseChannel(entry: unknown, where: string): ChannelConfig {
   if (kind === 'builtin') {
     for (const k of ['base_url', 'api_key'] as const) if (e[k] !== undefined) throw new Error(`${where}: ${k} is only for "openai-compatible" channels`);
   } else {
-    if (typeof base_url !== 'string' || !isHttpUrl(base_url)) throw new Error(`${where}: base_url must be an http or https URL`);
+    if (typeof base_url !== 'string' || urlProblem(base_url, ['http:', 'https:'])) throw new Error(`${where}: base_url must be an http or https URL`);
     if (api_key !== undefined && (typeof api_key !== 'string' || api_key.trim() === '')) throw new Error(`${where}: api_key must be a non-empty string when given`);
   }
   return {
     id: id as number,
     name: (name as string | undefined)?.trim() ?? `channel ${id as number}`,
     kind,
-    ...(kind === 'openai-compatible' ? { base_url: (base_url as string).replace(/\/+$/, ''), ...(api_key !== undefined ? { api_key: (api_key as string).trim() } : {}) } : {}),
+    ...(kind === 'openai-compatible' ? { base_url: (base_url as string).trim().replace(/\/+$/, ''), ...(api_key !== undefined ? { api_key: (api_key as string).trim() } : {}) } : {}),
     models: models as string[],
     timeout_ms: (timeout_ms as number | undefined) ?? DEFAULT_TIMEOUT_MS,
   };
 }
 
-function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
+/** A channel and model a topic may use. */
+export interface Route {
+  model: string;
+  /**
+   * The channel's reply to the conversation (the last message being the new one). Built-in
+   * channels prefix it with the topic's name. Throws LlmError when the channel fails.
+   */
+  reply(topicName: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string>;
 }
+
+/** Why a topic cannot use a channel and model. */
+export type ChannelRefusal = { refused: 'unknownChannel' } | { refused: 'modelNotServed'; model: string };
 
 interface Channel {
   config: ChannelConfig;
-  provider: LlmProvider;
+  /** One per model the channel serves. */
+  routes: Map<string, Route>;
+}
+
+function routeOf(config: ChannelConfig, provider: LlmProvider, model: string): Route {
+  return {
+    model,
+    async reply(topicName, messages, signal) {
+      const { text } = await provider.chat(messages, { model }, { signal }).result();
+      return config.kind === 'builtin' ? `"${topicName}": ${text}` : text;
+    },
+  };
 }
 
 export class Channels {
@@ -107,7 +123,7 @@ export class Channels {
         config.kind === 'builtin'
           ? echo
           : new OpenAICompatibleProvider({ name: `channel ${config.id}`, baseUrl: config.base_url!, apiKey: config.api_key, timeoutMs: config.timeout_ms });
-      this.byId.set(config.id, { config, provider });
+      this.byId.set(config.id, { config, routes: new Map(config.models.map((model) => [model, routeOf(config, provider, model)])) });
     }
   }
 
@@ -122,27 +138,14 @@ export class Channels {
     }));
   }
 
-  /** The model a new topic on this channel gets when it names none. */
-  defaultModel(channelId: number): string | undefined {
-    return this.byId.get(channelId)?.config.models[0];
-  }
-
-  /** Why a topic cannot use this channel and model, or undefined when it can. */
-  refusal(channelId: number, model: string): 'unknownChannel' | 'modelNotServed' | undefined {
-    const channel = this.byId.get(channelId);
-    if (!channel) return 'unknownChannel';
-    if (!channel.config.models.includes(model)) return 'modelNotServed';
-    return undefined;
-  }
-
   /**
-   * The channel's reply to the conversation (the last message being the new one). Built-in
-   * channels prefix it with the topic's name. Throws LlmError when the channel fails.
+   * Where a topic's replies come from: the channel with this model (without one, the channel's
+   * first, which a new topic gets), or why a topic cannot use them.
    */
-  async reply(channelId: number, model: string, topicName: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+  route(channelId: number, model?: string): Route | ChannelRefusal {
     const channel = this.byId.get(channelId);
-    if (!channel) throw new Error(`channel ${channelId} is not configured`);
-    const { text } = await channel.provider.chat(messages, { model }, { signal }).result();
-    return channel.config.kind === 'builtin' ? `"${topicName}": ${text}` : text;
+    if (!channel) return { refused: 'unknownChannel' };
+    const chosen = model ?? channel.config.models[0];
+    return channel.routes.get(chosen) ?? { refused: 'modelNotServed', model: chosen };
   }
 }

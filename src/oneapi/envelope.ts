@@ -7,6 +7,14 @@ export function fail<S extends number>(status: S, message: string, headers?: Rec
   return { status, body: { success: false as const, message }, ...(headers ? { headers } : {}) };
 }
 
+/** Why an operation on one of the caller's topics or subscriptions was refused (O8). */
+export type Refusal = 'notFound' | 'forbidden';
+
+/** Answers a Refusal (404 missing or deleted, 403 another user's) in the words of `messages`. */
+export function refusalAnswer(messages: { notFound: string; forbidden: string }) {
+  return (refusal: Refusal) => (refusal === 'notFound' ? fail(404, messages.notFound) : fail(403, messages.forbidden));
+}
+
 export const MESSAGES = {
   badPhone: '手机号格式错误',
   badCode: '手机验证码错误或已过期',

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../logger.ts';
 import { ROOT } from '../spec.ts';
-import { ARTICLE_LIMITS, normalizeArticleUrl, sendableTime, type Articles, type NewArticle } from './articles.ts';
+import { sendableTime } from '../time.ts';
+import { ARTICLE_LIMITS, normalizeArticleUrl, type Articles, type NewArticle } from './articles.ts';
 
 /** The sample feed that ships with the project (ingested outside production, FEED_SAMPLE). */
 export const SAMPLE_FEED = pathToFileURL(path.join(ROOT, 'data-samples', 'feeds', 'sample-tech.xml')).href;
@@ -36,11 +37,23 @@ export function feedLabel(feed: string): string {
   return u.protocol === 'file:' ? fileURLToPath(u) : `${u.origin}${u.pathname}`;
 }
 
+/**
+ * A percent-encoded part of a URL, decoded; as written when it does not decode (a literal `%` in a
+ * password, e.g. `https://reader:100%@host/feed.xml`, is the password's own character).
+ */
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** An error message with the feed's credentials and query taken out (fetch errors can quote the URL). */
 function withoutSecrets(message: string, feed: string): string {
   const u = new URL(feed);
   let out = message.split(feed).join(feedLabel(feed));
-  for (const secret of [u.search, u.password, decodeURIComponent(u.password)]) if (secret) out = out.split(secret).join('[redacted]');
+  for (const secret of [u.search, u.password, decodeOrKeep(u.password)]) if (secret) out = out.split(secret).join('[redacted]');
   return out;
 }
 
@@ -55,7 +68,7 @@ function withoutCredentials(url: URL): URL {
 
 function basicAuth(url: URL): Record<string, string> {
   if (!url.username && !url.password) return {};
-  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  const pair = `${decodeOrKeep(url.username)}:${decodeOrKeep(url.password)}`;
   return { authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
 }
 
@@ -99,10 +112,6 @@ export class FeedIngester {
     private readonly logger: Logger,
   ) {}
 
-  get feeds(): readonly string[] {
-    return this.settings.feeds;
-  }
-
   /** Runs every feed shortly after start-up, then every `refreshSeconds`; runs never overlap. */
   start(): void {
     if (this.settings.feeds.length === 0 || this.stopping.signal.aborted) return;
@@ -111,9 +120,15 @@ export class FeedIngester {
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
-      void this.refresh().finally(() => {
-        if (!this.stopping.signal.aborted) this.schedule(this.settings.refreshSeconds * 1000);
-      });
+      void this.refresh()
+        // refresh() is built not to reject; should it ever, a rejection here would end the process.
+        .catch((err: unknown) => {
+          const message = this.settings.feeds.reduce((text, feed) => withoutSecrets(text, feed), err instanceof Error ? err.message : String(err));
+          this.logger.error({ err: message }, 'feed refresh failed');
+        })
+        .finally(() => {
+          if (!this.stopping.signal.aborted) this.schedule(this.settings.refreshSeconds * 1000);
+        });
     }, delayMs);
     // The schedule alone never keeps the process alive.
     this.timer.unref();

@@ -4,15 +4,14 @@
 import type { Knex } from 'knex';
 import { uniqueViolation } from '../dbErrors.ts';
 import type { components } from '../../generated/oneapi.ts';
+import { iso } from '../time.ts';
+import type { Refusal } from './envelope.ts';
 import type { Page } from './paging.ts';
 
 export type Subscription = components['schemas']['Subscription'];
 
 export const SUBSCRIPTION_STATUS = { cancelled: 0, active: 1 } as const;
 type Status = (typeof SUBSCRIPTION_STATUS)[keyof typeof SUBSCRIPTION_STATUS];
-
-/** Why an operation on one subscription was refused (O8): missing or deleted, or not the caller's. */
-export type Refusal = 'notFound' | 'forbidden';
 
 interface Row {
   id: number;
@@ -32,7 +31,7 @@ function toSubscription(row: Row): Subscription {
     topic_name: row.topic_name,
     topic_description: row.topic_description,
     status: Number(row.status) as Status,
-    created_at: new Date(Number(row.created_at)).toISOString(),
+    created_at: iso(row.created_at),
   };
 }
 

@@ -4,14 +4,13 @@
 import type { Knex } from 'knex';
 import type { components } from '../../generated/oneapi.ts';
 import type { ChatMessage } from '../llm/index.ts';
+import { iso } from '../time.ts';
+import type { Refusal } from './envelope.ts';
 import type { Page } from './paging.ts';
 
 export type Topic = components['schemas']['Topic'];
 export type TopicSummary = components['schemas']['TopicSummary'];
 export type TopicMessage = components['schemas']['TopicMessage'];
-
-/** Why an operation on one topic was refused (O8): missing or deleted, or not the caller's. */
-export type Refusal = 'notFound' | 'forbidden';
 
 interface TopicRow {
   id: number;
@@ -33,8 +32,6 @@ const TOPICS = 'oneapi_topics';
 const MESSAGES = 'oneapi_topic_messages';
 const TOPIC_COLUMNS = ['id', 'user_id', 'topic_name', 'model', 'channel_id', 'created_at'];
 const MESSAGE_COLUMNS = ['id', 'role', 'content', 'created_at'];
-
-const iso = (ms: number) => new Date(Number(ms)).toISOString();
 
 function toTopic(row: TopicRow): Topic {
   return { id: row.id, topic_name: row.topic_name, model: row.model, channel_id: row.channel_id, created_at: iso(row.created_at) };
@@ -103,29 +100,27 @@ export class Topics {
     return { items: (rows as MessageRow[]).map(toMessage), total: Number(counted[0].total) };
   }
 
-  /** The topic's last `limit` messages, oldest first, as a conversation for the model. */
-  async recentHistory(topicId: number, limit: number): Promise<ChatMessage[]> {
-    if (limit === 0) return [];
-    const rows = (await this.db(MESSAGES).select('role', 'content').where({ topic_id: topicId }).orderBy('id', 'desc').limit(limit)) as Pick<MessageRow, 'role' | 'content'>[];
-    return rows.reverse().map((r) => ({ role: r.role, content: r.content }));
-  }
-
-  /** Now, by this module's clock: when a message to a topic was received. */
-  clock(): number {
-    return this.now();
-  }
-
   /**
-   * Stores the user's message and the reply together, in one transaction, once the reply exists.
-   * `notFound` when the topic was deleted while the reply was being produced (nothing stored).
+   * One exchange on a topic: the new message, after the topic's last `historySize` messages, goes
+   * to `answer`; once the reply exists, both are stored together in one transaction, the user's
+   * message with the time it arrived. Nothing is stored when `answer` throws (that is thrown), nor
+   * when the topic was deleted meanwhile (`notFound`).
    */
-  async storeExchange(topicId: number, user: { content: string; at: number }, replyContent: string): Promise<{ user_message: TopicMessage; ai_message: TopicMessage } | 'notFound'> {
-    const reply = { content: replyContent, at: this.now() };
+  async exchange(
+    topicId: number,
+    content: string,
+    historySize: number,
+    answer: (conversation: ChatMessage[]) => Promise<string>,
+  ): Promise<{ user_message: TopicMessage; ai_message: TopicMessage } | 'notFound'> {
+    const sentAt = this.now();
+    const history = (await this.db(MESSAGES).select('role', 'content').where({ topic_id: topicId }).orderBy('id', 'desc').limit(historySize)) as ChatMessage[];
+    const reply = await answer([...history.reverse(), { role: 'user', content }]);
+    const repliedAt = this.now();
     return this.db.transaction(async (trx) => {
       // Also the check that the topic is still there, in the same transaction as the inserts.
-      if ((await this.live(trx).where({ id: topicId }).update({ updated_at: reply.at })) !== 1) return 'notFound' as const;
-      const [userRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'user', content: user.content, created_at: user.at }).returning(MESSAGE_COLUMNS);
-      const [aiRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'assistant', content: reply.content, created_at: reply.at }).returning(MESSAGE_COLUMNS);
+      if ((await this.live(trx).where({ id: topicId }).update({ updated_at: repliedAt })) !== 1) return 'notFound' as const;
+      const [userRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'user', content, created_at: sentAt }).returning(MESSAGE_COLUMNS);
+      const [aiRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'assistant', content: reply, created_at: repliedAt }).returning(MESSAGE_COLUMNS);
       return { user_message: toMessage(userRow as MessageRow), ai_message: toMessage(aiRow as MessageRow) };
     });
   }

@@ -1,8 +1,8 @@
 // A fake OpenAI-compatible chat-completions server on 127.0.0.1 (port 0), scriptable per test,
 // for any test that needs an LLM upstream without the internet. It answers
-// `POST <url>/chat/completions` (with `url` ending in /v1) as OpenAI does: SSE chunks, a finish
-// chunk, a usage chunk when the request asks for it, then `[DONE]`; or a plain completion when
-// `stream` is false. Every request is recorded (model, messages, Authorization header, body).
+// `POST <url>/chat/completions` (with `url` ending in /v1) as OpenAI does when streaming (the only
+// way the provider layer asks): SSE chunks, a finish chunk, a usage chunk when the request asks for
+// it, then `[DONE]`. Every request is recorded (model, messages, Authorization header, body).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -50,7 +50,7 @@ export interface FakeOpenAI {
   close(): Promise<void>;
 }
 
-export const DEFAULT_USAGE: FakeUsage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+const DEFAULT_USAGE: FakeUsage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
 
 export async function startFakeOpenAI(opts: { apiKey?: string } = {}): Promise<FakeOpenAI> {
   let standing: FakeReply | ((req: RecordedRequest) => FakeReply) = { kind: 'stream', chunks: ['Hello', ' there'] };
@@ -160,23 +160,6 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
   const created = Math.floor(Date.now() / 1000);
   const model = recorded.model;
   const chunks = reply.chunks ?? [];
-
-  if (recorded.body.stream !== true) {
-    if (reply.kind !== 'stream') {
-      if (reply.kind === 'stall') await pause(res, Infinity);
-      return void res.destroy();
-    }
-    await pause(res, reply.delayMs ?? 0);
-    const usage = reply.usage === null ? undefined : (reply.usage ?? DEFAULT_USAGE);
-    return sendJson(res, 200, {
-      id,
-      object: 'chat.completion',
-      created,
-      model,
-      choices: [{ index: 0, message: { role: 'assistant', content: chunks.join('') }, finish_reason: reply.finishReason ?? 'stop', logprobs: null }],
-      ...(usage ? { usage } : {}),
-    });
-  }
 
   const event = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>

@@ -1,8 +1,9 @@
 // The `articles` tag: admins add articles to the shared store (decision O11).
 import type { OneApiHandlers } from '../types.ts';
 import { ROLE } from '../accounts.ts';
-import { normalizeArticleUrl, sendableTime, type Articles } from '../articles.ts';
+import { normalizeArticleUrl, type Articles } from '../articles.ts';
 import { fail, MESSAGES } from '../envelope.ts';
+import { parseSendableTime } from '../../time.ts';
 
 export const ARTICLE_MESSAGES = {
   created: '文章创建成功',
@@ -16,7 +17,7 @@ export function articleHandlers({ articles }: { articles: Articles }) {
       if (auth.user.role < ROLE.admin) return fail(403, ARTICLE_MESSAGES.notAdmin);
       const url = normalizeArticleUrl(body.article_url);
       if (!url) return fail(400, MESSAGES.invalidRequest('article_url 格式不正确'));
-      const published = body.published_at === undefined ? null : sendableTime(Date.parse(body.published_at));
+      const published = body.published_at === undefined ? null : parseSendableTime(body.published_at);
       if (published === undefined) return fail(400, MESSAGES.invalidRequest('published_at 超出范围'));
       const stored = await articles.add({
         title: body.title,

@@ -2,8 +2,8 @@
 // O7, O8, O10, O11).
 import type { OneApiHandlers } from '../types.ts';
 import type { Articles } from '../articles.ts';
-import type { Refusal, Subscriptions } from '../subscriptions.ts';
-import { fail } from '../envelope.ts';
+import type { Subscriptions } from '../subscriptions.ts';
+import { fail, refusalAnswer } from '../envelope.ts';
 import { pageOf } from '../paging.ts';
 
 export const SUBSCRIPTION_MESSAGES = {
@@ -15,14 +15,12 @@ export const SUBSCRIPTION_MESSAGES = {
   alreadyCancelled: '订阅已取消，无需重复操作',
   alreadyActive: '订阅已处于激活状态',
   notFound: '订阅不存在',
-  notOwner: '无权限操作此订阅',
+  forbidden: '无权限操作此订阅',
 } as const;
 
 const DEFAULT_SIZE = 10;
 
-function refused(reason: Refusal) {
-  return reason === 'notFound' ? fail(404, SUBSCRIPTION_MESSAGES.notFound) : fail(403, SUBSCRIPTION_MESSAGES.notOwner);
-}
+const refused = refusalAnswer(SUBSCRIPTION_MESSAGES);
 
 function done(message: string) {
   return { status: 200 as const, body: { success: true as const, message } };

@@ -2,10 +2,10 @@
 // (decisions O7–O9).
 import type { OneApiHandlers } from '../types.ts';
 import type { Topics } from '../topics.ts';
-import { BUILTIN_CHANNEL_ID, type Channels } from '../channels.ts';
+import { BUILTIN_CHANNEL_ID, type ChannelRefusal, type Channels } from '../channels.ts';
 import type { Logger } from '../../logger.ts';
 import { LlmError } from '../../llm/index.ts';
-import { fail } from '../envelope.ts';
+import { fail, refusalAnswer } from '../envelope.ts';
 import { pageOf } from '../paging.ts';
 
 export const TOPIC_MESSAGES = {
@@ -31,12 +31,10 @@ export interface TopicDeps {
   logger: Logger;
 }
 
-function refused(refusal: 'notFound' | 'forbidden') {
-  return refusal === 'notFound' ? fail(404, TOPIC_MESSAGES.notFound) : fail(403, TOPIC_MESSAGES.forbidden);
-}
+const refused = refusalAnswer(TOPIC_MESSAGES);
 
-function channelRefused(refusal: 'unknownChannel' | 'modelNotServed', model: string) {
-  return fail(400, refusal === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(model));
+function channelRefused(refusal: ChannelRefusal) {
+  return fail(400, refusal.refused === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(refusal.model));
 }
 
 export function topicHandlers({ topics, channels, historySize, logger }: TopicDeps) {
@@ -50,11 +48,9 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
     createTopic: async ({ auth, body }) => {
       const channelId = body.channel_id ?? BUILTIN_CHANNEL_ID;
       // Without a model, the channel's first one (gpt-3.5-turbo on channel 1, as the original).
-      const model = body.model ?? channels.defaultModel(channelId);
-      if (model === undefined) return channelRefused('unknownChannel', '');
-      const refusal = channels.refusal(channelId, model);
-      if (refusal) return channelRefused(refusal, model);
-      const topic = await topics.create(auth.user.id, { topic_name: body.topic_name, model, channel_id: channelId });
+      const route = channels.route(channelId, body.model);
+      if ('refused' in route) return channelRefused(route);
+      const topic = await topics.create(auth.user.id, { topic_name: body.topic_name, model: route.model, channel_id: channelId });
       return { status: 200, body: { success: true, message: TOPIC_MESSAGES.created, data: topic } };
     },
 
@@ -76,13 +72,11 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
     sendTopicMessage: async ({ auth, params, body, req, signal }) => {
       const topic = await topics.owned(auth.user.id, params.id);
       if (typeof topic === 'string') return refused(topic);
-      const refusal = channels.refusal(topic.channel_id, topic.model);
-      if (refusal) return channelRefused(refusal, topic.model);
-      const sentAt = topics.clock();
-      const conversation = [...(await topics.recentHistory(topic.id, historySize)), { role: 'user' as const, content: body.content }];
-      let reply: string;
+      const route = channels.route(topic.channel_id, topic.model);
+      if ('refused' in route) return channelRefused(route);
+      let stored;
       try {
-        reply = await channels.reply(topic.channel_id, topic.model, topic.topic_name, conversation, signal);
+        stored = await topics.exchange(topic.id, body.content, historySize, (conversation) => route.reply(topic.topic_name, conversation, signal));
       } catch (err) {
         if (!(err instanceof LlmError)) throw err;
         // The error names the channel and what failed; it never holds the channel's key.
@@ -90,7 +84,6 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
         log[err.kind === 'cancelled' ? 'info' : 'warn']({ channelId: topic.channel_id, model: topic.model, kind: err.kind, upstreamStatus: err.status, error: err.message }, 'topic reply failed');
         return fail(502, err.kind === 'timeout' ? TOPIC_MESSAGES.replyTimedOut : TOPIC_MESSAGES.replyFailed);
       }
-      const stored = await topics.storeExchange(topic.id, { content: body.content, at: sentAt }, reply);
       if (stored === 'notFound') return refused('notFound');
       return { status: 200, body: { success: true, message: TOPIC_MESSAGES.sent, data: stored } };
     },
