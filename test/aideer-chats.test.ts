@@ -3,9 +3,12 @@
 // paging and ordering, and the cascades of deleting a preset or a user (reference §3.7, §4.3–4.5;
 // decisions A3, A4, A14).
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { Chats, Presets } from '../src/aideer/chats.ts';
+import { uniqueViolation } from '../src/dbErrors.ts';
 import { client, type Client } from './helpers/http.ts';
-import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
+import { sharedServer, startServer, usingPostgres, type TestServer } from './helpers/server.ts';
 import { V1, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 
 type Visibility = 'private' | 'unlisted' | 'public';
@@ -160,6 +163,20 @@ describe('AIDeer presets: access for each caller and visibility', () => {
   it('when a preset id is sent in upper case, then it names the same preset', async () => {
     const preset = await makePreset(api, p.owner, 'private');
     expect((await api.get(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).body.id).to.equal(preset.id);
+    const replaced = await api.put(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).send({ title: 'Upper', messages: [] }).expect(200);
+    expect(replaced.body).to.include({ id: preset.id, title: 'Upper' });
+    await api.delete(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
+    expect(await server.db('aideer_presets').where({ id: preset.id })).to.have.length(0);
+  });
+
+  it('when a preset id is sent as urn:uuid:<id>, then 422 uuid_parsing and the preset is untouched', async () => {
+    const preset = await makePreset(api, p.owner, 'private');
+    for (const req of [api.get(`${V1}/presets/urn:uuid:${preset.id}`), api.delete(`${V1}/presets/urn:uuid:${preset.id}`)]) {
+      const res = await req.set(p.owner.bearer).expect(422);
+      expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${preset.id}` });
+      expect(res.body.detail[0].loc).to.deep.equal(['path', 'preset_id']);
+    }
+    expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(preset);
   });
 });
 
@@ -239,12 +256,13 @@ describe('AIDeer presets: parameters and full replacement', () => {
       parameters: { model: 'qwen-plus', max_tokens: 10, seed: 7 },
       messages: [SYSTEM, { role: 'user', type: 'text', content: 'one' }],
     });
+    await sleep(5);
     const res = await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'Bare', messages: [{ role: 'assistant', type: 'image', content: 'https://example.com/a.png' }] }).expect(200);
     expect(res.body).to.include({ id: preset.id, title: 'Bare', description: null, type: 'chat_generation', visibility: 'private', owner_id: user.id, create_time: preset.create_time });
     expect(res.body.parameters).to.deep.equal({ ...DEFAULTS, seed: res.body.parameters.seed });
     expect(res.body.messages).to.have.length(1);
     expect(res.body.messages[0]).to.include({ role: 'assistant', type: 'image', content: 'https://example.com/a.png', visibility: true });
-    expect(Date.parse(res.body.update_time)).to.be.at.least(Date.parse(preset.update_time));
+    expect(Date.parse(res.body.update_time)).to.be.greaterThan(Date.parse(preset.update_time));
     expect(await server.db('aideer_messages').where({ preset_id: preset.id })).to.have.length(1);
   });
 });
@@ -383,6 +401,31 @@ describe('AIDeer chats: access for each caller and visibility', () => {
   it('when a chat id is sent in upper case, then it names the same chat', async () => {
     const chat = await makeChat(api, p.owner, preset.id);
     expect((await api.get(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).body.id).to.equal(chat.id);
+    const replaced = await api.put(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'Upper', messages: [] }).expect(200);
+    expect(replaced.body).to.include({ id: chat.id, title: 'Upper' });
+    await api.delete(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
+    expect(await server.db('aideer_chats').where({ id: chat.id })).to.have.length(0);
+  });
+
+  it('when a chat body names its preset in upper case, then the chat is stored on that preset, in lower case', async () => {
+    const created = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
+    expect(created.body.preset_id).to.equal(preset.id);
+    const other = await makePreset(api, p.owner, 'private');
+    const replaced = await api.put(`${V1}/chats/${created.body.id}`).set(p.owner.bearer).send({ preset_id: other.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
+    expect(replaced.body.preset_id).to.equal(other.id);
+    expect(await server.db('aideer_chats').where({ id: created.body.id }).first()).to.include({ preset_id: other.id });
+  });
+
+  it('when a chat id is sent as urn:uuid:<id>, then 422 uuid_parsing and the chat is untouched', async () => {
+    const chat = await makeChat(api, p.owner, preset.id);
+    for (const req of [api.get(`${V1}/chats/urn:uuid:${chat.id}`), api.delete(`${V1}/chats/urn:uuid:${chat.id}`)]) {
+      const res = await req.set(p.owner.bearer).expect(422);
+      expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${chat.id}` });
+      expect(res.body.detail[0].loc).to.deep.equal(['path', 'chat_id']);
+    }
+    const body = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: `urn:uuid:${preset.id}`, title: 'x', messages: [] }).expect(422);
+    expect(body.body.detail[0].loc).to.deep.equal(['body', 'preset_id']);
+    expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
   });
 });
 
@@ -423,6 +466,7 @@ describe('AIDeer messages', () => {
   for (const [what, time] of [
     ['a leap second', '2016-12-31T23:59:60Z'],
     ['an offset that moves it past the year 9999', '9999-12-31T23:00:00-02:00'],
+    ['an offset that moves it before the year 0000', '0000-01-01T00:30:00+01:00'],
   ]) {
     it(`when a message time is ${what}, then 422 at that message and nothing is stored`, async () => {
       const title = uniqueName('time');
@@ -449,6 +493,100 @@ describe('AIDeer messages', () => {
     const rows = await server.db('aideer_messages').where({ chat_id: chat.id }).orderBy('position');
     expect(rows.map((r: { content: string; position: number }) => [r.position, r.content])).to.deep.equal([[0, 'first'], [1, 'second']]);
   });
+
+  it('when a chat is saved with 9000 messages (more values than one statement binds on SQLite or Postgres), then every one is stored, in order', async () => {
+    const messages = Array.from({ length: 9000 }, (_, i) => ({ role: 'user', type: 'text', content: `m${i}` }));
+    const chat = await makeChat(api, user, preset.id, 'private', messages);
+    expect(chat.messages.map((m: { content: string }) => m.content)).to.deep.equal(messages.map((m) => m.content));
+    const read = await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200);
+    expect(read.body.messages).to.deep.equal(chat.messages);
+  });
+
+  it('when two messages of one chat or preset would share a position, then the database refuses the second', async () => {
+    const chat = await makeChat(api, user, preset.id);
+    const row = { role: 'user', type: 'text', content: 'duplicate', visibility: true, create_time: Date.now(), position: 0 };
+    for (const owner of [{ chat_id: chat.id, preset_id: null }, { chat_id: null, preset_id: preset.id }]) {
+      const err = await server.db('aideer_messages').insert({ ...row, ...owner }).then(() => undefined, (e: unknown) => e);
+      expect(uniqueViolation(err), JSON.stringify(owner)).to.not.equal(undefined);
+    }
+  });
+
+  it('when a chat is given a title that is only white space, then it keeps its title', async () => {
+    const chat = await makeChat(api, user, preset.id);
+    const chats = new Chats(server.db);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, chat.id, ' \n\t\u3000 '))).to.equal(true);
+    expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body).to.deep.equal(chat);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, crypto.randomUUID(), 'Title'))).to.equal(false);
+  });
+});
+
+describe('AIDeer presets and chats: a change between the check and the write', () => {
+  let server: TestServer;
+  let api: Client;
+  let p: People;
+  before(async () => {
+    server = await sharedServer();
+    api = client(server.url);
+    p = await people(api, server);
+  });
+
+  type PresetRow = NonNullable<Awaited<ReturnType<Presets['byId']>>>;
+
+  /** Sends `request` while each preset read is followed at once by `meanwhile`, as a concurrent request could. */
+  async function afterPresetRead<T>(meanwhile: (row: PresetRow) => Promise<unknown>, request: () => PromiseLike<T>): Promise<T> {
+    const byId = Presets.prototype.byId;
+    Presets.prototype.byId = async function (this: Presets, id: string) {
+      const row = await byId.call(this, id);
+      if (row) await meanwhile(row);
+      return row;
+    };
+    try {
+      return await request();
+    } finally {
+      Presets.prototype.byId = byId;
+    }
+  }
+
+  const deletePreset = (row: PresetRow) => server.db('aideer_presets').where({ id: row.id }).delete();
+  const makePublic = (row: PresetRow) => server.db('aideer_presets').where({ id: row.id }).update({ visibility: 'public' });
+
+  it('when the preset a chat is moved to is deleted after its check, then 400 Preset not found and the chat is untouched', async () => {
+    const chat = await makeChat(api, p.owner, (await makePreset(api, p.owner, 'private')).id);
+    const doomed = await makePreset(api, p.owner, 'private');
+    const res = await afterPresetRead(deletePreset, () => api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: doomed.id, title: 'Moved', messages: [] }));
+    expect(res.status).to.equal(400);
+    expect(res.body).to.deep.equal({ detail: 'Preset not found' });
+    expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
+  });
+
+  for (const op of ['replace', 'delete'] as const) {
+    const send = (preset: Record<string, any>, user: AideerUser) =>
+      (op === 'replace' ? api.put(`${V1}/presets/${preset.id}`).send({ title: 'Replaced', visibility: 'private', messages: [] }) : api.delete(`${V1}/presets/${preset.id}`)).set(user.bearer);
+
+    it(`when a preset is made public after the owner's ${op} was checked, then 403 and it is left as it is`, async () => {
+      const preset = await makePreset(api, p.owner, 'private');
+      const res = await afterPresetRead(makePublic, () => send(preset, p.owner));
+      expect(res.status).to.equal(403);
+      expect(res.body).to.deep.equal({ detail: `Insufficient permissions: You cannot ${op === 'replace' ? 'update' : 'delete'} public presets` });
+      expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal({ ...preset, visibility: 'public' });
+    });
+
+    it(`when a preset is made public after an admin's ${op} was checked, then the ${op} is done (admins may)`, async () => {
+      const preset = await makePreset(api, p.owner, 'private');
+      const res = await afterPresetRead(makePublic, () => send(preset, p.admin));
+      expect(res.status).to.equal(200);
+      if (op === 'replace') expect(res.body).to.include({ id: preset.id, title: 'Replaced', visibility: 'private' });
+      else await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(404);
+    });
+
+    it(`when a preset is deleted after the owner's ${op} was checked, then 404 Preset not found`, async () => {
+      const preset = await makePreset(api, p.owner, 'private');
+      const res = await afterPresetRead(deletePreset, () => send(preset, p.owner));
+      expect(res.status).to.equal(404);
+      expect(res.body).to.deep.equal({ detail: 'Preset not found' });
+      expect(await server.db('aideer_presets').where({ id: preset.id })).to.have.length(0);
+    });
+  }
 });
 
 describe('AIDeer lists: which rows each caller sees', () => {
@@ -581,6 +719,20 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
     const res = await api.get(`${V1}/presets`).query({ limit: 100, order_by: 'title', order: 'asc' }).set(user.bearer).expect(200);
     const firstWords = [...new Set(res.body.map((r: { title: string }) => r.title.split(' ')[0]))];
     expect(firstWords).to.deep.equal(['0', 'Banana', 'Zebra', '_under', 'apple', '旅行']);
+  });
+
+  // The test database's own default (C.UTF-8) already orders by code point: the declaration is what counts.
+  it('when titles are compared, then by code point whatever the database default (Postgres columns COLLATE "C")', async () => {
+    const tables = ['aideer_chats', 'aideer_presets'];
+    if (usingPostgres) {
+      const columns = await server.db('information_schema.columns').select('table_name', 'collation_name').whereRaw('table_schema = current_schema()').andWhere({ column_name: 'title' }).whereIn('table_name', tables).orderBy('table_name');
+      expect(columns).to.deep.equal(tables.map((table) => ({ table_name: table, collation_name: 'C' })));
+    } else {
+      // SQLite compares text bytewise unless a column names another collation.
+      const definitions = await server.db('sqlite_master').select('sql').whereIn('name', tables);
+      expect(definitions).to.have.length(2);
+      for (const { sql } of definitions) expect(sql).to.not.match(/collate/i);
+    }
   });
 });
 

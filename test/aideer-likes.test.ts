@@ -45,7 +45,8 @@ describe('AIDeer likes', () => {
     it(`when a ${kind} is liked twice, then 400 Like already exists, also with the id in upper case`, async () => {
       const fan = await signUp(api);
       const id = await make();
-      await api.post(`${V1}/users/me/likes/${kind}/${id.toUpperCase()}`).set(fan.bearer).expect(200);
+      const first = await api.post(`${V1}/users/me/likes/${kind}/${id.toUpperCase()}`).set(fan.bearer).expect(200);
+      expect(first.body).to.deep.equal({ user_id: fan.id, [`${kind}_id`]: id });
       const res = await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(400);
       expect(res.body).to.deep.equal({ detail: 'Like already exists' });
       expect((await likes(fan))[listed]).to.deep.equal([id]);
@@ -67,6 +68,26 @@ describe('AIDeer likes', () => {
       expect((await likes(owner))[listed]).to.include(id);
       const again = await api.delete(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(404);
       expect(again.body).to.deep.equal({ detail: 'Like not found' });
+    });
+
+    it(`when a ${kind} like is removed with the id in upper case, then it is the same like`, async () => {
+      const fan = await signUp(api);
+      const id = await make();
+      await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(200);
+      await api.delete(`${V1}/users/me/likes/${kind}/${id.toUpperCase()}`).set(fan.bearer).expect(200);
+      expect((await likes(fan))[listed]).to.deep.equal([]);
+    });
+
+    it(`when a ${kind} id is sent as urn:uuid:<id>, then 422 uuid_parsing and no like changes`, async () => {
+      const fan = await signUp(api);
+      const id = await make();
+      await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(200);
+      for (const req of [api.post(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`), api.delete(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`)]) {
+        const res = await req.set(fan.bearer).expect(422);
+        expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${id}` });
+        expect(res.body.detail[0].loc).to.deep.equal(['path', `${kind}_id`]);
+      }
+      expect((await likes(fan))[listed]).to.deep.equal([id]);
     });
 
     it(`when a like of a ${kind} that does not exist is removed, then 404 Like not found`, async () => {

@@ -3,11 +3,20 @@
 // everything below it in one statement and leaves no orphans.
 import type { Knex } from 'knex';
 
+/**
+ * A title column that compares by code point, as the lists order titles on both databases: SQLite
+ * compares text bytewise unless told otherwise; Postgres needs the "C" collation (knex's `collate`
+ * only reaches MySQL).
+ */
+function title(knex: Knex, t: Knex.CreateTableBuilder): Knex.ColumnBuilder {
+  return knex.client.config.client === 'pg' ? t.specificType('title', 'varchar(50) COLLATE "C"') : t.string('title', 50);
+}
+
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('aideer_presets', (t) => {
     t.string('id', 36).primary();
     t.integer('owner_id').notNullable().references('id').inTable('aideer_users').onDelete('CASCADE');
-    t.string('title', 50).notNullable();
+    title(knex, t).notNullable();
     t.string('description', 255).nullable();
     t.string('type', 32).notNullable();
     t.string('visibility', 16).notNullable();
@@ -21,7 +30,7 @@ export async function up(knex: Knex): Promise<void> {
     t.string('id', 36).primary();
     t.integer('owner_id').notNullable().references('id').inTable('aideer_users').onDelete('CASCADE');
     t.string('preset_id', 36).notNullable().references('id').inTable('aideer_presets').onDelete('CASCADE');
-    t.string('title', 50).notNullable();
+    title(knex, t).notNullable();
     t.string('visibility', 16).notNullable();
     t.bigInteger('create_time').notNullable();
     t.bigInteger('update_time').notNullable();
@@ -40,8 +49,9 @@ export async function up(knex: Knex): Promise<void> {
     t.boolean('visibility').notNullable();
     t.bigInteger('create_time').notNullable();
     t.check('(?? IS NULL) <> (?? IS NULL)', ['chat_id', 'preset_id'], 'aideer_messages_one_owner');
-    t.index(['chat_id', 'position']);
-    t.index(['preset_id', 'position']);
+    // One message per place in its conversation: a writer that raced another fails rather than duplicating a position.
+    t.unique(['chat_id', 'position']);
+    t.unique(['preset_id', 'position']);
   });
   await knex.schema.createTable('aideer_preset_likes', (t) => {
     t.integer('user_id').notNullable().references('id').inTable('aideer_users').onDelete('CASCADE');

@@ -3,23 +3,25 @@
 // hangs off its user, preset or chat with ON DELETE CASCADE, so one DELETE removes it all at once.
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import type { components } from '../../generated/aideer.ts';
-import { forUpdate, isPostgres } from '../db.ts';
+import type { components, operations } from '../../generated/aideer.ts';
+import { forUpdate } from '../db.ts';
 import { foreignKeyViolation, uniqueViolation } from '../dbErrors.ts';
 import { loadSpec } from '../spec.ts';
+import { iso, parseSendableTime } from '../time.ts';
 
 type Schemas = components['schemas'];
 /** A preset's complete model parameters, as stored and as sent to the provider. */
-export type PresetParameters = Schemas['PresetParametersRead'];
-export type MessageInput = Schemas['Message'];
-export type MessageRead = Schemas['MessageRead'];
-export type ChatRead = Schemas['ChatRead'];
-export type PresetRead = Schemas['PresetRead'];
-export type ChatVisibility = Schemas['ChatVisibility'];
-export type PresetVisibility = Schemas['PresetVisibility'];
-export type LikesRead = Schemas['LikesRead'];
+type PresetParameters = Schemas['PresetParametersRead'];
+type MessageRead = Schemas['MessageRead'];
+type ChatRead = Schemas['ChatRead'];
+type PresetRead = Schemas['PresetRead'];
+type ChatVisibility = Schemas['ChatVisibility'];
+type PresetVisibility = Schemas['PresetVisibility'];
+type LikesRead = Schemas['LikesRead'];
+/** The query of both lists, as handlers receive it. */
+type ListQuery = NonNullable<operations['listChats']['parameters']['query']>;
 
-export interface GenerationContext {
+interface GenerationContext {
   chat: { id: string; owner_id: number; title: string; preset_id: string };
   /** The complete stored object. */
   parameters: PresetParameters;
@@ -27,19 +29,7 @@ export interface GenerationContext {
   messages: { role: 'user' | 'assistant' | 'system'; content: string }[];
 }
 
-export interface ListOptions {
-  offset: number;
-  limit: number;
-  orderBy: Schemas['OrderBy'];
-  order: Schemas['Order'];
-}
-
-/** List options from the query, with the spec's defaults (the validator fills them in too). */
-export function listOptions(query: { offset?: number; limit?: number; order_by?: Schemas['OrderBy']; order?: Schemas['Order'] }): ListOptions {
-  return { offset: query.offset ?? 0, limit: query.limit ?? 10, orderBy: query.order_by ?? 'create_time', order: query.order ?? 'desc' };
-}
-
-export interface ChatRow {
+interface ChatRow {
   id: string;
   owner_id: number;
   preset_id: string;
@@ -49,7 +39,7 @@ export interface ChatRow {
   update_time: number;
 }
 
-export interface PresetRow {
+interface PresetRow {
   id: string;
   owner_id: number;
   title: string;
@@ -72,61 +62,50 @@ interface MessageRow {
   create_time: number;
 }
 
-export interface ChatFields {
+/** A message ready to store (see messagesToStore). */
+interface NewMessage {
+  role: MessageRead['role'];
+  type: MessageRead['type'];
+  content: string;
+  visibility: boolean;
+  /** Epoch ms; undefined for the time of saving. */
+  create_time: number | undefined;
+}
+
+interface ChatFields {
   preset_id: string;
   title: string;
   /** On replace, undefined keeps the current visibility. */
   visibility?: ChatVisibility;
-  messages: MessageInput[];
+  messages: NewMessage[];
 }
 
-export interface PresetFields {
-  title: string;
-  description?: string | null;
-  type?: Schemas['PresetType'];
-  visibility?: PresetVisibility;
-  messages: MessageInput[];
-  parameters?: Partial<Schemas['PresetParameters']>;
-}
+/** A preset body as handlers receive it, its messages ready to store. */
+type PresetFields = Omit<Schemas['PresetCreate'], 'messages'> & { messages: NewMessage[] };
 
 /** The chat's preset does not exist (or was deleted while the chat was being saved). */
 export class PresetNotFound extends Error {}
 
-/** See firstInvalidMessageTime: callers check first, so this is a programming error. */
-export class InvalidMessageTime extends Error {
-  constructor(readonly index: number) {
-    super(`messages[${index}].create_time`);
-  }
-}
-
 // The original picks one seed when the process starts and gives it to every preset saved without one.
-export const PROCESS_SEED = Number(crypto.randomBytes(8).readBigUInt64BE() >> 11n);
+const PROCESS_SEED = Number(crypto.randomBytes(8).readBigUInt64BE() >> 11n);
 
-// The other defaults are the spec's (PresetParameters), read once so the two cannot drift.
-const PARAMETER_DEFAULTS: Record<string, unknown> = (() => {
-  const schema = (loadSpec('aideer').components as { schemas: Record<string, { properties: Record<string, { default?: unknown }> }> }).schemas.PresetParameters;
-  return Object.fromEntries(Object.entries(schema.properties).map(([name, prop]) => [name, name === 'seed' ? PROCESS_SEED : prop.default]));
-})();
+// The spec's parameter names, read once: the validator keeps keys it does not know, which are not stored.
+const PARAMETER_NAMES = Object.keys((loadSpec('aideer').components as { schemas: Record<string, { properties: object }> }).schemas.PresetParameters.properties);
 
-/** The given parameters completed with the defaults; unknown keys are dropped. */
-export function completeParameters(given: Partial<Schemas['PresetParameters']> = {}): PresetParameters {
-  const out: Record<string, unknown> = {};
-  for (const [name, fallback] of Object.entries(PARAMETER_DEFAULTS)) {
-    const value = (given as Record<string, unknown>)[name];
-    out[name] = value === undefined ? fallback : value;
-  }
+/**
+ * The parameters as stored: the spec's keys only. The validator filled in every default the spec
+ * declares; the seed has none there (it is the process's).
+ */
+function storedParameters(given: Schemas['PresetParameters']): PresetParameters {
+  const out: Record<string, unknown> = Object.fromEntries(PARAMETER_NAMES.map((name) => [name, (given as Record<string, unknown>)[name]]));
+  out.seed ??= PROCESS_SEED;
   return out as PresetParameters;
 }
 
 // Statements stay well under SQLite's and Postgres' bound-parameter limits.
 const INSERT_CHUNK = 500;
-const MAX_ISO_MS = Date.parse('9999-12-31T23:59:59.999Z');
-const MIN_ISO_MS = Date.parse('0000-01-01T00:00:00.000Z');
 
-const iso = (ms: number) => new Date(ms).toISOString();
 const newId = () => crypto.randomUUID();
-// Clients may send upper-case UUIDs; ids are stored lower-case.
-const normalId = (id: string) => id.toLowerCase();
 
 function messageRead(m: MessageRow): MessageRead {
   return { role: m.role, type: m.type, content: m.content, visibility: Boolean(m.visibility), create_time: iso(m.create_time) };
@@ -162,31 +141,27 @@ function presetRead(p: PresetRow, messages: MessageRow[]): PresetRead {
 
 type Owner = { chat_id: string } | { preset_id: string };
 
-/** The message's time in epoch ms (`now` when omitted), or NaN when it cannot be stored and sent back. */
-function messageTime(m: MessageInput, now: number): number {
-  if (m.create_time === undefined) return now;
-  const ms = Date.parse(m.create_time);
-  return ms >= MIN_ISO_MS && ms <= MAX_ISO_MS ? ms : NaN;
-}
-
 /**
- * The index of the first message whose `create_time` passes the format check but is no storable
- * instant: a leap second, or an offset that moves it outside the years 0000–9999 in UTC.
+ * A body's messages ready to store, each `create_time` parsed here once; or the index of the first
+ * one whose time passes the format check but names none the API can send back (a leap second, or an
+ * offset that moves it outside the years 0000–9999 in UTC).
  */
-export function firstInvalidMessageTime(messages: MessageInput[]): number | undefined {
-  const index = messages.findIndex((m) => Number.isNaN(messageTime(m, 0)));
-  return index < 0 ? undefined : index;
+export function messagesToStore(messages: Schemas['Message'][]): NewMessage[] | { invalidAt: number } {
+  const out: NewMessage[] = [];
+  for (const [index, m] of messages.entries()) {
+    const createTime = m.create_time === undefined ? undefined : parseSendableTime(m.create_time);
+    if (m.create_time !== undefined && createTime === undefined) return { invalidAt: index };
+    out.push({ role: m.role, type: m.type, content: m.content, visibility: m.visibility, create_time: createTime });
+  }
+  return out;
 }
 
-/** Replaces the messages of a chat or preset, in the caller's transaction. */
-async function writeMessages(trx: Knex, owner: Owner, messages: MessageInput[], now: number): Promise<void> {
-  const rows = messages.map((m, position) => {
-    const createTime = messageTime(m, now);
-    if (Number.isNaN(createTime)) throw new InvalidMessageTime(position);
-    return { chat_id: null, preset_id: null, ...owner, position, role: m.role, type: m.type, content: m.content, visibility: m.visibility ?? true, create_time: createTime };
-  });
+/** Replaces the messages of a chat or preset, in the caller's transaction; answers the rows written. */
+async function writeMessages(trx: Knex, owner: Owner, messages: NewMessage[], now: number): Promise<MessageRow[]> {
+  const rows: MessageRow[] = messages.map((m, position) => ({ chat_id: null, preset_id: null, ...owner, position, role: m.role, type: m.type, content: m.content, visibility: m.visibility, create_time: m.create_time ?? now }));
   await trx('aideer_messages').where(owner).delete();
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('aideer_messages').insert(rows.slice(i, i + INSERT_CHUNK));
+  return rows;
 }
 
 /** Messages of several chats or presets, grouped by owner id, each in order. */
@@ -198,13 +173,15 @@ async function messagesOf(db: Knex, column: 'chat_id' | 'preset_id', ids: string
   return byOwner;
 }
 
-/** Paging and ordering shared by both lists; ties are broken by id so pages never overlap. */
-function ordered<T extends object>(db: Knex, query: Knex.QueryBuilder<T>, { offset, limit, orderBy, order }: ListOptions): Knex.QueryBuilder<T> {
-  const direction = order === 'asc' ? 'asc' : 'desc';
-  // Byte order on both databases, whatever the Postgres collation is.
-  if (orderBy === 'title' && isPostgres(db)) query.orderByRaw(`title COLLATE "C" ${direction}`);
-  else query.orderBy(orderBy, direction);
-  if (orderBy !== 'id') query.orderBy('id', direction);
+/**
+ * Paging and ordering shared by both lists; ties are broken by id so pages never overlap. Titles
+ * compare by code point on both databases (the migration declares them so on Postgres).
+ */
+function ordered<T extends object>(query: Knex.QueryBuilder<T>, listQuery: ListQuery): Knex.QueryBuilder<T> {
+  // Each list parameter has a default in the spec, which the validator filled in.
+  const { offset, limit, order_by: orderBy, order } = listQuery as Required<ListQuery>;
+  query.orderBy(orderBy, order);
+  if (orderBy !== 'id') query.orderBy('id', order);
   return query.offset(offset).limit(limit);
 }
 
@@ -219,48 +196,41 @@ export class Chats {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The chat's row, without its messages (enough for access checks). */
   byId(chatId: string): Promise<ChatRow | undefined> {
-    return this.db('aideer_chats').where({ id: normalId(chatId) }).first();
+    return this.db('aideer_chats').where({ id: chatId }).first();
   }
 
-  async chatOwner(chatId: string): Promise<number | undefined> {
-    const row = await this.db('aideer_chats').select('owner_id').where({ id: normalId(chatId) }).first();
-    return row?.owner_id;
+  /** The chat with its messages, as sent. */
+  async read(chat: ChatRow, db: Knex = this.db): Promise<ChatRead> {
+    return chatRead(chat, (await messagesOf(db, 'chat_id', [chat.id])).get(chat.id)!);
   }
 
-  async read(chatId: string, db: Knex = this.db): Promise<ChatRead | undefined> {
-    const id = normalId(chatId);
-    const chat: ChatRow | undefined = await db('aideer_chats').where({ id }).first();
-    if (!chat) return undefined;
-    return chatRead(chat, (await messagesOf(db, 'chat_id', [id])).get(id)!);
-  }
-
-  async list(ownerId: number, options: ListOptions): Promise<ChatRead[]> {
-    const chats: ChatRow[] = await ordered(this.db, this.db('aideer_chats').where({ owner_id: ownerId }), options);
+  async list(ownerId: number, query: ListQuery): Promise<ChatRead[]> {
+    const chats: ChatRow[] = await ordered(this.db('aideer_chats').where({ owner_id: ownerId }), query);
     const messages = await messagesOf(this.db, 'chat_id', chats.map((c) => c.id));
     return chats.map((c) => chatRead(c, messages.get(c.id)!));
   }
 
-  /** Throws PresetNotFound or InvalidMessageTime. */
+  /** Throws PresetNotFound. */
   async create(ownerId: number, fields: ChatFields): Promise<ChatRead> {
     const now = this.now();
-    const id = newId();
+    // The spec has no default for it on purpose (a replacement without one keeps the chat's).
+    const chat: ChatRow = { id: newId(), owner_id: ownerId, preset_id: fields.preset_id, title: fields.title, visibility: fields.visibility ?? 'private', create_time: now, update_time: now };
     return this.saving(async (trx) => {
-      await trx('aideer_chats').insert({ id, owner_id: ownerId, preset_id: normalId(fields.preset_id), title: fields.title, visibility: fields.visibility ?? 'private', create_time: now, update_time: now });
-      await writeMessages(trx, { chat_id: id }, fields.messages, now);
-      return (await this.read(id, trx))!;
+      await trx('aideer_chats').insert(chat);
+      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now));
     });
   }
 
-  /** Full replacement; undefined when the chat is gone. Throws PresetNotFound or InvalidMessageTime. */
+  /** Full replacement; undefined when the chat is gone. Throws PresetNotFound. */
   async replace(chatId: string, fields: ChatFields): Promise<ChatRead | undefined> {
-    const id = normalId(chatId);
     const now = this.now();
     return this.saving(async (trx) => {
-      const patch = { preset_id: normalId(fields.preset_id), title: fields.title, update_time: now, ...(fields.visibility ? { visibility: fields.visibility } : {}) };
-      if ((await trx('aideer_chats').where({ id }).update(patch)) !== 1) return undefined;
-      await writeMessages(trx, { chat_id: id }, fields.messages, now);
-      return this.read(id, trx);
+      const patch = { preset_id: fields.preset_id, title: fields.title, update_time: now, ...(fields.visibility ? { visibility: fields.visibility } : {}) };
+      if ((await trx('aideer_chats').where({ id: chatId }).update(patch)) !== 1) return undefined;
+      const messages = await writeMessages(trx, { chat_id: chatId }, fields.messages, now);
+      return chatRead(await trx('aideer_chats').where({ id: chatId }).first(), messages);
     });
   }
 
@@ -270,18 +240,18 @@ export class Chats {
    */
   async fork(chatId: string, readerId: number): Promise<ChatRead | undefined> {
     const now = this.now();
-    const id = newId();
     try {
       return await this.db.transaction(async (trx) => {
-        const source: ChatRow | undefined = await trx('aideer_chats').where({ id: normalId(chatId) }).first();
+        const source: ChatRow | undefined = await trx('aideer_chats').where({ id: chatId }).first();
         if (!source) return undefined;
-        await trx('aideer_chats').insert({ id, owner_id: readerId, preset_id: source.preset_id, title: source.title, visibility: 'private', create_time: now, update_time: now });
+        const copy: ChatRow = { id: newId(), owner_id: readerId, preset_id: source.preset_id, title: source.title, visibility: 'private', create_time: now, update_time: now };
+        await trx('aideer_chats').insert(copy);
         await trx.raw(
           `INSERT INTO aideer_messages (chat_id, preset_id, position, role, type, content, visibility, create_time)
            SELECT ?, NULL, position, role, type, content, visibility, create_time FROM aideer_messages WHERE chat_id = ?`,
-          [id, source.id],
+          [copy.id, source.id],
         );
-        return this.read(id, trx);
+        return this.read(copy, trx);
       });
     } catch (err) {
       // The preset (and so the source chat) was deleted meanwhile.
@@ -292,16 +262,16 @@ export class Chats {
 
   /** Deletes the chat with its messages and likes. */
   async delete(chatId: string): Promise<boolean> {
-    return (await this.db('aideer_chats').where({ id: normalId(chatId) }).delete()) === 1;
+    return (await this.db('aideer_chats').where({ id: chatId }).delete()) === 1;
   }
 
   /** The chat's owner and what a generation needs, or undefined when the chat does not exist. */
-  async generationContext(chatId: string, db: Knex = this.db): Promise<GenerationContext | undefined> {
-    const chat: ChatRow | undefined = await db('aideer_chats').where({ id: normalId(chatId) }).first();
+  async generationContext(chatId: string): Promise<GenerationContext | undefined> {
+    const chat = await this.byId(chatId);
     if (!chat) return undefined;
-    const preset: PresetRow | undefined = await db('aideer_presets').where({ id: chat.preset_id }).first();
+    const preset: PresetRow | undefined = await this.db('aideer_presets').where({ id: chat.preset_id }).first();
     if (!preset) return undefined;
-    const rows: MessageRow[] = await db('aideer_messages')
+    const rows: MessageRow[] = await this.db('aideer_messages')
       .select('role', 'content')
       .where({ preset_id: preset.id })
       .orWhere({ chat_id: chat.id })
@@ -316,7 +286,7 @@ export class Chats {
 
   /** Appends an assistant text message (visibility true, create_time now) at the end, in the caller's transaction; false if the chat is gone. */
   async appendAssistantMessage(trx: Knex, chatId: string, content: string): Promise<boolean> {
-    const chat = await lockChat(trx, normalId(chatId));
+    const chat = await lockChat(trx, chatId);
     if (!chat) return false;
     const last = await trx('aideer_messages').where({ chat_id: chat.id }).max({ position: 'position' }).first();
     const position = last?.position == null ? 0 : Number(last.position) + 1;
@@ -330,7 +300,7 @@ export class Chats {
    * chat title has at least one character).
    */
   async setTitle(trx: Knex, chatId: string, title: string): Promise<boolean> {
-    const chat = await lockChat(trx, normalId(chatId));
+    const chat = await lockChat(trx, chatId);
     if (!chat) return false;
     const cut = Array.from(title.trim()).slice(0, 50).join('').trim();
     if (cut) await trx('aideer_chats').where({ id: chat.id }).update({ title: cut });
@@ -354,71 +324,79 @@ export class Presets {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The preset's row, without its messages (enough for access checks). */
   byId(presetId: string): Promise<PresetRow | undefined> {
-    return this.db('aideer_presets').where({ id: normalId(presetId) }).first();
+    return this.db('aideer_presets').where({ id: presetId }).first();
   }
 
-  async exists(presetId: string): Promise<boolean> {
-    return Boolean(await this.db('aideer_presets').select('id').where({ id: normalId(presetId) }).first());
-  }
-
-  async read(presetId: string, db: Knex = this.db): Promise<PresetRead | undefined> {
-    const id = normalId(presetId);
-    const preset: PresetRow | undefined = await db('aideer_presets').where({ id }).first();
-    if (!preset) return undefined;
-    return presetRead(preset, (await messagesOf(db, 'preset_id', [id])).get(id)!);
+  /** The preset with its messages, as sent. */
+  async read(preset: PresetRow): Promise<PresetRead> {
+    return presetRead(preset, (await messagesOf(this.db, 'preset_id', [preset.id])).get(preset.id)!);
   }
 
   /** The caller's own presets, every public one, and (for admins) every unlisted one. */
-  async list(userId: number, isAdmin: boolean, options: ListOptions): Promise<PresetRead[]> {
+  async list(userId: number, isAdmin: boolean, query: ListQuery): Promise<PresetRead[]> {
     const visible = this.db('aideer_presets').where((q) => {
       q.where({ owner_id: userId }).orWhere({ visibility: 'public' });
       if (isAdmin) q.orWhere({ visibility: 'unlisted' });
     });
-    const presets: PresetRow[] = await ordered(this.db, visible, options);
+    const presets: PresetRow[] = await ordered(visible, query);
     const messages = await messagesOf(this.db, 'preset_id', presets.map((p) => p.id));
     return presets.map((p) => presetRead(p, messages.get(p.id)!));
   }
 
-  /** Throws InvalidMessageTime. */
   async create(ownerId: number, fields: PresetFields): Promise<PresetRead> {
     const now = this.now();
-    const id = newId();
+    const preset: PresetRow = { id: newId(), owner_id: ownerId, ...presetColumns(fields), create_time: now, update_time: now };
     return this.db.transaction(async (trx) => {
-      await trx('aideer_presets').insert({ id, owner_id: ownerId, ...this.columns(fields), create_time: now, update_time: now });
-      await writeMessages(trx, { preset_id: id }, fields.messages, now);
-      return (await this.read(id, trx))!;
+      await trx('aideer_presets').insert(preset);
+      return presetRead(preset, await writeMessages(trx, { preset_id: preset.id }, fields.messages, now));
     });
   }
 
-  /** Full replacement: omitted fields take their defaults. Undefined when the preset is gone. Throws InvalidMessageTime. */
-  async replace(presetId: string, fields: PresetFields): Promise<PresetRead | undefined> {
-    const id = normalId(presetId);
+  /**
+   * Full replacement (omitted fields took their defaults). With `unlessPublic`, a preset that is
+   * public when written is left alone, so a check made on an earlier read cannot be raced.
+   */
+  async replace(presetId: string, fields: PresetFields, { unlessPublic = false } = {}): Promise<PresetRead | 'notFound' | 'public'> {
     const now = this.now();
     return this.db.transaction(async (trx) => {
-      if ((await trx('aideer_presets').where({ id }).update({ ...this.columns(fields), update_time: now })) !== 1) return undefined;
-      await writeMessages(trx, { preset_id: id }, fields.messages, now);
-      return this.read(id, trx);
+      const updated = await writable(trx, presetId, unlessPublic).update({ ...presetColumns(fields), update_time: now });
+      if (updated !== 1) return untouched(trx, presetId, unlessPublic);
+      const messages = await writeMessages(trx, { preset_id: presetId }, fields.messages, now);
+      return presetRead(await trx('aideer_presets').where({ id: presetId }).first(), messages);
     });
   }
 
-  /** Deletes the preset with its messages and likes, and every chat (of any user) built on it with theirs. */
-  async delete(presetId: string): Promise<boolean> {
-    return (await this.db('aideer_presets').where({ id: normalId(presetId) }).delete()) === 1;
-  }
-
-  private columns(fields: PresetFields) {
-    return {
-      title: fields.title,
-      description: fields.description ?? null,
-      type: fields.type ?? 'chat_generation',
-      visibility: fields.visibility ?? 'private',
-      parameters: JSON.stringify(completeParameters(fields.parameters)),
-    };
+  /**
+   * Deletes the preset with its messages and likes, and every chat (of any user) built on it with
+   * theirs. `unlessPublic` as for replace.
+   */
+  async delete(presetId: string, { unlessPublic = false } = {}): Promise<'deleted' | 'notFound' | 'public'> {
+    if ((await writable(this.db, presetId, unlessPublic).delete()) === 1) return 'deleted';
+    return untouched(this.db, presetId, unlessPublic);
   }
 }
 
-export type LikeResult = 'liked' | 'not_found' | 'exists';
+/** The preset's own columns from a body. */
+function presetColumns(fields: PresetFields) {
+  const { title, description, type, visibility, parameters } = fields;
+  return { title, description, type, visibility, parameters: JSON.stringify(storedParameters(parameters)) };
+}
+
+/** The preset's row for a write; not a public one when `unlessPublic`. */
+function writable(db: Knex, presetId: string, unlessPublic: boolean): Knex.QueryBuilder {
+  const row = db('aideer_presets').where({ id: presetId });
+  return unlessPublic ? row.whereNot({ visibility: 'public' }) : row;
+}
+
+/** Why a write on the preset touched no row: it is gone, or (only possible when guarded) public by now. */
+async function untouched(db: Knex, presetId: string, unlessPublic: boolean): Promise<'notFound' | 'public'> {
+  if (!unlessPublic) return 'notFound';
+  return (await db('aideer_presets').select('id').where({ id: presetId }).first()) ? 'public' : 'notFound';
+}
+
+type LikeResult = 'liked' | 'not_found' | 'exists';
 
 /** Likes (favourites) of presets and chats; as the original, liking checks no visibility. */
 export class Likes {
@@ -433,30 +411,29 @@ export class Likes {
   }
 
   likePreset(userId: number, presetId: string): Promise<LikeResult> {
-    return this.like('aideer_preset_likes', 'aideer_presets', { user_id: userId, preset_id: normalId(presetId) }, normalId(presetId));
+    return this.like('aideer_preset_likes', { user_id: userId, preset_id: presetId });
   }
 
   likeChat(userId: number, chatId: string): Promise<LikeResult> {
-    return this.like('aideer_chat_likes', 'aideer_chats', { user_id: userId, chat_id: normalId(chatId) }, normalId(chatId));
+    return this.like('aideer_chat_likes', { user_id: userId, chat_id: chatId });
   }
 
   async unlikePreset(userId: number, presetId: string): Promise<boolean> {
-    return (await this.db('aideer_preset_likes').where({ user_id: userId, preset_id: normalId(presetId) }).delete()) === 1;
+    return (await this.db('aideer_preset_likes').where({ user_id: userId, preset_id: presetId }).delete()) === 1;
   }
 
   async unlikeChat(userId: number, chatId: string): Promise<boolean> {
-    return (await this.db('aideer_chat_likes').where({ user_id: userId, chat_id: normalId(chatId) }).delete()) === 1;
+    return (await this.db('aideer_chat_likes').where({ user_id: userId, chat_id: chatId }).delete()) === 1;
   }
 
-  private async like(table: string, target: string, row: Record<string, unknown>, targetId: string): Promise<LikeResult> {
-    // The original answers "not found" before "already exists".
-    if (!(await this.db(target).select('id').where({ id: targetId }).first())) return 'not_found';
+  private async like(table: string, row: Record<string, unknown>): Promise<LikeResult> {
     try {
       await this.db(table).insert(row);
       return 'liked';
     } catch (err) {
+      // A like that exists has its preset or chat, so "not found" still comes before "already exists", as the original.
       if (uniqueViolation(err) !== undefined) return 'exists';
-      // The preset or chat was deleted since the check (or the caller was): nothing to like either way.
+      // No such preset or chat (or the caller was deleted meanwhile): nothing to like either way.
       if (foreignKeyViolation(err)) return 'not_found';
       throw err;
     }

@@ -3,6 +3,7 @@
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
 import type { Likes } from '../chats.ts';
+import { chatNotFound, presetNotFound } from '../replies.ts';
 
 const LIKE_EXISTS = () => detail(400, 'Like already exists');
 const LIKE_NOT_FOUND = () => detail(404, 'Like not found');
@@ -14,18 +15,18 @@ export function likesHandlers({ likes }: { likes: Likes }) {
 
     likePreset: async ({ auth, params }) => {
       const result = await likes.likePreset(auth.user.id, params.preset_id);
-      if (result === 'not_found') return detail(404, 'Preset not found');
+      if (result === 'not_found') return presetNotFound(404);
       if (result === 'exists') return LIKE_EXISTS();
-      return { status: 200, body: { user_id: auth.user.id, preset_id: params.preset_id.toLowerCase() } };
+      return { status: 200, body: { user_id: auth.user.id, preset_id: params.preset_id } };
     },
 
     unlikePreset: async ({ auth, params }) => ((await likes.unlikePreset(auth.user.id, params.preset_id)) ? LIKE_DELETED : LIKE_NOT_FOUND()),
 
     likeChat: async ({ auth, params }) => {
       const result = await likes.likeChat(auth.user.id, params.chat_id);
-      if (result === 'not_found') return detail(404, 'Chat not found');
+      if (result === 'not_found') return chatNotFound();
       if (result === 'exists') return LIKE_EXISTS();
-      return { status: 200, body: { user_id: auth.user.id, chat_id: params.chat_id.toLowerCase() } };
+      return { status: 200, body: { user_id: auth.user.id, chat_id: params.chat_id } };
     },
 
     unlikeChat: async ({ auth, params }) => ((await likes.unlikeChat(auth.user.id, params.chat_id)) ? LIKE_DELETED : LIKE_NOT_FOUND()),
