@@ -11,6 +11,8 @@ import path from 'node:path';
 import { createAideer, type Aideer } from './aideer/index.ts';
 import { ROOT } from './spec.ts';
 import { createOneApi } from './oneapi/index.ts';
+import { oneapiErrors } from './oneapi/envelope.ts';
+import { aideerErrors } from './aideer/errors.ts';
 import { createDocs } from './docs.ts';
 import type { Accounts } from './oneapi/accounts.ts';
 import type { FeedIngester } from './oneapi/feeds.ts';
@@ -90,6 +92,14 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   }
   app.use((_req, res) => {
     res.status(404).json({ detail: 'Not Found' });
+  });
+  // A fault outside the API routers' own handling (e.g. a rate limiter's store failing): JSON in
+  // the shape of the API the path belongs to, never express's HTML page.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    (req.log ?? logger).error({ err }, 'request failed');
+    if (res.headersSent) return void res.end();
+    const { status, body } = (req.path.startsWith('/api/') && !req.path.startsWith('/api/v1/') ? oneapiErrors : aideerErrors).internal();
+    res.status(status).json(body);
   });
 
   return {

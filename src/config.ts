@@ -52,16 +52,22 @@ function oneOf<const T extends string>(name: string, values: readonly T[], def: 
   };
 }
 
+/** Why `raw` is not a URL with one of `protocols` (e.g. `https:`), or undefined when it is one. */
+export function urlProblem(raw: string, protocols: readonly string[]): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    return 'expected a URL';
+  }
+  return protocols.includes(u.protocol) ? undefined : `expected a ${protocols.join(' or ')} URL`;
+}
+
 function url(name: string, protocols: string[]) {
   return (raw: string | undefined): string | undefined => {
     if (raw === undefined || raw.trim() === '') return undefined;
-    let u: URL;
-    try {
-      u = new URL(raw.trim());
-    } catch {
-      throw new ConfigError(name, 'expected a URL');
-    }
-    if (!protocols.includes(u.protocol)) throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL`);
+    const problem = urlProblem(raw, protocols);
+    if (problem) throw new ConfigError(name, problem);
     return raw.trim();
   };
 }
@@ -136,6 +142,7 @@ export const SETTINGS = {
   codeLookupRateLimit: setting('CODE_LOOKUP_RATE_LIMIT', '30', 'Requests per IP per minute to the public `GET /api/v1/codes/{code}`.', int('CODE_LOOKUP_RATE_LIMIT', 30, 1, 10_000_000)),
   maxActiveTasksPerUser: setting('MAX_ACTIVE_TASKS_PER_USER', '3', 'Pending or running AIDeer tasks a user may have at once; the next `POST /api/v1/tasks` is 429.', int('MAX_ACTIVE_TASKS_PER_USER', 3, 1, 1000)),
   taskTtlSeconds: setting('TASK_TTL_SECONDS', '3600', 'How long a finished or failed AIDeer task stays readable before it is purged.', int('TASK_TTL_SECONDS', 3600, 1, 30 * 86400)),
+  taskLeaseSeconds: setting('TASK_LEASE_SECONDS', '15', 'How long a running AIDeer task stays claimed without its server renewing the claim (every third of it); a task whose server died is marked failed once its claim lapses.', int('TASK_LEASE_SECONDS', 15, 2, 3600)),
   ssePingSeconds: setting('SSE_PING_SECONDS', '15', 'Interval of the `: ping` comment on task streams, which keeps proxies from closing them.', int('SSE_PING_SECONDS', 15, 1, 300)),
   deepseekBaseUrl: setting('DEEPSEEK_BASE_URL', 'https://api.deepseek.com/v1', 'OpenAI-compatible endpoint serving `deepseek-chat`.', (raw) => (url('DEEPSEEK_BASE_URL', ['http:', 'https:'])(raw) ?? 'https://api.deepseek.com/v1').replace(/\/+$/, '')),
   deepseekApiKey: setting('DEEPSEEK_API_KEY', '(unset: `deepseek-chat` served by `echo`)', 'Key for DeepSeek; when set, `deepseek-chat` (and title generation) is live.', optionalStr()),

@@ -2,6 +2,7 @@
 // redeem codes, utils (decisions A1, A2, A8–A12), answered as the original FastAPI service.
 import { expect } from 'chai';
 import sharp from 'sharp';
+import bcrypt from 'bcrypt';
 import { client, type Client } from './helpers/http.ts';
 import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, logIn, mintToken, signUp, signUpAdmin, uniqueName } from './helpers/aideer.ts';
@@ -37,6 +38,7 @@ describe('AIDeer authentication', () => {
     ['signed with another key', () => mintToken({ sub: '1' }, { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnop')],
     ['expired', () => mintToken({ sub: '1', exp: Math.floor(Date.now() / 1000) - 10 }, {})],
     ['without a subject', () => mintToken({ foo: 'bar' })],
+    ['with a subject that is not a user id', () => mintToken({ sub: 'abc' })],
     ['signed with "none"', () => `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`],
   ];
   for (const [what, token] of invalid) {
@@ -147,6 +149,32 @@ describe('AIDeer users', () => {
       }
       await server.db('aideer_users').where({ id: user.id }).update({ password_hash: null });
       await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+    });
+
+    it('when the stored hash is not one bcrypt can read, then 401 like a wrong password', async () => {
+      const user = await signUp(api);
+      await server.db('aideer_users').where({ id: user.id }).update({ password_hash: 'not-a-bcrypt-hash' });
+      const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+      expect(res.body).to.deep.equal({ detail: 'Incorrect username or password' });
+    });
+
+    it('when the user is unknown or has no password, then bcrypt still runs, so timing does not tell which names exist', async () => {
+      const original = bcrypt.compare;
+      let calls = 0;
+      (bcrypt as { compare: unknown }).compare = (...args: Parameters<typeof original>) => {
+        calls += 1;
+        return original(...args);
+      };
+      try {
+        await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: uniqueName(), password: 'whatever' }).expect(401);
+        expect(calls).to.equal(1);
+        const user = await signUp(api);
+        await server.db('aideer_users').where({ id: user.id }).update({ password_hash: null });
+        await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+        expect(calls).to.be.greaterThan(1);
+      } finally {
+        (bcrypt as { compare: unknown }).compare = original;
+      }
     });
 
     it('when grant_type is present but not password, then 422', async () => {
@@ -336,6 +364,24 @@ describe('AIDeer avatars', () => {
       expect(meta).to.include({ format: 'webp', width: ew, height: eh });
     });
   }
+
+  it('when a JPEG carries an EXIF rotation, then the avatar is stored upright', async () => {
+    const a = await signUp(api);
+    // 200×100 pixels, to be shown rotated a quarter turn (orientation 6): 100×200 upright
+    const rotated = await sharp(await image('jpeg', 200, 100)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', rotated, 'r.jpg').expect(200);
+    expect((await storedAvatar(a.id)).meta).to.include({ width: 64, height: 128 });
+  });
+
+  it('when a user with an uploaded avatar is deleted, then the file goes too', async () => {
+    const admin = await signUpAdmin(api, server);
+    const a = await signUp(api);
+    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 77, 33), 'own.png').expect(200);
+    const { avatar } = await server.db('aideer_users').where({ id: a.id }).first();
+    await api.get(avatar).expect(200);
+    await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
+    await api.get(avatar).expect(404);
+  });
 
   it('when GET /users/me/avatar is called, then 307 to the avatar, which serves the image', async () => {
     const a = await signUp(api);
@@ -570,6 +616,25 @@ describe('AIDeer WeChat log-in and refresh', () => {
     await api.get(`${V1}/session/wechat/token`).expect(422);
   });
 
+  it('when WeChat answers without an openid, then 500 rather than a user without one', async () => {
+    wechat.sessions.set('half', { errcode: 0, errmsg: 'ok' });
+    const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'half' }).expect(500);
+    expect(res.body).to.deep.equal({ detail: 'WeChat server error: unreadable response' });
+  });
+
+  it('when WeChat is not configured or cannot be reached, then 500 saying so', async () => {
+    const shared = await sharedServer();
+    const res = await client(shared.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
+    expect(res.body).to.deep.equal({ detail: 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured' });
+    const nowhere = await startServer({ WECHAT_APPID: 'a', WECHAT_SECRET: 'b', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' });
+    try {
+      const down = await client(nowhere.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
+      expect(down.body).to.deep.equal({ detail: 'WeChat server error: unreachable' });
+    } finally {
+      await nowhere.close();
+    }
+  });
+
   it('when the session is alive, then refresh answers a new access token and the same refresh token, signed with the newest session key', async () => {
     const openid = uniqueName('openid');
     await wechatLogin(openid, 'old-key');
@@ -643,6 +708,10 @@ describe('AIDeer utils', () => {
       const token = await logIn(api, 'root-admin', 'admin-pass');
       await api.post(`${V1}/codes`).set('Authorization', `Bearer ${token}`).send({ redeem_code: 'DROPME', value: 1 }).expect(200);
       expect((await api.get(`${V1}/utils/drop`).expect(200)).body).to.deep.equal({ message: 'Database dropped' });
+      // Ids are not reused after a drop: a token of a dropped user never becomes someone else's.
+      await api.get(`${V1}/utils/admin`).expect(200);
+      await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${token}`).expect(401);
+      await api.get(`${V1}/utils/drop`).expect(200);
       for (const table of ['aideer_users', 'aideer_credit_records', 'aideer_redeem_codes', 'aideer_kv']) {
         expect(await server.db(table).count({ n: '*' }).first(), table).to.deep.equal({ n: 0 });
       }

@@ -249,6 +249,33 @@ describe('AIDeer tasks', () => {
       expect(stream.events.some((e) => e.comment === 'ping')).to.equal(true);
     });
 
+    it('when the task\'s user is deleted while its stream is open, then the stream ends with a failed event', async () => {
+      fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c', 'd'], delayMs: 250 });
+      const admin = await signUpAdmin(api, server);
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      await stream.until((e) => e.data?.status === 'running');
+      await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
+      await stream.done;
+      expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'failed', content: 'The task no longer exists' });
+      expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
+    });
+
+    it('when a stream\'s hold has lapsed (its server died), then a new stream takes over', async () => {
+      fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 200 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      await server.db('aideer_tasks').where({ id: body.task_id }).update({ stream_holder: 'a-dead-server', stream_lease_until: Date.now() - 1 });
+      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      expect(stream.status).to.equal(200);
+      await stream.done;
+      await server.db('aideer_tasks').where({ id: body.task_id }).update({ stream_holder: 'a-live-server', stream_lease_until: Date.now() + 60_000 });
+      expect((await sse(server.url, `${V1}/tasks/${body.task_id}/stream`)).status).to.equal(422);
+    });
+
     it('when a finished task is deleted, then it is gone; a running one cannot be deleted', async () => {
       fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
       const user = await funded();
@@ -285,6 +312,15 @@ describe('AIDeer tasks', () => {
       const c = await credits(api, user);
       expect(c.credits_left).to.equal(100 - 44);
       expect(c.credit_records[c.credit_records.length - 1].description).to.equal(`Consume: Title generation, chat_id: ${chat}, task_id: ${body.task_id}`);
+    });
+
+    it('when the model answers an empty title, then the chat is titled 闲聊', async () => {
+      fake.reply({ kind: 'stream', chunks: [' ', '\n'] });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      await waitStatus(api, body.task_id, 'finished');
+      expect((await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).body.title).to.equal('闲聊');
     });
 
     it('when the model answers a long title, then it is cut to 50 characters', async () => {
@@ -360,7 +396,10 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const { body } = await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
       const stream = await sse(b.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
-      expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'finished', content: 'one two three four five six seven eight nine ten' });
+      const data = stream.events.filter((e) => e.data).map((e) => e.data!);
+      // the growing text reaches the other instance through the database, not just the end
+      expect(data.some((d) => d.status === 'running')).to.equal(true);
+      expect(data.pop()).to.deep.equal({ status: 'finished', content: 'one two three four five six seven eight nine ten' });
       // the one-stream rule holds across instances too
       const replay = await sse(a.url, `${V1}/tasks/${body.task_id}/stream`);
       expect(replay.status).to.equal(200);
@@ -369,6 +408,33 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       await a.close();
       await b.close();
     }
+  });
+
+  it('when a task runs longer than its lease, then its server keeps renewing it and the sweep leaves it alone', async () => {
+    const server = await startServer({ TASK_LEASE_SECONDS: '2', LLM_ECHO_DELAY_MS: '500' }, { database });
+    try {
+      const api = client(server.url);
+      const user = await signUp(api);
+      await giveCredits(server, user.id, 100);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      await waitStatus(api, body.task_id, 'finished', 15_000); // ~3.5 s of streaming, past the 2 s lease
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('when the server stops while a task runs, then the task ends failed, not left running', async () => {
+    const server = await startServer({ LLM_ECHO_DELAY_MS: '500' }, { database });
+    const api = client(server.url);
+    const user = await signUp(api);
+    await giveCredits(server, user.id, 100);
+    const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
+    const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+    await waitStatus(api, body.task_id, 'running');
+    await server.close();
+    const row = await database.db('aideer_tasks').where({ id: body.task_id }).first();
+    expect(row.status).to.equal('failed');
   });
 
   it('when a finished task is older than TASK_TTL_SECONDS, then it reads as 404 and is purged', async () => {

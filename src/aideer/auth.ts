@@ -10,16 +10,22 @@ import { ADMIN, type UserRow, type Users } from './users.ts';
 export interface AideerAuth {
   /** The caller. Secured operations always have it; public ones must not read it. */
   user: UserRow;
-  /** Set when an optional token (POST /users) was sent but refused. */
+  /** Set when a token was sent where it is optional (POST /users) but refused. */
   failure?: AuthFailure;
 }
 
-/** Operations only admins may call: checked with authentication, before request validation. */
-const ADMIN_OPERATIONS = new Set(['listUsers', 'deleteUser', 'resetUserPassword', 'createRedeemCode', 'deleteRedeemCode']);
+/** No bearer token at all: a refusal where one is required, anonymous where it is optional. */
+class NoCredentials extends AuthFailure {
+  constructor() {
+    super(401, 'Not authenticated', { 'WWW-Authenticate': 'Bearer' });
+  }
+}
 
-export const NOT_AUTHENTICATED = () => new AuthFailure(401, 'Not authenticated', { 'WWW-Authenticate': 'Bearer' });
-
-export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request, operationId: string) => Promise<{ user: UserRow }> {
+/**
+ * The spec's `admin` scope marks the operations only admins may call; it is checked here, with
+ * authentication, so it comes before request validation as in the original.
+ */
+export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<{ user: UserRow }> {
   const authenticator = new passport.Passport();
   for (const kind of ['access', 'refresh'] as const) {
     authenticator.use(
@@ -36,7 +42,7 @@ export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request
       }),
     );
   }
-  return (req, operationId) =>
+  return (req, { operationId, scopes }) =>
     new Promise((resolve, reject) => {
       // Only the header counts (as FastAPI's OAuth2PasswordBearer): passport-http-bearer would also
       // take `access_token` from the query string or body, where tokens end up in logs.
@@ -44,8 +50,8 @@ export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request
       const kind = operationId === 'wechatRefresh' ? 'refresh' : 'access';
       authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
         if (err) return reject(err);
-        if (!user) return reject(NOT_AUTHENTICATED());
-        if (ADMIN_OPERATIONS.has(operationId) && user.permission < ADMIN) return reject(new AuthFailure(403, 'Insufficient permissions'));
+        if (!user) return reject(new NoCredentials());
+        if (scopes.includes('admin') && user.permission < ADMIN) return reject(new AuthFailure(403, 'Insufficient permissions'));
         resolve({ user });
       })(headersOnly, {}, reject);
     });
@@ -54,6 +60,6 @@ export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request
 /** What handlers receive as `auth`, from the scheme's result (a user, or the error it was refused with). */
 export function aideerAuthFrom(security: Record<string, unknown>): AideerAuth {
   const result = security.OAuth2PasswordBearer as { user?: UserRow; error?: unknown } | undefined;
-  const failure = result?.error instanceof AuthFailure ? result.error : undefined;
+  const failure = result?.error instanceof AuthFailure && !(result.error instanceof NoCredentials) ? result.error : undefined;
   return { user: result?.user as UserRow, failure };
 }

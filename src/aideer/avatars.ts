@@ -4,7 +4,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { DEFAULT_AVATAR } from './users.ts';
 
 export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
 const SIZE = 128;
@@ -39,7 +38,8 @@ export class AvatarStore {
 
   /** Removes an uploaded avatar file (never the bundled default). */
   async remove(publicPath: string): Promise<void> {
-    if (publicPath === DEFAULT_AVATAR || !/^\/static\/avatars\/[0-9a-f]{64}\.webp$/.test(publicPath)) return;
+    // Only content-addressed uploads; the bundled default avatar never matches.
+    if (!/^\/static\/avatars\/[0-9a-f]{64}\.webp$/.test(publicPath)) return;
     await fs.promises.rm(path.join(this.dir, path.basename(publicPath)), { force: true });
   }
 }

@@ -39,7 +39,6 @@ export interface AideerDeps {
 export interface Aideer {
   router: Router;
   users: Users;
-  tokens: Tokens;
   tasks: Tasks;
   models: ModelRouter;
   /** Creates ADMIN_USER at start-up when it is set and missing (outside DEBUG, A12). */
@@ -62,6 +61,7 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   const pingMs = config.ssePingSeconds * 1000;
   const tasks = new Tasks(db, { chats, users, router: models, logger }, {
     ...DEFAULT_TASK_SETTINGS,
+    runnerLeaseMs: config.taskLeaseSeconds * 1000,
     maxActivePerUser: config.maxActiveTasksPerUser,
     ttlMs: config.taskTtlSeconds * 1000,
     titlePrompt: config.titleGenerationPrompt,
@@ -102,7 +102,6 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   return {
     router,
     users,
-    tokens,
     tasks,
     models,
     close: () => tasks.stop(),

@@ -10,15 +10,16 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { forUpdate } from '../db.ts';
-import { uniqueViolation } from '../dbErrors.ts';
 import { LlmError, type ChatMessage } from '../llm/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Chats } from './chats.ts';
 import { MULTIPLIERS, TITLE_MODEL, type ModelRouter, type PresetModel } from './models.ts';
 import type { Users } from './users.ts';
+import type { components } from '../../generated/aideer.ts';
 
-export type TaskStatus = 'pending' | 'running' | 'finished' | 'failed';
-export type TaskType = 'chat_generation' | 'title_generation';
+export type TaskStatus = components['schemas']['TaskStatus'];
+/** The task types that run (image_generation is refused before a task exists). */
+export type TaskType = Exclude<components['schemas']['TaskType'], 'image_generation'>;
 
 export interface TaskRow {
   id: string;
@@ -53,8 +54,7 @@ export interface TaskSettings {
   progressWriteMs: number;
 }
 
-export const DEFAULT_TASK_SETTINGS: Omit<TaskSettings, 'maxActivePerUser' | 'ttlMs' | 'titlePrompt' | 'streamLeaseMs'> = {
-  runnerLeaseMs: 15_000,
+export const DEFAULT_TASK_SETTINGS: Pick<TaskSettings, 'progressWriteMs'> = {
   progressWriteMs: 250,
 };
 
@@ -151,9 +151,10 @@ export class Tasks {
     const run = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.run(task, controller.signal))
       .catch((err: unknown) => this.deps.logger.error({ err, taskId: task.id }, 'task runner failed'))
-      .finally(() => {
+      .finally(async () => {
         this.running.delete(task.id);
         this.latest.delete(task.id);
+        await this.announceEnd(task.id);
         this.idle.delete(run);
       });
     this.idle.add(run);
@@ -221,11 +222,18 @@ export class Tasks {
       await this.deps.users.changeCredits(trx, task.user_id, -cost, `Consume: ${what}, chat_id: ${task.chat_id}, task_id: ${task.id}`, task.id);
       const done = await trx('aideer_tasks').where({ id: task.id, status: 'running' }).update({ status: 'finished', content: text, ended_at: now, updated_at: now, runner_lease_until: null });
       if (done !== 1) throw new TaskFailure('The task was stopped');
-    }).catch((err: unknown) => {
-      if (uniqueViolation(err) === 'task_id') throw new TaskFailure('The task was already charged');
-      throw err;
     });
     this.publish(task.id, { status: 'finished', content: text });
+  }
+
+  /**
+   * Tells this process's streams how the run ended, whatever ended it: the task may have been
+   * failed or purged elsewhere (another instance's sweep, its user deleted) without an event here.
+   * A stream that already got its final event ignores this one.
+   */
+  private async announceEnd(id: string): Promise<void> {
+    const row = await this.get(id).catch(() => undefined);
+    this.publish(id, row && !ACTIVE.includes(row.status) ? eventOf(row) : { status: 'failed', content: row ? 'The task was stopped' : 'The task no longer exists' });
   }
 
   private async fail(id: string, reason: string): Promise<void> {
@@ -256,8 +264,11 @@ export class Tasks {
     return () => this.events.off(id, listener);
   }
 
-  /** Takes the task's one stream, if free (or held by a connection of ours that has gone). */
-  async acquireStream(id: string, connection: { closed(): boolean }): Promise<string | undefined> {
+  /**
+   * Takes the task's one stream, if free (or held by a connection of ours that has gone): the
+   * holder id, `gone` when the task no longer exists, undefined when another connection holds it.
+   */
+  async acquireStream(id: string, connection: { closed(): boolean }): Promise<string | 'gone' | undefined> {
     const holder = crypto.randomUUID();
     // A client that drops its stream and reconnects at once can be faster than this server noticing
     // the drop and releasing the hold: while the holder is one of our connections that is closed
@@ -265,7 +276,7 @@ export class Tasks {
     for (let waited = 0; ; waited += 10) {
       const now = this.now();
       const previous = (await this.db('aideer_tasks').select('stream_holder', 'stream_lease_until').where({ id }).first()) as Pick<TaskRow, 'stream_holder' | 'stream_lease_until'> | undefined;
-      if (!previous) return undefined;
+      if (!previous) return 'gone';
       const local = previous.stream_holder ? this.streams.get(previous.stream_holder) : undefined;
       const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
       if (free) {

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components } from '../../generated/aideer.ts';
 import { uniqueViolation } from '../dbErrors.ts';
+import { forUpdate, isPostgres } from '../db.ts';
 
 export type UserRead = components['schemas']['UserRead'];
 export type CreditRecordRead = components['schemas']['CreditRecordRead'];
@@ -35,8 +36,8 @@ export class Users {
     private readonly now: () => number = Date.now,
   ) {}
 
-  byId(id: number, db: Knex = this.db): Promise<UserRow | undefined> {
-    return db('aideer_users').where({ id }).first();
+  byId(id: number): Promise<UserRow | undefined> {
+    return this.db('aideer_users').where({ id }).first();
   }
 
   byUsername(username: string): Promise<UserRow | undefined> {
@@ -60,14 +61,24 @@ export class Users {
     }
   }
 
-  async update(id: number, patch: Partial<Pick<UserRow, 'username' | 'permission' | 'nickname' | 'password_hash' | 'avatar' | 'wechat_session_key'>>): Promise<UserRow> {
+  /** Changes the user's row; throws UsernameTaken when a new name is in use. */
+  async update(id: number, patch: Partial<Pick<UserRow, 'username' | 'permission' | 'nickname' | 'password_hash' | 'avatar' | 'wechat_session_key'>>): Promise<void> {
     try {
       if (Object.keys(patch).length) await this.db('aideer_users').where({ id }).update(patch);
     } catch (err) {
       if (uniqueViolation(err) === 'username') throw new UsernameTaken();
       throw err;
     }
-    return (await this.byId(id))!;
+  }
+
+  /** Points the user at a new avatar; answers the one it replaces. */
+  async swapAvatar(id: number, avatar: string): Promise<string | undefined> {
+    return this.db.transaction(async (trx) => {
+      const row = await forUpdate(trx, trx('aideer_users').select('avatar').where({ id })).first();
+      if (!row) return undefined;
+      await trx('aideer_users').where({ id }).update({ avatar });
+      return row.avatar as string;
+    });
   }
 
   /** Deletes the user and everything that hangs off it (foreign keys cascade), in one statement. */
@@ -83,7 +94,10 @@ export class Users {
   /** The user of a WeChat openid, registered on first sight; the session key is kept current (A9). */
   async wechatUser(openid: string, sessionKey: string): Promise<UserRow> {
     const existing = await this.db('aideer_users').where({ wechat_openid: openid }).first();
-    if (existing) return this.update(existing.id, { wechat_session_key: sessionKey });
+    if (existing) {
+      await this.update(existing.id, { wechat_session_key: sessionKey });
+      return { ...existing, wechat_session_key: sessionKey };
+    }
     for (;;) {
       const username = `wechat_${crypto.randomInt(10_000_000, 100_000_000)}`;
       try {
@@ -99,15 +113,25 @@ export class Users {
 
   // ── credits ──
 
-  async creditRecords(userId: number): Promise<CreditRecordRead[]> {
-    const rows = await this.db('aideer_credit_records').where({ user_id: userId }).orderBy('id', 'asc');
-    return rows.map((r: { id: number; user_id: number; amount: number; description: string; create_time: number }) => ({
-      user_id: r.user_id,
-      amount: r.amount,
-      description: r.description,
-      create_time: new Date(r.create_time).toISOString(),
-      id: r.id,
-    }));
+  /** The user's credit records and balance, read from one snapshot so the two always agree (A7). */
+  async credits(userId: number): Promise<{ credit_records: CreditRecordRead[]; credits_left: number }> {
+    return this.db.transaction(
+      async (trx) => {
+        const records = await trx('aideer_credit_records').where({ user_id: userId }).orderBy('id', 'asc');
+        const user = await trx('aideer_users').select('credits_left').where({ id: userId }).first();
+        return {
+          credit_records: records.map((r: { id: number; user_id: number; amount: number; description: string; create_time: number }) => ({
+            user_id: r.user_id,
+            amount: r.amount,
+            description: r.description,
+            create_time: new Date(r.create_time).toISOString(),
+            id: r.id,
+          })),
+          credits_left: user?.credits_left ?? 0,
+        };
+      },
+      isPostgres(this.db) ? { isolationLevel: 'repeatable read' } : undefined,
+    );
   }
 
   /**
@@ -130,11 +154,10 @@ export class Users {
   async redeem(userId: number, given: string): Promise<number | undefined> {
     const code = given.toUpperCase();
     return this.db.transaction(async (trx) => {
-      const claimed = await trx('aideer_redeem_codes').where({ code }).whereNull('redeemed_at').update({ redeemed_by: userId, redeemed_at: this.now() });
-      if (claimed !== 1) return undefined;
-      const { value } = await trx('aideer_redeem_codes').select('value').where({ code }).first();
-      await this.changeCredits(trx, userId, value, `Add: Redeem credit, code: ${code}`);
-      return value as number;
+      const [claimed] = await trx('aideer_redeem_codes').where({ code }).whereNull('redeemed_at').update({ redeemed_by: userId, redeemed_at: this.now() }).returning('value');
+      if (!claimed) return undefined;
+      await this.changeCredits(trx, userId, claimed.value, `Add: Redeem credit, code: ${code}`);
+      return claimed.value as number;
     });
   }
 
@@ -147,14 +170,13 @@ export class Users {
   /** Creates a code, or gives an unused one a new value; `used` when it was already redeemed. */
   async putCode(given: string, value: number): Promise<'ok' | 'used'> {
     const code = given.toUpperCase();
-    const rows = await this.db.raw(
-      `INSERT INTO aideer_redeem_codes (code, value, created_at) VALUES (?, ?, ?)
-       ON CONFLICT (code) DO UPDATE SET value = excluded.value WHERE aideer_redeem_codes.redeemed_at IS NULL
-       RETURNING code`,
-      [code, value, this.now()],
-    );
-    const returned = Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows;
-    return returned.length ? 'ok' : 'used';
+    const written = await this.db('aideer_redeem_codes')
+      .insert({ code, value, created_at: this.now() })
+      .onConflict('code')
+      .merge({ value })
+      .where('aideer_redeem_codes.redeemed_at', null)
+      .returning('code');
+    return written.length ? 'ok' : 'used';
   }
 
   async deleteCode(given: string): Promise<void> {

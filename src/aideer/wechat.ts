@@ -25,8 +25,9 @@ export interface WeChatSettings {
   baseUrl: string;
   appId?: string;
   secret?: string;
-  timeoutMs?: number;
 }
+
+const TIMEOUT_MS = 5000;
 
 export class WeChat {
   constructor(
@@ -46,11 +47,14 @@ export class WeChat {
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(this.settings.timeoutMs ?? 5000) });
+      res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
     } catch {
       throw new WeChatError(500, 'WeChat server error: unreachable');
     }
-    if (res.status !== 200) throw new WeChatError(500, `WeChat server error: ${res.status}`);
+    if (res.status !== 200) {
+      await res.body?.cancel(); // release the connection
+      throw new WeChatError(500, `WeChat server error: ${res.status}`);
+    }
     try {
       return JSON.parse(await res.text()) as WeChatReply;
     } catch {

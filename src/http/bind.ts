@@ -41,8 +41,8 @@ export interface ApiBinding<Auth> {
   document: Document;
   // Each handler is typed against its operation where the map is declared; here they are opaque.
   handlers: Record<string, Handler<never, Auth>>;
-  /** Per security scheme of the spec; gets the request and the operation it addressed. */
-  securityHandlers: Record<string, (req: Request, operationId: string) => Promise<unknown>>;
+  /** Per security scheme of the spec; gets the request, the operation, and the scopes it requires. */
+  securityHandlers: Record<string, (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<unknown>>;
   /** Turns the security handlers' results into what handlers receive as `auth`. */
   authFrom(security: Record<string, unknown>): Auth;
   errors: ApiErrors;
@@ -136,7 +136,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     methodNotAllowed: () => errors.methodNotAllowed([]),
   });
   for (const [name, fn] of Object.entries(binding.securityHandlers)) {
-    api.registerSecurityHandler(name, (c: Context, req: Request) => fn(req, c.operation.operationId!));
+    api.registerSecurityHandler(name, (c: Context, req: Request) => {
+      const requirement = (c.operation.security ?? []).find((r) => name in r) as Record<string, string[]> | undefined;
+      return fn(req, { operationId: c.operation.operationId!, scopes: requirement?.[name] ?? [] });
+    });
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
     api.register(operationId, (c: Context, req: Request, signal: AbortSignal) =>

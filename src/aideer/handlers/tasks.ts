@@ -5,26 +5,28 @@ import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
 import { ADMIN } from '../users.ts';
 import type { Chats } from '../chats.ts';
+import { chatNotFound } from '../replies.ts';
 import { eventOf, type TaskEvent, type Tasks } from '../tasks.ts';
 
 export interface TasksDeps {
   tasks: Tasks;
   chats: Chats;
   pingMs: number;
-  /** How often a stream of a task run by another instance looks at the database. */
-  pollMs?: number;
 }
+
+/** How often a stream of a task run by another instance looks at the database. */
+const POLL_MS = 300;
 
 const notFound = (id: string) => detail(404, `Task ${id} not found`);
 
-export function tasksHandlers({ tasks, chats, pingMs, pollMs = 300 }: TasksDeps) {
+export function tasksHandlers({ tasks, chats, pingMs }: TasksDeps) {
   return {
     createTask: async ({ auth, body }) => {
       const { user } = auth;
       if (user.credits_left <= 0 && user.permission < ADMIN) return detail(402, 'Insufficient credits: Please purchase more credits');
-      const owner = await chats.chatOwner(body.chat_id);
-      if (owner === undefined) return detail(404, 'Chat not found');
-      if (owner !== user.id) return detail(403, 'Insufficient permissions: You do not have access to this chat');
+      const chat = await chats.byId(body.chat_id);
+      if (!chat) return chatNotFound();
+      if (chat.owner_id !== user.id) return detail(403, 'Insufficient permissions: You do not have access to this chat');
       if (body.type === 'image_generation') return detail(422, 'Task type image_generation is not supported');
       const task = await tasks.create(user.id, body.chat_id, body.type);
       if (task === 'tooMany') return detail(429, 'Too many active tasks');
@@ -51,11 +53,12 @@ export function tasksHandlers({ tasks, chats, pingMs, pollMs = 300 }: TasksDeps)
       const res = req.res!;
       // `res.destroyed` stays false when the peer goes away: the signal and the socket tell.
       const holder = await tasks.acquireStream(id, { closed: () => signal.aborted || !res.socket || res.socket.destroyed });
+      if (holder === 'gone') return notFound(id);
       if (!holder) return detail(422, `Task ${id} is already being streamed`);
       return {
         status: 200,
         headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' },
-        sse: { run: (out, signal) => streamTask(out, signal, { id, holder, titleOnly: task.type === 'title_generation', tasks, pingMs, pollMs }) },
+        sse: { run: (out, signal) => streamTask(out, signal, { id, holder, titleOnly: task.type === 'title_generation', tasks, pingMs }) },
       };
     },
   } satisfies Partial<AideerHandlers>;
@@ -69,7 +72,7 @@ export function tasksHandlers({ tasks, chats, pingMs, pollMs = 300 }: TasksDeps)
 async function streamTask(
   res: ServerResponse,
   signal: AbortSignal,
-  opts: { id: string; holder: string; titleOnly: boolean; tasks: Tasks; pingMs: number; pollMs: number },
+  opts: { id: string; holder: string; titleOnly: boolean; tasks: Tasks; pingMs: number },
 ): Promise<void> {
   const { id, holder, tasks } = opts;
   let lastSent = '';
@@ -112,10 +115,12 @@ async function streamTask(
   };
   let poll: NodeJS.Timeout | undefined;
   const onAbort = () => finish();
-  signal.addEventListener('abort', onAbort);
+  // The client may have left while the stream was being set up: a listener would never fire then.
+  if (signal.aborted) finish();
+  else signal.addEventListener('abort', onAbort);
   try {
     await look();
-    if (!ended && !tasks.runsHere(id)) poll = setInterval(() => void look().catch(() => undefined), opts.pollMs);
+    if (!ended && !tasks.runsHere(id)) poll = setInterval(() => void look().catch(() => undefined), POLL_MS);
     await over;
   } finally {
     signal.removeEventListener('abort', onAbort);

@@ -26,10 +26,9 @@ export function usersHandlers({ users, passwords, avatars, publicBaseUrl }: User
 
     createUser: async ({ auth, body }) => {
       // The token is optional (open sign-up, A2), but one that is sent must be valid.
-      if (auth.failure && auth.failure.status !== 401) return detail(auth.failure.status as 400, auth.failure.message);
-      if (auth.failure && auth.failure.message !== 'Not authenticated') return detail(401, auth.failure.message);
+      if (auth.failure) return detail(auth.failure.status as 400 | 401, auth.failure.message);
       const caller = auth.user as typeof auth.user | undefined;
-      const permission = body.permission ?? 1;
+      const { permission } = body;
       if (permission >= ADMIN && (!caller || caller.permission < ADMIN)) return detail(403, 'Insufficient permissions: Cannot create admin user');
       try {
         const user = await users.create({ username: body.username, permission, nickname: body.nickname ?? null, password_hash: await passwords.hash(body.password) });
@@ -63,16 +62,12 @@ export function usersHandlers({ users, passwords, avatars, publicBaseUrl }: User
         if (err instanceof InvalidImage) return detail(422, 'Invalid image file');
         throw err;
       }
-      const previous = auth.user.avatar;
-      await users.update(auth.user.id, { avatar });
-      if (previous !== avatar && (await users.usersOfAvatar(previous)) === 0) await avatars.remove(previous);
+      const previous = await users.swapAvatar(auth.user.id, avatar);
+      if (previous && previous !== avatar && (await users.usersOfAvatar(previous)) === 0) await avatars.remove(previous);
       return { status: 200, body: { message: 'Avatar updated successfully' } };
     },
 
-    getMyCredits: async ({ auth }) => {
-      const [records, me] = await Promise.all([users.creditRecords(auth.user.id), users.byId(auth.user.id)]);
-      return { status: 200, body: { credit_records: records, credits_left: me?.credits_left ?? 0 } };
-    },
+    getMyCredits: async ({ auth }) => ({ status: 200, body: await users.credits(auth.user.id) }),
 
     redeemCredits: async ({ auth, body }) => {
       const value = await users.redeem(auth.user.id, body.redeem_code);
@@ -95,7 +90,8 @@ export function usersHandlers({ users, passwords, avatars, publicBaseUrl }: User
       if (body.permission !== undefined) patch.permission = body.permission;
       if (body.nickname !== undefined) patch.nickname = body.nickname;
       try {
-        return { status: 200, body: userRead(await users.update(target.id, patch)) };
+        await users.update(target.id, patch);
+        return { status: 200, body: userRead({ ...target, ...patch }) };
       } catch (err) {
         if (err instanceof UsernameTaken) return detail(400, 'Username already exists');
         throw err;

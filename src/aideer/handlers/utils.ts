@@ -34,16 +34,18 @@ export async function ensureAdmin(users: Users, passwords: Passwords, admin: { u
 }
 
 export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps) {
-  const notFound = () => detail(404, 'Not Found');
+  // Outside DEBUG the routes answer as if they did not exist.
+  if (!debug) {
+    const absent = async () => detail(404, 'Not Found');
+    return { initDatabase: absent, createAdmin: absent, dropDatabase: absent } satisfies Partial<AideerHandlers>;
+  }
   return {
     initDatabase: async () => {
-      if (!debug) return notFound();
       await migrate(db);
       return { status: 200, body: { message: 'Database initialized' } };
     },
 
     createAdmin: async () => {
-      if (!debug) return notFound();
       const created = await ensureAdmin(users, passwords, admin);
       if (created === 'unset') return detail(500, 'Admin credentials not set');
       if (created === 'exists') return detail(400, 'Admin user already exists');
@@ -51,10 +53,9 @@ export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps)
     },
 
     dropDatabase: async () => {
-      if (!debug) return notFound();
       const tables = await aideerTables(db);
       await db.transaction(async (trx) => {
-        if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY CASCADE`);
+        if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} CASCADE`);
         else for (const t of tables) await trx(t).delete();
       });
       return { status: 200, body: { message: 'Database dropped' } };
