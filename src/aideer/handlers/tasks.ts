@@ -75,7 +75,6 @@ async function streamTask(
   opts: { id: string; holder: string; titleOnly: boolean; tasks: Tasks; pingMs: number },
 ): Promise<void> {
   const { id, holder, tasks } = opts;
-  let lastSent = '';
   let longest = 0;
   let ended = false;
   let finish!: () => void;
@@ -86,12 +85,11 @@ async function streamTask(
     const final = event.status === 'finished' || event.status === 'failed';
     // Running events carry text; title tasks send only their final event.
     if (!final && (opts.titleOnly || !event.content)) return;
-    // The text only grows: a state read from the database may lag behind an event already sent.
-    if (!final && event.content!.length < longest) return;
+    // The text only grows, so a running state no longer than the last one sent is old news (a
+    // database read lagging behind an event, or a poll that found nothing new).
+    if (!final && event.content!.length <= longest) return;
     if (!final) longest = event.content!.length;
-    const data = JSON.stringify({ status: final ? event.status : 'running', content: event.content });
-    if (data !== lastSent) res.write(`data: ${data}\n\n`);
-    lastSent = data;
+    res.write(`data: ${JSON.stringify({ status: final ? event.status : 'running', content: event.content })}\n\n`);
     if (final) {
       ended = true;
       res.write('event: close\n\n');
