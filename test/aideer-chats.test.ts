@@ -1,7 +1,7 @@
 // AIDeer chats and presets: the original's access rules for every caller and visibility, full
 // replacement, fork on read of shared chats, parameters and their defaults, messages kept in order,
-// paging and ordering, and the cascades of deleting a preset or a user (reference §3.7, §4.3–4.5;
-// decisions A3, A4, A14).
+// paging and ordering, and the cascades of deleting a preset or a user (decisions A3, A4, A14,
+// A15).
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';

@@ -1,4 +1,4 @@
-// The `chats` tag: the caller's conversations, with the original's access rules (reference §3.7, §4.3).
+// The `chats` tag: the caller's conversations, with the original's access rules (decision A15).
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
 import { ADMIN } from '../users.ts';

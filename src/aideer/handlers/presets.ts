@@ -1,5 +1,5 @@
 // The `presets` tag: message sets plus model parameters, with the original's visibility rules
-// (reference §3.7, §4.4): admins alone make presets public and change or delete public ones.
+// (decision A15): admins alone make presets public and change or delete public ones.
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
 import { ADMIN } from '../users.ts';
