@@ -90,6 +90,13 @@ describe('Concurrency', () => {
     await api.get(`${V1}/codes/${code}`).expect(422);
   });
 
+  it('when 100 codes are asked for 100 phones at once, then every phone gets its code (a 429 is only for one phone inside its cooldown)', async () => {
+    const phones = Array.from({ length: 100 }, () => uniquePhone());
+    const results = await all(100, (i) => api.get(`${API}/phone_verification`).query({ phone: phones[i], purpose: 'register' }));
+    expect(tally(results)).to.deep.equal({ 200: 100 });
+    expect(await server.db('oneapi_phone_codes').whereIn('phone', phones)).to.have.length(100);
+  });
+
   it('when 20 sign-ups of one phone run at once, then exactly one user has it and its code is spent', async () => {
     const phone = uniquePhone();
     const code = await requestCode(api, phone, 'register');
