@@ -155,6 +155,66 @@ describe('Concurrency', () => {
     expect(rows.map((r: { id: number; status: number }) => [r.id, r.status])).to.deep.equal([[first.body.data.id, 1]]);
   });
 
+  it('when 20 codes are asked for one phone at once inside a 60 s cooldown, then exactly one is sent and the rest are 429', async () => {
+    const strict = await startServer({ PHONE_CODE_COOLDOWN_SECONDS: '60' });
+    try {
+      const phone = uniquePhone();
+      const results = await all(20, () => client(strict.url).get(`${API}/phone_verification`).query({ phone, purpose: 'register' }));
+      expect(tally(results)).to.deep.equal({ 200: 1, 429: 19 });
+      for (const r of results.filter((r) => r.status === 429)) {
+        expect(r.body.message).to.equal(MESSAGES.codeCooldown);
+        expect(r.headers['retry-after']).to.equal('60');
+      }
+      expect(await strict.db('oneapi_phone_codes').where({ phone })).to.have.length(1);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('when 20 messages are sent to one topic at once, then each is stored with its own reply, next to it, and nothing else', async () => {
+    const session = await newSession(api);
+    const topic = (await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: 'race', model: 'echo' }).expect(200)).body.data;
+    const results = await all(20, (i) => api.post(`${API}/topics/${topic.id}/messages`).set(authHeaders(session)).send({ content: `message ${i}` }));
+    expect(tally(results)).to.deep.equal({ 200: 20 });
+    const rows: { role: string; content: string }[] = await server.db('oneapi_topic_messages').where({ topic_id: topic.id }).orderBy('id');
+    expect(rows).to.have.length(40);
+    for (let i = 0; i < rows.length; i += 2) {
+      expect(rows[i].role).to.equal('user');
+      expect(rows[i + 1].role).to.equal('assistant');
+      expect(rows[i + 1].content).to.include(rows[i].content);
+    }
+    expect(new Set(rows.filter((r) => r.role === 'user').map((r) => r.content)).size).to.equal(20);
+    expect((await api.get(`${API}/topics/${topic.id}/messages`).query({ size: 100 }).set(authHeaders(session)).expect(200)).body.data.total).to.equal(40);
+  });
+
+  it('when one user likes one preset 20 times at once, then one like is stored; 20 unlikes at once remove it once', async () => {
+    const u = await user();
+    const preset = (await api.post(`${V1}/presets`).set(u.bearer).send({ title: 'P', messages: [{ role: 'system', type: 'text', content: 'x' }] }).expect(200)).body.id;
+    const likes = await all(20, () => api.post(`${V1}/users/me/likes/preset/${preset}`).set(u.bearer));
+    expect(tally(likes)).to.deep.equal({ 200: 1, 400: 19 });
+    for (const r of likes.filter((r) => r.status === 400)) expect(r.body).to.deep.equal({ detail: 'Like already exists' });
+    expect(await server.db('aideer_preset_likes').where({ user_id: u.id, preset_id: preset })).to.have.length(1);
+    const unlikes = await all(20, () => api.delete(`${V1}/users/me/likes/preset/${preset}`).set(u.bearer));
+    expect(tally(unlikes)).to.deep.equal({ 200: 1, 404: 19 });
+    expect((await api.get(`${V1}/users/me/likes`).set(u.bearer).expect(200)).body.preset_ids).to.deep.equal([]);
+  });
+
+  it('when a code is redeemed while an admin keeps changing its value, then the winner is credited exactly the value it was told', async () => {
+    const users = await all(10, () => user());
+    const code = await newCode(1);
+    const [redeems, puts] = await Promise.all([
+      all(10, (i) => api.post(`${V1}/users/me/credits`).set(users[i].bearer).send({ redeem_code: code })),
+      all(10, (i) => api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 100 + i })),
+    ]);
+    expect(tally(redeems)).to.deep.equal({ 200: 1, 422: 9 });
+    for (const r of puts) expect(r.status === 200 || r.body.detail === 'Redeem code already used', JSON.stringify(r.body)).to.equal(true);
+    const i = redeems.findIndex((r) => r.status === 200);
+    const told = Number(/Redeem (\d+) credits successfully/.exec(redeems[i].body.message)![1]);
+    expect(await expectBalanced(users[i])).to.equal(told);
+    // A value set after the redemption would have been refused: the code keeps what was credited.
+    expect(Number((await server.db('aideer_redeem_codes').where({ code }).first()).value)).to.equal(told);
+  });
+
   it(`when 10 tasks are created at once and none can finish, then exactly the cap of ${CAP} run, the rest are 429, and nothing is charged`, async () => {
     // The upstream never answers, so no task ends (and frees its slot) while the burst lasts.
     fake.reply({ kind: 'stall', headersAfterMs: Infinity });
