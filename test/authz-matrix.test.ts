@@ -87,6 +87,8 @@ const answerOf = async (test: PromiseLike<{ status: number; body: unknown; text:
   return { status: res.status, body: res.body, text: res.text ?? '' };
 };
 
+const ZERO_UUID = '00000000-0000-4000-8000-000000000000';
+
 const marker = (what: string) => `${what}-${crypto.randomBytes(6).toString('hex')}`;
 
 let server: TestServer;
@@ -605,6 +607,108 @@ describe('Authorisation matrix', () => {
         for (const [caller, status] of Object.entries(statuses)) expect(op.responses, `${op.operationId} for ${caller}`).to.have.property(String(status));
       }
     }
+  });
+
+  describe('forged and misused credentials, on every signed-in operation', () => {
+    // Path parameters by name: auth is checked before the request is validated, but a real shape
+    // keeps the answer about the credentials alone.
+    const sample: Record<string, string> = { chat_id: ZERO_UUID, preset_id: ZERO_UUID, task_id: ZERO_UUID, user_id: '1', id: '1', code: 'NO-SUCH-CODE' };
+    const signedInOperations = (name: 'aideer' | 'oneapi') =>
+      contract.operations().filter((op) => {
+        if (op.api !== name) return false;
+        const doc = contract.docs[name];
+        const security: Record<string, string[]>[] = doc.paths[op.template][op.method].security ?? doc.security ?? [];
+        // Where `{}` is an alternative (AIDeer sign-up) the token is optional: the matrix covers it.
+        return security.length > 0 && security.every((alternative) => Object.keys(alternative).length > 0);
+      });
+    const send = (op: { api: string; method: string; template: string }, headers: Record<string, string>, query: Record<string, string> = {}) =>
+      answerOf(
+        (api as unknown as Record<string, (path: string) => ReturnType<Client['get']>>)[op.method](`${op.api === 'aideer' ? V1 : API}${op.template.replace(/\{(\w+)\}/g, (_, p: string) => sample[p] ?? '1')}`)
+          .query(query)
+          .set(headers)
+          .redirects(0),
+      );
+
+    it('when an AIDeer token is forged, of the wrong kind, or not in the header, then every signed-in operation refuses it and reveals nothing', async () => {
+      const user = await signUp(api);
+      const sub = String(user.id);
+      const [header, payload] = user.token.split('.');
+      // wechatRefresh takes refresh tokens: its forgeries are refresh tokens, so the kind check passes.
+      const kinds = (refresh: boolean): [string, Record<string, string>, Record<string, string>?][] => {
+        const claims = (c: Record<string, unknown>) => (refresh ? { ...c, refresh: true } : c);
+        return [
+          ['signed with another key', { Authorization: `Bearer ${mintToken(claims({ sub }), { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnopq')}` }],
+          ['unsigned (alg none)', { Authorization: `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` }],
+          ['with its signature cut off', { Authorization: `Bearer ${header}.${payload}.` }],
+          ['of no user', { Authorization: `Bearer ${mintToken(claims({ sub: '2147483646' }))}` }],
+          ['with a subject that is no id', { Authorization: `Bearer ${mintToken(claims({ sub: user.username }))}` }],
+          ['as Basic credentials', { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` }],
+          ['in the query string', {}, { access_token: user.token }],
+        ];
+      };
+      const ops = signedInOperations('aideer');
+      expect(ops).to.not.be.empty;
+      await Promise.all(
+        ops.flatMap((op) => [
+          ...kinds(op.operationId === 'wechatRefresh').map(async ([kind, headers, query]) => {
+            const answer = await send(op, headers, query);
+            expect(answer.status, `${op.operationId}, a token ${kind}: ${answer.text}`).to.equal(401);
+            expect(answer.text, `${op.operationId}, a token ${kind}`).to.not.include(user.username);
+          }),
+          // A refresh token only refreshes; everything else needs an access token (A11).
+          (async () => {
+            const wrongKind = mintToken({ sub, ...(op.operationId === 'wechatRefresh' ? {} : { refresh: true }) });
+            const answer = await send(op, { Authorization: `Bearer ${wrongKind}` });
+            expect(answer.status, `${op.operationId}, a token of the wrong kind: ${answer.text}`).to.equal(400);
+            expect(answer.body).to.have.property('detail').that.matches(/^Could not validate credentials: (Access|Refresh) token required$/);
+          })(),
+        ]),
+      );
+    });
+
+    it('when a signed-in request fails validation, then its 422 echoes none of its headers (the token least of all)', async () => {
+      const user = await signUp(api);
+      const withBody = contract.operations().filter((op) => op.api === 'aideer' && contract.docs.aideer.paths[op.template][op.method].requestBody?.required);
+      expect(withBody).to.not.be.empty;
+      await Promise.all(
+        withBody.map(async (op) => {
+          const answer = await send(op, { ...user.bearer, Cookie: 'session=cookie-secret' });
+          // Admin-only operations refuse a plain user before looking at the body.
+          expect(answer.status, `${op.operationId}: ${answer.text}`).to.be.oneOf([403, 422]);
+          expect(answer.text, op.operationId).to.not.include(user.token).and.not.include('cookie-secret');
+          if (answer.status === 422) expect((answer.body as { detail: unknown[] }).detail).to.deep.include({ type: 'missing', loc: ['body'], msg: 'Field required', input: null });
+        }),
+      );
+    });
+
+    it('when One-API credentials are mismatched, incomplete or logged out, then every signed-in operation answers 401 and reveals nothing', async () => {
+      const owner = await newSession(api);
+      const other = await newSession(api);
+      const loggedOut = await login(api, owner.phone);
+      await api.get(`${API}/user/logout`).set(authHeaders(loggedOut)).expect(200);
+      const kinds: [string, Record<string, string>][] = [
+        ["another user's token with the owner's UserID", { Authorization: other.token, UserID: String(owner.id) }],
+        ["the owner's token with another user's UserID", { Authorization: owner.token, UserID: String(other.id) }],
+        ["the owner's token without UserID", { Authorization: owner.token }],
+        ['a UserID that is no id', { Authorization: owner.token, UserID: `${owner.id}abc` }],
+        ['a UserID alone', { UserID: String(owner.id) }],
+        ['a logged-out token', authHeaders(loggedOut)],
+        ['an empty Bearer', { Authorization: 'Bearer ', UserID: String(owner.id) }],
+      ];
+      const ops = signedInOperations('oneapi');
+      expect(ops).to.not.be.empty;
+      await Promise.all(
+        ops.flatMap((op) =>
+          kinds.map(async ([kind, headers]) => {
+            const answer = await send(op, headers);
+            expect(answer.status, `${op.operationId}, ${kind}: ${answer.text}`).to.equal(401);
+            for (const secret of [owner.phone, owner.token, other.phone, other.token]) expect(answer.text, `${op.operationId}, ${kind}`).to.not.include(secret);
+          }),
+        ),
+      );
+      // Bearer is accepted as well as the raw token (O3), and the owner's session is untouched.
+      await api.get(`${API}/user/self`).set({ Authorization: `Bearer ${owner.token}`, UserID: String(owner.id) }).expect(200);
+    });
   });
 
   describe('AIDeer', () => {
