@@ -12,6 +12,7 @@ import { V1, giveCredits, mintToken, signUp, signUpAdmin, uniqueName, type Aidee
 import { API, authHeaders, login, newSession, requestCode, uniquePhone, type Session } from './helpers/oneapi.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 import { ROLE, STATUS, sha256 } from '../src/oneapi/accounts.ts';
+import { MESSAGES } from '../src/oneapi/envelope.ts';
 
 const CALLERS = ['anonymous', 'garbage token', 'expired token', 'banned user', 'another user', 'owner', 'admin'] as const;
 type Caller = (typeof CALLERS)[number];
@@ -549,7 +550,7 @@ const oneApiRows: OneApiRow[] = [
 function cellsOf<C extends Cell<{ id: number; username: string; phone?: string }>>(
   row: Row<C>,
   makeCell: (caller: Caller) => Promise<C>,
-  opts: { title: (caller: Caller) => string; adminSees: Reveal[] },
+  opts: { title: (caller: Caller) => string; adminSees: Reveal[]; refusals: Partial<Record<Caller, unknown>> },
 ): void {
   describe(`${row.operationId}${row.variant ? ` (${row.variant})` : ''}`, () => {
     const outcomes = new Map<Caller, { cell: C; answer: Answer } | { error: unknown }>();
@@ -571,6 +572,10 @@ function cellsOf<C extends Cell<{ id: number; username: string; phone?: string }
         if ('error' in outcome) throw outcome.error;
         const { cell, answer } = outcome;
         expect(answer.status, JSON.stringify(answer.body)).to.equal(row.expect[caller]);
+        // Refused for the reason the caller gives: no token, a bad one, a gone or banned user.
+        if (answer.status === 401 || answer.status === 403) {
+          if (caller in opts.refusals) expect(answer.body).to.deep.equal(opts.refusals[caller]);
+        }
         if (caller !== 'owner') {
           const allowed = new Set<string>([...(row.reveals ?? []), ...(caller === 'admin' ? opts.adminSees : [])]);
           expect(leaks(answer, cell.owner, cell.secrets, allowed), "the owner's data in the answer").to.deep.equal([]);
@@ -753,7 +758,13 @@ describe('Authorisation matrix', () => {
       };
     };
     // Admins manage users: they see profiles, never tokens, passwords or private text.
-    for (const row of aideerRows) cellsOf(row, makeCell, { title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller), adminSees: ['profile'] });
+    const refusals = {
+      anonymous: { detail: 'Not authenticated' },
+      'garbage token': { detail: 'Could not validate credentials: Invalid token' },
+      'expired token': { detail: 'Could not validate credentials: Invalid token' },
+      'banned user': { detail: 'Could not validate credentials: User not found' },
+    };
+    for (const row of aideerRows) cellsOf(row, makeCell, { title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller), adminSees: ['profile'], refusals });
   });
 
   describe('One-API', () => {
@@ -768,6 +779,12 @@ describe('Authorisation matrix', () => {
       await server.db('oneapi_users').where({ id: banned.id }).update({ status: STATUS.banned });
     });
 
+    const refusals = {
+      anonymous: { success: false, message: MESSAGES.noToken },
+      'garbage token': { success: false, message: MESSAGES.badToken },
+      'expired token': { success: false, message: MESSAGES.badToken },
+      'banned user': { success: false, message: MESSAGES.banned },
+    };
     for (const row of oneApiRows) {
       const makeCell = async (caller: Caller): Promise<OneApiCell> => {
         const owner = await newSession(api);
@@ -793,7 +810,7 @@ describe('Authorisation matrix', () => {
           banned,
         };
       };
-      cellsOf(row, makeCell, { title: (caller) => caller, adminSees: [] });
+      cellsOf(row, makeCell, { title: (caller) => caller, adminSees: [], refusals });
     }
   });
 });
