@@ -55,6 +55,8 @@ interface Row<C> {
   variant?: string;
   expect: Statuses;
   reveals?: Reveal[];
+  /** The cells change the owner, or would together fill its task cap: each gets an owner of its own. */
+  ownerPerCell?: true;
   /** Makes what the request needs, then sends it with the caller's credentials. */
   call(cell: C): Promise<Answer>;
   /** After a refusal: the owner's resource is as it was. */
@@ -228,6 +230,7 @@ const aideerRows: AideerRow[] = [
   { operationId: 'getUserAvatar', expect: signedIn(307), reveals: ['profile'], call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}/avatar`).set(c.auth).redirects(0)) },
   {
     operationId: 'updateUser',
+    ownerPerCell: true,
     // Users update themselves; admins anyone.
     expect: signedIn(200, 403, 200),
     call: (c) => answerOf(api.put(`${V1}/users/${c.owner.id}`).set(c.auth).send({ username: uniqueName('renamed') })),
@@ -235,12 +238,14 @@ const aideerRows: AideerRow[] = [
   },
   {
     operationId: 'deleteUser',
+    ownerPerCell: true,
     expect: adminOnly(200),
     call: (c) => answerOf(api.delete(`${V1}/users/${c.owner.id}`).set(c.auth)),
     intact: async (c) => void (await api.get(`${V1}/users/me`).set(c.owner.bearer).expect(200)),
   },
   {
     operationId: 'resetUserPassword',
+    ownerPerCell: true,
     expect: adminOnly(200),
     call: (c) => answerOf(api.put(`${V1}/users/${c.owner.id}/password`).set(c.auth).send({ new_password: 'taken-over-1' })),
     intact: async (c) => void (await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: c.owner.username, password: c.owner.password }).expect(200)),
@@ -387,10 +392,11 @@ const aideerRows: AideerRow[] = [
     intact: async (c) => expect(await server.db('aideer_tasks').where({ chat_id: c.chat })).to.have.length(0),
   },
   // Tasks are public by id (security: []): the random id is the capability, as in the original.
-  { operationId: 'readTask', expect: everyone(200), call: async (c) => answerOf(api.get(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
-  { operationId: 'deleteTask', variant: 'a finished task', expect: everyone(200), call: async (c) => answerOf(api.delete(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
+  { operationId: 'readTask', ownerPerCell: true, expect: everyone(200), call: async (c) => answerOf(api.get(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
+  { operationId: 'deleteTask', ownerPerCell: true, variant: 'a finished task', expect: everyone(200), call: async (c) => answerOf(api.delete(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
   {
     operationId: 'streamTask',
+    ownerPerCell: true,
     variant: 'a finished task',
     expect: everyone(200),
     reveals: ['content'],
@@ -458,6 +464,7 @@ const oneApiRows: OneApiRow[] = [
   },
   {
     operationId: 'loginUser',
+    ownerPerCell: true,
     variant: "with the caller's own phone (the owner's for callers that are no user)",
     expect: { ...everyone(200), 'banned user': 403 },
     reveals: ['token', 'phone', 'profile'],
@@ -469,12 +476,14 @@ const oneApiRows: OneApiRow[] = [
   { operationId: 'getSelf', expect: member(200), call: (c) => answerOf(api.get(`${API}/user/self`).set(c.auth)) },
   {
     operationId: 'updateSelf',
+    ownerPerCell: true,
     expect: member(200),
     call: (c) => answerOf(api.put(`${API}/user/self`).set(c.auth).send({ school: 'Matrix school' })),
     intact: async (c) => expect((await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)).body.data.school).to.not.equal('Matrix school'),
   },
   {
     operationId: 'logoutUser',
+    ownerPerCell: true,
     expect: member(200),
     call: (c) => answerOf(api.get(`${API}/user/logout`).set(c.auth)),
     intact: async (c) => void (await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)),
@@ -543,22 +552,24 @@ const oneApiRows: OneApiRow[] = [
 ];
 
 /**
- * One row's seven cells: each with an owner of its own, so they run at once; then one test per
+ * One row's seven cells, run at once on fresh resources of one owner; then one test per
  * cell: the documented status, no data of the owner's unless the row reveals it, and after a
  * refusal the owner's resource as it was.
  */
-function cellsOf<C extends Cell<{ id: number; username: string; phone?: string }>>(
+function cellsOf<O extends { id: number; username: string; phone?: string }, C extends Cell<O>>(
   row: Row<C>,
-  makeCell: (caller: Caller) => Promise<C>,
+  newOwner: () => Promise<O>,
+  makeCell: (caller: Caller, owner: O) => Promise<C>,
   opts: { title: (caller: Caller) => string; adminSees: Reveal[]; refusals: Partial<Record<Caller, unknown>> },
 ): void {
   describe(`${row.operationId}${row.variant ? ` (${row.variant})` : ''}`, () => {
     const outcomes = new Map<Caller, { cell: C; answer: Answer } | { error: unknown }>();
     before(async () => {
+      const shared = row.ownerPerCell ? undefined : await newOwner();
       await Promise.all(
         CALLERS.map(async (caller) => {
           try {
-            const cell = await makeCell(caller);
+            const cell = await makeCell(caller, shared ?? (await newOwner()));
             outcomes.set(caller, { cell, answer: await row.call(cell) });
           } catch (error) {
             outcomes.set(caller, { error });
@@ -730,8 +741,7 @@ describe('Authorisation matrix', () => {
       await giveCredits(server, other.id, 1_000_000);
     });
 
-    const makeCell = async (caller: Caller): Promise<AideerCell> => {
-      const owner = await signUp(api);
+    const makeCell = async (caller: Caller, owner: AideerUser): Promise<AideerCell> => {
       const tokens: Record<Caller, string | undefined> = {
         anonymous: undefined,
         'garbage token': 'not-a-token',
@@ -764,7 +774,7 @@ describe('Authorisation matrix', () => {
       'expired token': { detail: 'Could not validate credentials: Invalid token' },
       'banned user': { detail: 'Could not validate credentials: User not found' },
     };
-    for (const row of aideerRows) cellsOf(row, makeCell, { title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller), adminSees: ['profile'], refusals });
+    for (const row of aideerRows) cellsOf(row, () => signUp(api), makeCell, { title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller), adminSees: ['profile'], refusals });
   });
 
   describe('One-API', () => {
@@ -786,8 +796,7 @@ describe('Authorisation matrix', () => {
       'banned user': { success: false, message: MESSAGES.banned },
     };
     for (const row of oneApiRows) {
-      const makeCell = async (caller: Caller): Promise<OneApiCell> => {
-        const owner = await newSession(api);
+      const makeCell = async (caller: Caller, owner: Session): Promise<OneApiCell> => {
         // Logging out ends the session it is called with: those cells get sessions of their own.
         const fresh = async (s: Session) => (row.operationId === 'logoutUser' ? login(api, s.phone) : s);
         const self = caller === 'another user' ? await fresh(other) : caller === 'admin' ? await fresh(admin) : caller === 'owner' ? owner : caller === 'banned user' ? banned : undefined;
@@ -810,7 +819,7 @@ describe('Authorisation matrix', () => {
           banned,
         };
       };
-      cellsOf(row, makeCell, { title: (caller) => caller, adminSees: [], refusals });
+      cellsOf(row, () => newSession(api), makeCell, { title: (caller) => caller, adminSees: [], refusals });
     }
   });
 });
