@@ -1,7 +1,9 @@
 // The authorisation matrix: every operation of both specs × every kind of caller gets the status
 // its spec documents for that caller, a refused request changes nothing, and no answer to anyone
 // but the owner carries the owner's data. The operations are read from the two YAML documents, so
-// an operation added to a spec without a row here fails the run.
+// an operation added to a spec without a row here fails the run. AIDeer has no ban: its "banned
+// user" is a deleted account whose token has not expired. Beside the matrix, every signed-in
+// operation is swept with forged and misused credentials.
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import sharp from 'sharp';
@@ -108,13 +110,13 @@ interface AideerCell extends Cell<AideerUser> {
   deleted: AideerUser;
 }
 
-const text = (role: 'system' | 'user', content: string) => ({ role, type: 'text', content });
+const message = (role: 'system' | 'user', content: string) => ({ role, type: 'text', content });
 
 /** The owner's preset, holding a secret prompt. */
 async function ownerPreset(cell: AideerCell, visibility = 'private'): Promise<string> {
   const secret = marker('preset-prompt');
   cell.secrets.push({ kind: 'content', value: secret });
-  const res = await api.post(`${V1}/presets`).set(cell.owner.bearer).send({ title: 'Preset', visibility, messages: [text('system', secret)], parameters: { model: 'deepseek-chat' } }).expect(200);
+  const res = await api.post(`${V1}/presets`).set(cell.owner.bearer).send({ title: 'Preset', visibility, messages: [message('system', secret)], parameters: { model: 'deepseek-chat' } }).expect(200);
   return res.body.id;
 }
 
@@ -123,7 +125,7 @@ async function ownerChat(cell: AideerCell, visibility = 'private'): Promise<stri
   const preset = await ownerPreset(cell);
   const secret = marker('chat-message');
   cell.secrets.push({ kind: 'content', value: secret });
-  const res = await api.post(`${V1}/chats`).set(cell.owner.bearer).send({ preset_id: preset, title: 'Chat', visibility, messages: [text('user', secret)] }).expect(200);
+  const res = await api.post(`${V1}/chats`).set(cell.owner.bearer).send({ preset_id: preset, title: 'Chat', visibility, messages: [message('user', secret)] }).expect(200);
   return res.body.id;
 }
 
@@ -304,7 +306,7 @@ const aideerRows: AideerRow[] = [
     variant: "on the owner's private preset",
     // As the original: a chat may use any existing preset; its answer holds the chat's messages only.
     expect: signedIn(200),
-    call: async (c) => answerOf(api.post(`${V1}/chats`).set(c.auth).send({ preset_id: await ownerPreset(c), title: 'Mine', messages: [text('user', 'hello')] })),
+    call: async (c) => answerOf(api.post(`${V1}/chats`).set(c.auth).send({ preset_id: await ownerPreset(c), title: 'Mine', messages: [message('user', 'hello')] })),
   },
   {
     operationId: 'readChat',
@@ -326,7 +328,7 @@ const aideerRows: AideerRow[] = [
     call: async (c) => {
       c.chat = await ownerChat(c);
       const preset = await ownerPreset(c);
-      return answerOf(api.put(`${V1}/chats/${c.chat}`).set(c.auth).send({ preset_id: preset, title: 'Replaced', messages: [text('user', 'replaced')] }));
+      return answerOf(api.put(`${V1}/chats/${c.chat}`).set(c.auth).send({ preset_id: preset, title: 'Replaced', messages: [message('user', 'replaced')] }));
     },
     intact: ownerChatReadable,
   },
@@ -344,7 +346,7 @@ const aideerRows: AideerRow[] = [
       return answerOf(api.get(`${V1}/presets`).query({ limit: 100 }).set(c.auth));
     },
   },
-  { operationId: 'createPreset', expect: signedIn(200), call: (c) => answerOf(api.post(`${V1}/presets`).set(c.auth).send({ title: 'Mine', messages: [text('system', 'be brief')] })) },
+  { operationId: 'createPreset', expect: signedIn(200), call: (c) => answerOf(api.post(`${V1}/presets`).set(c.auth).send({ title: 'Mine', messages: [message('system', 'be brief')] })) },
   {
     operationId: 'readPreset',
     variant: 'a private preset',
@@ -354,7 +356,7 @@ const aideerRows: AideerRow[] = [
   {
     operationId: 'updatePreset',
     expect: signedIn(200, 403, 200),
-    call: async (c) => answerOf(api.put(`${V1}/presets/${(c.preset = await ownerPreset(c))}`).set(c.auth).send({ title: 'Replaced', messages: [text('system', 'replaced')] })),
+    call: async (c) => answerOf(api.put(`${V1}/presets/${(c.preset = await ownerPreset(c))}`).set(c.auth).send({ title: 'Replaced', messages: [message('system', 'replaced')] })),
     intact: async (c) => expect(JSON.stringify((await api.get(`${V1}/presets/${c.preset}`).set(c.owner.bearer).expect(200)).body.messages)).to.include('preset-prompt-'),
   },
   {
