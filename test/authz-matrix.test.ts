@@ -621,8 +621,16 @@ describe('Authorisation matrix', () => {
     const known = new Set(operations.map((op) => `${op.api} ${op.operationId}`));
     expect([...rows.keys()].filter((k) => !known.has(k)), 'rows of no operation').to.deep.equal([]);
     for (const op of operations) {
+      const security: Record<string, string[]>[] = contract.docs[op.api].paths[op.template][op.method].security ?? contract.docs[op.api].security ?? [];
+      const schemes = security.filter((alternative) => Object.keys(alternative).length > 0);
       for (const statuses of rows.get(`${op.api} ${op.operationId}`)!) {
+        const where = `${op.operationId}: ${JSON.stringify(statuses)}`;
         for (const [caller, status] of Object.entries(statuses)) expect(op.responses, `${op.operationId} for ${caller}`).to.have.property(String(status));
+        // The table agrees with the spec's security: public operations ignore credentials, signed-in
+        // ones refuse callers without any, and the admin scope refuses everyone else.
+        if (schemes.length === 0) expect([statuses['garbage token'], statuses['expired token']], where).to.deep.equal([statuses.anonymous, statuses.anonymous]);
+        if (schemes.length === security.length && schemes.length > 0) expect(statuses.anonymous, where).to.equal(401);
+        if (schemes.some((alternative) => Object.values(alternative).flat().includes('admin'))) expect([statuses.owner, statuses['another user']], where).to.deep.equal([403, 403]);
       }
     }
   });
