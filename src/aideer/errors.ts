@@ -47,7 +47,9 @@ const TYPE_ERRORS: Record<string, [string, string]> = {
 
 export function toFastApiItem(e: ErrorObject): FastApiValidationItem {
   const p = e.params as Record<string, unknown>;
-  const input = e.keyword === 'required' ? (e.data ?? null) : e.data;
+  // A missing body field shows the body sent (as FastAPI); a missing body or parameter shows null,
+  // never the request object around it, whose headers hold the caller's token and cookies.
+  const input = e.keyword === 'required' ? (e.instancePath.startsWith('/requestBody') ? (e.data ?? null) : null) : e.data;
   const item = (type: string, msg: string, ctx?: Record<string, unknown>): FastApiValidationItem => ({ type, loc: locOf(e), msg, input: input === undefined ? null : input, ...(ctx ? { ctx } : {}) });
   switch (e.keyword) {
     case 'required':

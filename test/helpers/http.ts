@@ -75,10 +75,10 @@ export interface SseSession {
  * Opens a server-sent-event stream over raw HTTP (supertest buffers whole responses), parses its
  * events as they arrive, and puts the response through the same contract check as every other.
  */
-export function sse(baseUrl: string, path: string): Promise<SseSession> {
+export function sse(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<SseSession> {
   return new Promise((resolve, reject) => {
     // A connection of its own, as EventSource has: dropping it closes the socket at once.
-    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { [CHECK_HEADER]: '1', accept: 'text/event-stream' } }, (res) => {
+    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { ...headers, [CHECK_HEADER]: '1', accept: 'text/event-stream' } }, (res) => {
       const events: SseEvent[] = [];
       const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
       let raw = '';
