@@ -604,7 +604,11 @@ export class Tasks {
     // SQLite is one instance: a task stored unclaimed during the drain has nobody else to run it.
     if (!this.postgres) {
       const now = this.now();
-      await this.db('aideer_tasks').whereNull('runner_id').whereIn('status', ACTIVE).update({ status: 'failed', error: DRAIN_REASON, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null });
+      await this.db('aideer_tasks')
+        .whereNull('runner_id')
+        .whereIn('status', ACTIVE)
+        .update({ status: 'failed', error: DRAIN_REASON, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null })
+        .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'tasks stored during the drain could not be failed; the next start-up restarts them'));
     }
     for (const id of [...this.streamsByTask.keys()]) await this.refresh(id).catch(() => undefined);
     for (const byTask of this.streamsByTask.values()) for (const { connection } of byTask.values()) connection.end('drain');
