@@ -104,7 +104,9 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
      * throws TaskStreamLost. The loop also ends, without a final event, when another connection
      * took the stream over. Leaving the loop early closes the connection, which frees the task for
      * another reader. A stream opened but not read to its end holds the task until `close()` is
-     * called. A refusal of the first request (404, 422) is `error`.
+     * called; to reopen a task right after closing its stream, pass the last event id you got
+     * (`'0'` for none): that takes the stream over at once. A refusal of the first request (404,
+     * 422) is `error`.
      */
     async streamTask(
       taskId: string,

@@ -440,26 +440,30 @@ export class Tasks {
    */
   async acquireStream(id: string, connection: StreamConnection, takeOver: boolean): Promise<string | 'gone' | undefined> {
     const holder = crypto.randomUUID();
-    const now = this.now();
-    const previous = (await this.db('aideer_tasks').select('stream_holder', 'stream_lease_until').where({ id }).first()) as Pick<TaskRow, 'stream_holder' | 'stream_lease_until'> | undefined;
-    if (!previous) return 'gone';
-    const local = previous.stream_holder ? this.streams.get(previous.stream_holder) : undefined;
-    const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
-    if (!free && !takeOver) return undefined;
-    const taken = await this.db('aideer_tasks')
-      .where({ id })
-      .andWhere((q) => (previous.stream_holder ? q.where('stream_holder', previous.stream_holder) : q.whereNull('stream_holder')))
-      .update({ stream_holder: holder, stream_lease_until: now + this.settings.streamLeaseMs });
-    if (taken !== 1) return undefined;
-    this.streams.set(holder, connection);
-    let byTask = this.streamsByTask.get(id);
-    if (!byTask) this.streamsByTask.set(id, (byTask = new Map()));
-    byTask.set(holder, { connection, since: ++this.reads });
-    if (previous.stream_holder && !free) {
-      if (local) local.end('takeover');
-      else await this.signal(id, 'hold').catch(() => undefined);
+    // Compare-and-set on the holder; a hold that changed in between (released, taken) is read again.
+    for (let tries = 0; tries < 3; tries++) {
+      const now = this.now();
+      const previous = (await this.db('aideer_tasks').select('stream_holder', 'stream_lease_until').where({ id }).first()) as Pick<TaskRow, 'stream_holder' | 'stream_lease_until'> | undefined;
+      if (!previous) return 'gone';
+      const local = previous.stream_holder ? this.streams.get(previous.stream_holder) : undefined;
+      const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
+      if (!free && !takeOver) return undefined;
+      const taken = await this.db('aideer_tasks')
+        .where({ id })
+        .andWhere((q) => (previous.stream_holder ? q.where('stream_holder', previous.stream_holder) : q.whereNull('stream_holder')))
+        .update({ stream_holder: holder, stream_lease_until: now + this.settings.streamLeaseMs });
+      if (taken !== 1) continue;
+      this.streams.set(holder, connection);
+      let byTask = this.streamsByTask.get(id);
+      if (!byTask) this.streamsByTask.set(id, (byTask = new Map()));
+      byTask.set(holder, { connection, since: ++this.reads });
+      if (previous.stream_holder && !free) {
+        if (local) local.end('takeover');
+        else await this.signal(id, 'hold').catch(() => undefined);
+      }
+      return holder;
     }
-    return holder;
+    return undefined;
   }
 
   /** Renews the hold; false when it was taken over meanwhile. */
