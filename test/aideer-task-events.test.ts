@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { client, sse, type Client, type SseEvent } from './helpers/http.ts';
 import { CHECK_HEADER, createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
-import { V1, giveCredits, signUp } from './helpers/aideer.ts';
+import { V1, createChatTask, giveCredits, signUp } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
 import { DRAIN_REASON } from '../src/aideer/tasks.ts';
 
@@ -16,10 +16,7 @@ const TEXT = CHUNKS.join('');
 async function startTask(api: Client, server: TestServer, model = 'deepseek-chat', question = 'hello'): Promise<{ taskId: string; userId: number }> {
   const user = await signUp(api);
   await giveCredits(server, user.id, 10_000);
-  const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'P', messages: [], parameters: { model } }).expect(200);
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.body.id, title: 'C', messages: [{ role: 'user', type: 'text', content: question }] }).expect(200);
-  const task = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat.body.id, type: 'chat_generation' }).expect(200);
-  return { taskId: task.body.task_id, userId: user.id };
+  return { taskId: await createChatTask(api, user, question, model), userId: user.id };
 }
 
 const dataEvents = (events: SseEvent[]) => events.filter((e) => e.data);

@@ -100,6 +100,9 @@ class TaskStream implements StreamConnection {
       this.send(event);
       if (this.ended) return;
     }
+    // The final id is at or below ours when this client got events its runner never stored (the
+    // runner died or lost its claim before writing them): the final state still goes out, next id.
+    if (log.final) this.send({ ...log.final, id: (this.cursor ?? 0) + 1 });
   }
 
   end(why: 'takeover' | 'drain'): void {
