@@ -163,6 +163,27 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
     }
   });
 
+  it('when the hold passed to another connection without a signal, then the stream ends with close at its next renewal, which keeps live holds alive', async () => {
+    // Holds last 2 × 1 s + 5 s and are renewed every third of that.
+    const server = await startServer({ LLM_ECHO_DELAY_MS: '1500', SSE_PING_SECONDS: '1' }, { database });
+    try {
+      const api = client(server.url);
+      const kept = await startTask(api, server, 'deepseek-chat', 'abcdefgh');
+      const moved = await startTask(api, server, 'deepseek-chat', 'abcdefgh');
+      const keptStream = await sse(server.url, `${V1}/tasks/${kept.taskId}/stream`);
+      const movedStream = await sse(server.url, `${V1}/tasks/${moved.taskId}/stream`);
+      const before = (await server.db('aideer_tasks').where({ id: kept.taskId }).first()).stream_lease_until;
+      await server.db('aideer_tasks').where({ id: moved.taskId }).update({ stream_holder: 'another-instance' });
+      await movedStream.done;
+      expect(movedStream.events.at(-1)).to.deep.equal({ event: 'close' });
+      expect(dataEvents(movedStream.events).every((e) => e.data!.status === 'running')).to.equal(true);
+      expect((await server.db('aideer_tasks').where({ id: kept.taskId }).first()).stream_lease_until).to.be.greaterThan(before);
+      keptStream.disconnect();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('when the instance drains, then /readyz is 503 at once while /livez stays 200, a task that fits the deadline finishes, and a task that does not is failed with a reason and its stream closed', async () => {
     // The offline echo model streams at most 8 pieces, here 600 ms apart.
     const server = await startServer({ LLM_ECHO_DELAY_MS: '600' }, { database });

@@ -11,11 +11,13 @@ export async function up(knex: Knex): Promise<void> {
     t.text('event_marks').nullable(); // JSON array: the text's length at each running event of the run
     t.integer('attempts').notNullable().defaultTo(0);
     t.string('runner_id', 64).nullable();
+    t.index(['stream_holder']); // every instance renews its streams' holds in one query
   });
 }
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('aideer_tasks', (t) => {
+    t.dropIndex(['stream_holder']);
     t.dropColumn('event_seq');
     t.dropColumn('run_first_seq');
     t.dropColumn('event_marks');

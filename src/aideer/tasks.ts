@@ -13,6 +13,7 @@
 // every instance hears on its one LISTEN connection, reads the row once for, and fans out to its
 // streams of that task.
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { forUpdate, isPostgres } from '../db.ts';
 import { LlmError, type ChatMessage } from '../llm/index.ts';
@@ -84,6 +85,9 @@ const ACTIVE: TaskStatus[] = ['pending', 'running'];
 const TITLE_MAX = 50;
 /** Most lapsed tasks one instance claims per sweep, so a crowd of orphans spreads over instances. */
 const CLAIM_BATCH = 20;
+/** How long signals are gathered into one read, and the most task ids one read asks for. */
+const REFRESH_BATCH_MS = 20;
+const READ_BATCH = 500;
 
 export const DRAIN_REASON = 'The server shut down before the task finished; create the task again';
 const GONE_REASON = 'The task no longer exists';
@@ -164,8 +168,11 @@ export class Tasks {
   /** Streams this process serves, by task and by holder id. */
   private readonly streamsByTask = new Map<string, Map<string, { connection: StreamConnection; since: number }>>();
   private readonly streams = new Map<string, StreamConnection>();
-  private readonly refreshing = new Map<string, boolean>();
+  private readonly dirty = new Set<string>();
+  private nextFlush?: Promise<void>;
+  private flushing: Promise<void> = Promise.resolve();
   private reads = 0;
+  private renewTimer?: NodeJS.Timeout;
   private timer?: NodeJS.Timeout;
   private listener?: TaskListener;
   private readonly idle = new Set<Promise<void>>();
@@ -186,10 +193,11 @@ export class Tasks {
 
   /** The task, unless it ended more than the TTL ago (then it is as good as purged). */
   async get(id: string): Promise<TaskRow | undefined> {
-    return this.db('aideer_tasks')
-      .where({ id })
-      .andWhere((q) => q.whereNull('ended_at').orWhere('ended_at', '>', this.now() - this.settings.ttlMs))
-      .first();
+    return this.visible(this.db('aideer_tasks').where({ id })).first();
+  }
+
+  private visible<Q extends Knex.QueryBuilder>(query: Q): Q {
+    return query.andWhere((q) => q.whereNull('ended_at').orWhere('ended_at', '>', this.now() - this.settings.ttlMs)) as Q;
   }
 
   /**
@@ -240,7 +248,7 @@ export class Tasks {
         // Ended without a final event of ours (lost claim, row deleted): streams follow the row.
         if (!run.log.final) {
           await this.signal(task.id, lastId(run.log)).catch(() => undefined);
-          await this.refresh(task.id).catch(() => undefined);
+          await this.refresh(task.id);
         }
         this.idle.delete(done);
       });
@@ -391,37 +399,55 @@ export class Tasks {
   }
 
   /**
-   * Reads the row once for all of this process's streams of the task: their events (unless it runs
-   * here, where they arrive as they happen), and whether each stream still holds the task. A
-   * signal during the read asks for one more read after it, never for a read per stream.
+   * Asks for the task's row to be read for this process's streams of it: their events (unless it
+   * runs here, where they arrive as they happen), and whether each still holds the task. Reads are
+   * batched: one query for every task signalled within REFRESH_BATCH_MS, so the queries per second
+   * do not grow with the number of streams. Resolves once a read begun after the call is delivered.
    */
-  private async refresh(id: string): Promise<void> {
-    if (!this.streamsByTask.get(id)?.size) return;
-    if (this.refreshing.has(id)) return void this.refreshing.set(id, true);
-    this.refreshing.set(id, false);
-    try {
-      do {
-        this.refreshing.set(id, false);
-        const readAt = ++this.reads;
-        const row = await this.get(id);
-        const streams = this.streamsByTask.get(id);
-        if (!streams) break;
+  private refresh(id: string): Promise<void> {
+    if (!this.streamsByTask.get(id)?.size) return Promise.resolve();
+    this.dirty.add(id);
+    this.nextFlush ??= (async () => {
+      await sleep(REFRESH_BATCH_MS);
+      await this.flushing;
+      this.nextFlush = undefined;
+      this.flushing = this.flush();
+      await this.flushing;
+    })();
+    return this.nextFlush;
+  }
+
+  private async flush(): Promise<void> {
+    const ids = [...this.dirty].filter((id) => this.streamsByTask.get(id)?.size);
+    this.dirty.clear();
+    const readAt = ++this.reads;
+    for (let i = 0; i < ids.length; i += READ_BATCH) {
+      const batch = ids.slice(i, i + READ_BATCH);
+      let rows: TaskRow[];
+      try {
+        rows = await this.visible(this.db('aideer_tasks').whereIn('id', batch));
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message }, 'task event read failed; retrying');
+        setTimeout(() => batch.forEach((id) => void this.refresh(id)), 1000).unref();
+        continue;
+      }
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      for (const id of batch) {
+        const row = byId.get(id);
         const run = this.runs.get(id);
-        for (const [holder, { connection, since }] of streams) {
+        for (const [holder, { connection, since }] of this.streamsByTask.get(id) ?? []) {
           // A read that began before this stream took the hold may show the previous holder.
           if (row && since < readAt && row.stream_holder !== holder) connection.end('takeover');
           else connection.update(run ? run.log : row ? logOf(row) : null);
         }
-      } while (this.refreshing.get(id));
-    } finally {
-      this.refreshing.delete(id);
+      }
     }
   }
 
   private onSignal(signal: TaskSignal): void {
     // Events of a task run here reached its streams already; a hold change is for everyone.
     if ('seq' in signal && this.runs.has(signal.taskId)) return;
-    void this.refresh(signal.taskId).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'task event read failed'));
+    void this.refresh(signal.taskId);
   }
 
   /** The task's events as this process knows them best: its own run's, or the row's. */
@@ -466,9 +492,18 @@ export class Tasks {
     return undefined;
   }
 
-  /** Renews the hold; false when it was taken over meanwhile. */
-  async renewStream(id: string, holder: string): Promise<boolean> {
-    return (await this.db('aideer_tasks').where({ id, stream_holder: holder }).update({ stream_lease_until: this.now() + this.settings.streamLeaseMs })) === 1;
+  /**
+   * Renews the holds of every stream of this process in one query (every third of a hold's
+   * lease); a stream whose hold another connection took ends.
+   */
+  private async renewStreams(): Promise<void> {
+    const holders = [...this.streams.keys()];
+    for (let i = 0; i < holders.length; i += READ_BATCH) {
+      const batch = holders.slice(i, i + READ_BATCH);
+      const kept = (await this.db('aideer_tasks').whereIn('stream_holder', batch).update({ stream_lease_until: this.now() + this.settings.streamLeaseMs }, ['stream_holder'])) as { stream_holder: string }[];
+      const held = new Set(kept.map((r) => r.stream_holder));
+      for (const holder of batch) if (!held.has(holder)) this.streams.get(holder)?.end('takeover');
+    }
   }
 
   async releaseStream(id: string, holder: string): Promise<void> {
@@ -501,7 +536,7 @@ export class Tasks {
       .andWhere('runner_lease_until', '<', now)
       .update({ status: 'failed', error: reason, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null, runner_id: null });
     for (const id of ids) await this.signal(id, 0).catch(() => undefined);
-    for (const id of ids) await this.refresh(id).catch(() => undefined);
+    await Promise.all(ids.map((id) => this.refresh(id)));
     return n;
   }
 
@@ -574,12 +609,16 @@ export class Tasks {
       this.listener = new TaskListener(this.db.client.config.connection as string, {
         onSignal: (signal) => this.onSignal(signal),
         onReconnect: () => {
-          for (const id of this.streamsByTask.keys()) void this.refresh(id).catch(() => undefined);
+          for (const id of this.streamsByTask.keys()) void this.refresh(id);
         },
       }, this.deps.logger);
       await this.listener.start();
     }
     await this.sweep();
+    this.renewTimer = setInterval(() => {
+      this.renewStreams().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'stream hold renewal failed'));
+    }, Math.max(1000, Math.floor(this.settings.streamLeaseMs / 3)));
+    this.renewTimer.unref();
     this.timer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'task maintenance failed'));
     }, Math.max(1000, Math.floor(this.settings.runnerLeaseMs / 3)));
@@ -614,7 +653,7 @@ export class Tasks {
         .update({ status: 'failed', error: DRAIN_REASON, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null })
         .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'tasks stored during the drain could not be failed; the next start-up restarts them'));
     }
-    for (const id of [...this.streamsByTask.keys()]) await this.refresh(id).catch(() => undefined);
+    await Promise.all([...this.streamsByTask.keys()].map((id) => this.refresh(id)));
     for (const byTask of this.streamsByTask.values()) for (const { connection } of byTask.values()) connection.end('drain');
   }
 
@@ -625,6 +664,7 @@ export class Tasks {
   /** Drains at once (running tasks fail), stops the sweep and the listener. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.renewTimer);
     await this.drain(this.now());
     await this.listener?.stop();
   }

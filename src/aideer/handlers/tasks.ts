@@ -135,10 +135,8 @@ class TaskStream implements StreamConnection {
     res.write('event: open\n\n');
     this.started = true;
     if (this.endedBy === 'takeover') res.write('event: close\n\n');
-    const ping = setInterval(() => {
-      res.write(': ping\n\n');
-      void tasks.renewStream(id, holder).then((held) => held || this.end('takeover'), () => undefined);
-    }, opts.pingMs);
+    // The hold is renewed by Tasks for all streams at once; the comment keeps proxies from closing this one.
+    const ping = setInterval(() => res.write(': ping\n\n'), opts.pingMs);
     const onAbort = () => this.stop();
     // The client may have left while the stream was being set up: a listener would never fire then.
     if (signal.aborted) this.stop();
