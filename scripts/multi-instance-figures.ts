@@ -88,8 +88,8 @@ async function pool<T>(n: number, concurrency: number, work: (i: number) => Prom
   return out;
 }
 
-async function pair(pg: TestPostgres, echoDelayMs: number): Promise<[Instance, Instance]> {
-  const env = sharedEnv(pg.url, { LLM_ECHO_DELAY_MS: String(echoDelayMs), MAX_ACTIVE_TASKS_PER_USER: '1000', TASK_LEASE_SECONDS: '2', LOG_LEVEL: 'info' });
+async function pair(pg: TestPostgres, echoDelayMs: number, leaseSeconds = 15): Promise<[Instance, Instance]> {
+  const env = sharedEnv(pg.url, { LLM_ECHO_DELAY_MS: String(echoDelayMs), MAX_ACTIVE_TASKS_PER_USER: '1000', TASK_LEASE_SECONDS: String(leaseSeconds), LOG_LEVEL: 'info' });
   const a = await startInstance('a', env);
   const b = await startInstance('b', env);
   return [a, b];
@@ -154,7 +154,8 @@ async function main(): Promise<void> {
   try {
     // ── lag: tasks on A (8 pieces, 500 ms apart), streams half on A, half on B ──
     let [a, b] = await pair(pg, 500);
-    const user = await userWithChat(pg, a.url);
+    const users = [await userWithChat(pg, a.url)];
+    const user = users[0];
     const streams = await pool(STREAMS, 50, async (i) => {
       const taskId = await createTask(a.url, user);
       return { onB: i % 2 === 1, stream: await openStream(i % 2 ? b.url : a.url, taskId, '0') };
@@ -164,6 +165,8 @@ async function main(): Promise<void> {
     const lagA = lags(streams.filter((s) => !s.onB).map((s) => s.stream), 500);
     const lagB = lags(streams.filter((s) => s.onB).map((s) => s.stream), 500);
     const gaps = streams.map((s) => lostAndDuplicated(s.stream.events.map((e) => e.id)));
+    const gapped = streams.filter((_, i) => gaps[i].lost || gaps[i].duplicated).slice(0, 3).map((s) => s.stream.events.map((e) => `${e.id}:${e.status}:${e.content?.length}`).join(' '));
+    if (gapped.length) console.error('streams with gaps:', gapped);
     figures.lag = {
       finished,
       onRunningInstance: { events: lagA.length, p50: percentile(lagA, 50), p99: percentile(lagA, 99) },
@@ -172,7 +175,11 @@ async function main(): Promise<void> {
       duplicated: gaps.reduce((n, g) => n + g.duplicated, 0),
     };
 
-    // ── SIGKILL of A with 20 tasks running: 10 followed from B, 10 streamed from A ──
+    await a.kill('SIGKILL');
+    await b.kill('SIGKILL');
+
+    // ── SIGKILL of A with 20 tasks running (TASK_LEASE_SECONDS=2): 10 followed from B, 10 streamed from A ──
+    [a, b] = await pair(pg, 500, 2);
     const followed = await pool(10, 10, async () => openStream(b.url, await createTask(a.url, user), '0'));
     const ofA = await pool(10, 10, async () => {
       const taskId = await createTask(a.url, user);
@@ -202,10 +209,11 @@ async function main(): Promise<void> {
     };
     await b.kill('SIGKILL');
 
-    // ── queries per second: 1,000 tasks running on A (8 pieces, 3 s apart); 0, 10, then 1,000 streams on B ──
-    [a, b] = await pair(pg, 3000);
+    // ── queries per second: 1,000 tasks running on A (8 pieces, 4 s apart, so each window of 4 s
+    // sees every task write once); 0, 10, then 1,000 streams on B, then 0 again ──
+    [a, b] = await pair(pg, 4000);
     const tasks = await pool(STREAMS, 50, () => createTask(a.url, user));
-    await sleep(1000);
+    await sleep(3000);
     const qps0 = (await queriesPerSecond(pg, 4)) / 4;
     const ten = await Promise.all(tasks.slice(0, 10).map((id) => openStream(b.url, id)));
     await sleep(500);
@@ -213,8 +221,10 @@ async function main(): Promise<void> {
     const rest = await pool(tasks.length - 10, 50, (i) => openStream(b.url, tasks[10 + i]));
     await sleep(500);
     const qpsAll = (await queriesPerSecond(pg, 4)) / 4;
-    figures.queriesPerSecond = { tasksRunningOnA: tasks.length, streamsOnB0: qps0, streamsOnB10: qps10, [`streamsOnB${STREAMS}`]: qpsAll };
     for (const s of [...ten, ...rest]) s.close();
+    await sleep(500);
+    const qpsAfter = (await queriesPerSecond(pg, 4)) / 4;
+    figures.queriesPerSecond = { tasksRunningOnA: tasks.length, streamsOnB0: qps0, streamsOnB10: qps10, [`streamsOnB${STREAMS}`]: qpsAll, streamsOnB0Again: qpsAfter };
     await a.kill('SIGKILL');
     await b.kill('SIGKILL');
   } finally {
@@ -231,7 +241,7 @@ async function main(): Promise<void> {
 | event lag, streams on the running instance (p50 / p99) | ${lag.onRunningInstance.p50.toFixed(1)} / ${lag.onRunningInstance.p99.toFixed(1)} ms |
 | event lag, streams on the other instance (p50 / p99) | ${lag.onOtherInstance.p50.toFixed(1)} / ${lag.onOtherInstance.p99.toFixed(1)} ms |
 | events lost / duplicated, ${STREAMS} streams | ${lag.lost} / ${lag.duplicated} |
-| DB queries/s, ${STREAMS} tasks on A, 0 / 10 / ${STREAMS} streams on B | ${q.streamsOnB0.toFixed(0)} / ${q.streamsOnB10.toFixed(0)} / ${q[`streamsOnB${STREAMS}`].toFixed(0)} |
+| DB queries/s, ${STREAMS} tasks on A, 0 / 10 / ${STREAMS} / 0 streams on B | ${q.streamsOnB0.toFixed(0)} / ${q.streamsOnB10.toFixed(0)} / ${q[`streamsOnB${STREAMS}`].toFixed(0)} / ${q.streamsOnB0Again.toFixed(0)} |
 | SIGKILL to restart elsewhere (TASK_LEASE_SECONDS=2; min / p50 / max) | ${kill.restartMs.min.toFixed(0)} / ${kill.restartMs.p50.toFixed(0)} / ${kill.restartMs.max.toFixed(0)} ms |
 | events lost / duplicated across the resume (20 tasks) | ${kill.lost} / ${kill.duplicated} |
 | tasks charged twice / left running | ${kill.chargedTwice} / ${kill.leftRunning} |`);
