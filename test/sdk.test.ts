@@ -264,6 +264,45 @@ describe('SDK', () => {
       expect(events.at(-1)).to.include({ status: 'finished', content: question });
     });
 
+    it('when the connection drops mid-stream, then streamTask resumes by itself with Last-Event-ID and yields every event once', async () => {
+      const lastEventIds: (string | null)[] = [];
+      let drop = true;
+      // The first stream's body breaks right after the event with id 2, as a reset connection does.
+      const droppingFetch = async (request: Request): Promise<Response> => {
+        const isStream = new URL(request.url).pathname.endsWith('/stream');
+        if (isStream) lastEventIds.push(request.headers.get('last-event-id'));
+        const res = await checkedFetch(request);
+        if (!isStream || !drop || !res.body) return res;
+        drop = false;
+        const reader = res.body.getReader();
+        let seen = '';
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) return controller.close();
+            controller.enqueue(value);
+            seen += new TextDecoder().decode(value);
+            if (seen.includes('id: 2\n')) {
+              await reader.cancel();
+              controller.error(new TypeError('terminated: connection reset'));
+            }
+          },
+        });
+        return new Response(body, { status: res.status, headers: res.headers });
+      };
+      const { api, id } = await signedUp();
+      await giveCredits(server, id, 1000);
+      const question = 'Resume me after a drop, please';
+      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const resuming = createAideerClient({ baseUrl: server.url, token: api.token, fetch: droppingFetch });
+      const stream = await resuming.streamTask(task.data!.task_id, { lastEventId: '0', resume: { delayMs: 10 } });
+      const events: TaskEvent[] = [];
+      for await (const event of stream.data!) events.push(event);
+      expect(lastEventIds).to.deep.equal(['0', '2']);
+      expect(events.map((e) => Number(e.id))).to.deep.equal(Array.from({ length: events.length }, (_, i) => i + 1));
+      expect(events.at(-1)).to.include({ status: 'finished', content: question });
+    });
+
     it('when a stream is opened and closed without being read, then a resuming reader can stream the task again at once', async () => {
       const { api, id } = await signedUp();
       await giveCredits(server, id, 1000);
