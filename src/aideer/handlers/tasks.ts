@@ -129,14 +129,14 @@ class TaskStream implements StreamConnection {
     }
   }
 
-  async run(signal: AbortSignal, opts: { id: string; holder: string; tasks: Tasks; pingMs: number }): Promise<void> {
-    const { id, holder, tasks, res } = { ...opts, res: this.res };
+  async run(signal: AbortSignal, { id, holder, tasks, pingMs }: { id: string; holder: string; tasks: Tasks; pingMs: number }): Promise<void> {
+    const { res } = this;
     res.flushHeaders();
     res.write('event: open\n\n');
     this.started = true;
     if (this.endedBy === 'takeover') res.write('event: close\n\n');
     // The hold is renewed by Tasks for all streams at once; the comment keeps proxies from closing this one.
-    const ping = setInterval(() => res.write(': ping\n\n'), opts.pingMs);
+    const ping = setInterval(() => res.write(': ping\n\n'), pingMs);
     const onAbort = () => this.stop();
     // The client may have left while the stream was being set up: a listener would never fire then.
     if (signal.aborted) this.stop();
