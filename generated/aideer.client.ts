@@ -734,8 +734,27 @@ export interface paths {
          *     its final event and closes. Title tasks send only the final event. A `: ping` comment is
          *     sent every 15 s.
          *
-         *     Checks, in order: id (422 list), task exists (404), task not failed (422
-         *     `Task <id> failed`), no other open stream (422 `Task <id> is already being streamed`).
+         *     Ids and resuming: every `data:` event has an `id:` line, a decimal integer that increases by
+         *     one per event of the task, on every server instance alike. A client that lost its
+         *     connection reconnects with `Last-Event-ID` (as EventSource does) on any instance and gets
+         *     exactly the events after that id, then the live ones; a resumed task that ended meanwhile
+         *     sends the events missed, its final one included, even when it failed. If the server
+         *     running a task stops, another instance restarts the task from its start: a chat task's
+         *     restart begins with a reset event, `{"status":"running","content":""}` under the next id,
+         *     after which `content` grows again (replace, as always). Running events may reach a stream on
+         *     an instance other than the one running the task a few at a time (the text is stored at
+         *     most every `TASK_PROGRESS_WRITE_MS`); ids and contents are the same everywhere.
+         *
+         *     One connection per task: a request with `Last-Event-ID` is the same client coming back and
+         *     takes the stream over at once, even while the previous connection still looks alive; that
+         *     connection gets `event: close` (without a final event: do not resume it) and ends. A request
+         *     without `Last-Event-ID` while another live connection holds the task is refused at once
+         *     with 422. A stream whose server is shutting down ends without `event: close` when the task
+         *     runs on another instance: resume it with `Last-Event-ID`.
+         *
+         *     Checks, in order: id (422 list), task exists (404), task not failed unless resuming (422
+         *     `Task <id> failed`), no other open stream unless resuming (422
+         *     `Task <id> is already being streamed`).
          */
         get: operations["streamTask"];
         put?: never;
@@ -3466,7 +3485,13 @@ export interface operations {
     streamTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `id:` of the last event the client received; the stream resumes after it and takes over from any connection still holding the task.
+                 * @example 7
+                 */
+                "Last-Event-ID"?: string;
+            };
             path: {
                 /**
                  * @description The task's id, as returned by `POST /tasks`.
@@ -3497,14 +3522,18 @@ export interface operations {
                     /**
                      * @example event: open
                      *
+                     *     id: 1
                      *     data: {"status":"running","content":"你好"}
                      *
+                     *     id: 2
                      *     data: {"status":"running","content":"你好，我是"}
                      *
                      *     : ping
                      *
+                     *     id: 3
                      *     data: {"status":"running","content":"你好，我是 AIDeer"}
                      *
+                     *     id: 4
                      *     data: {"status":"finished","content":"你好，我是 AIDeer。"}
                      *
                      *     event: close

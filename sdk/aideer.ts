@@ -12,6 +12,27 @@ export type { components as AideerComponents, operations as AideerOperations, pa
 export interface TaskEvent {
   status: components['schemas']['TaskStatus'];
   content: string | null;
+  /** The event's id (its `id:` line): pass it as `lastEventId` to resume after it. */
+  id?: string;
+}
+
+export interface TaskStreamOptions {
+  signal?: AbortSignal;
+  /** Resume after this event id (sent as `Last-Event-ID`; it also takes the stream over from an older connection). */
+  lastEventId?: string;
+  /** After a dropped connection, reconnect with `Last-Event-ID` up to `attempts` times in a row, `delayMs` apart (default 5 and 1000); `false` never. */
+  resume?: { attempts?: number; delayMs?: number } | false;
+}
+
+/** A dropped task stream that could not be resumed. */
+export class TaskStreamLost extends Error {
+  constructor(
+    message: string,
+    readonly response?: Response,
+  ) {
+    super(message);
+    this.name = 'TaskStreamLost';
+  }
 }
 
 export interface AideerClientOptions extends Omit<ClientOptions, 'baseUrl'> {
@@ -31,8 +52,8 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
     },
   });
 
-  function openTaskStream(taskId: string, signal?: AbortSignal) {
-    return client.GET('/tasks/{task_id}/stream', { params: { path: { task_id: taskId } }, parseAs: 'stream', headers: { Accept: 'text/event-stream' }, signal });
+  function openTaskStream(taskId: string, signal?: AbortSignal, lastEventId?: string) {
+    return client.GET('/tasks/{task_id}/stream', { params: { path: { task_id: taskId }, header: lastEventId === undefined ? undefined : { 'Last-Event-ID': lastEventId } }, parseAs: 'stream', headers: { Accept: 'text/event-stream' }, signal });
   }
   type StreamRefusal = NonNullable<Awaited<ReturnType<typeof openTaskStream>>['error']>;
 
@@ -76,21 +97,31 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
     },
 
     /**
-     * Opens a task's event stream. On success `data` yields each `{status, content}` event until
-     * the final `finished` or `failed` one, then ends; leaving the loop early closes the
-     * connection, which frees the task for another reader. A stream opened but not read to its
-     * end (never iterated, or left outside a loop) holds the task until `close()` is called. A
-     * refusal (404, 422) is `error`.
+     * Opens a task's event stream. On success `data` yields each `{status, content, id}` event
+     * until the final `finished` or `failed` one, then ends. A dropped connection (network error,
+     * a server shutting down) is resumed by itself with `Last-Event-ID`, on whatever instance the
+     * base URL reaches: the events missed come first, none twice; a stream that cannot be resumed
+     * throws TaskStreamLost. The loop also ends, without a final event, when another connection
+     * took the stream over. Leaving the loop early closes the connection, which frees the task for
+     * another reader. A stream opened but not read to its end holds the task until `close()` is
+     * called; to reopen a task right after closing its stream, pass the last event id you got
+     * (`'0'` for none): that takes the stream over at once. A refusal of the first request (404,
+     * 422) is `error`.
      */
     async streamTask(
       taskId: string,
-      init: { signal?: AbortSignal } = {},
+      init: TaskStreamOptions = {},
     ): Promise<{ data: AsyncGenerator<TaskEvent, void, undefined>; close(): Promise<void>; error?: never; response: Response } | { data?: never; close?: never; error: StreamRefusal; response: Response }> {
-      const { data, error, response } = await openTaskStream(taskId, init.signal);
+      const { data, error, response } = await openTaskStream(taskId, init.signal, init.lastEventId);
       if (!response.ok) return { error: error as StreamRefusal, response };
       // openapi-fetch types a stream as fetch's nullable `body`; a 200 event stream always has one.
-      const body = data!;
-      const events = taskEvents(body);
+      let body = data!;
+      const reopen = async (lastEventId: string | undefined) => {
+        const next = await openTaskStream(taskId, init.signal, lastEventId);
+        if (!next.response.ok) throw new TaskStreamLost(`the task stream could not be resumed: HTTP ${next.response.status} ${JSON.stringify(next.error)}`, next.response);
+        return (body = next.data!);
+      };
+      const events = taskEvents(body, init, reopen);
       return {
         data: events,
         async close() {
@@ -108,13 +139,43 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
 
 export type AideerClient = ReturnType<typeof createAideerClient>;
 
-async function* taskEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<TaskEvent, void, undefined> {
-  // Every event with data is a task event: the stream's `event: open` and `event: close` carry no
-  // data, and readEventStream yields no event without any.
-  for await (const { data } of readEventStream(body)) {
-    const taskEvent = JSON.parse(data) as TaskEvent;
-    yield taskEvent;
-    // The last event: stop here rather than wait for the server (or a proxy) to end the response.
-    if (taskEvent.status === 'finished' || taskEvent.status === 'failed') return;
+async function* taskEvents(
+  first: ReadableStream<Uint8Array>,
+  init: TaskStreamOptions,
+  reopen: (lastEventId: string | undefined) => Promise<ReadableStream<Uint8Array>>,
+): AsyncGenerator<TaskEvent, void, undefined> {
+  const resume = init.resume === false ? undefined : { attempts: init.resume?.attempts ?? 5, delayMs: init.resume?.delayMs ?? 1000 };
+  let body = first;
+  let lastEventId = init.lastEventId;
+  let failures = 0;
+  for (;;) {
+    try {
+      for await (const { event, data, id } of readEventStream(body, { dataless: true })) {
+        // `close` before a final event: another connection took the stream over.
+        if (event === 'close') return;
+        if (!data) continue;
+        if (id) lastEventId = id;
+        failures = 0;
+        const taskEvent = JSON.parse(data) as TaskEvent;
+        yield id ? { ...taskEvent, id } : taskEvent;
+        // The last event: stop here rather than wait for the server (or a proxy) to end the response.
+        if (taskEvent.status === 'finished' || taskEvent.status === 'failed') return;
+      }
+    } catch (err) {
+      if (init.signal?.aborted || !resume) throw err;
+    }
+    // The response ended or broke before the final event: resume after the last event seen.
+    for (;;) {
+      if (!resume || ++failures > resume.attempts) throw new TaskStreamLost(`the task stream was lost after ${resume ? resume.attempts : 0} attempts to resume it`);
+      await new Promise((resolve) => setTimeout(resolve, resume.delayMs));
+      try {
+        // Without any event yet, 0: everything the task sent, which also takes over the hold.
+        body = await reopen(lastEventId ?? '0');
+        break;
+      } catch (err) {
+        // A refusal (the task is gone) will not change; a network error may.
+        if (err instanceof TaskStreamLost || init.signal?.aborted) throw err;
+      }
+    }
   }
 }

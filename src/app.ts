@@ -34,8 +34,14 @@ export interface App {
   app: Express;
   aideer?: Aideer;
   oneapi?: { accounts: Accounts; feeds: FeedIngester };
+  /** Marks the instance draining (`/readyz` answers 503 from now on) and drains the AIDeer tasks until `deadlineAt`. */
+  drain(deadlineAt: number): Promise<void>;
+  isDraining(): boolean;
   close(): Promise<void>;
 }
+
+/** Longest a `/readyz` waits for the database before it answers 503. */
+const READY_TIMEOUT_MS = 2000;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,6 +54,25 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+
+  // Health for load balancers, outside both APIs (their auth, limits and logs): first, and cheap.
+  let draining = false;
+  app.get('/livez', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    res.set('Cache-Control', 'no-store');
+    if (draining) return void res.status(503).json({ status: 'draining' });
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      db.raw('select 1').then(() => true, () => false),
+      new Promise<false>((resolve) => (timer = setTimeout(resolve, READY_TIMEOUT_MS, false))),
+    ]);
+    clearTimeout(timer);
+    if (draining) return void res.status(503).json({ status: 'draining' });
+    if (!answered) return void res.status(503).json({ status: 'database unavailable' });
+    res.json({ status: 'ok' });
+  });
 
   // Request id (decision G10) and one JSON log line per request. The query string is left out:
   // it can carry one-time codes.
@@ -106,6 +131,11 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     app,
     aideer,
     oneapi,
+    async drain(deadlineAt) {
+      draining = true;
+      await aideer?.drain(deadlineAt);
+    },
+    isDraining: () => draining,
     async close() {
       await aideer?.close();
       await oneapi?.feeds.stop();

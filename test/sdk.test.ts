@@ -164,7 +164,7 @@ describe('SDK', () => {
       expect(stream.response.headers.get('content-type')).to.match(/^text\/event-stream/);
       const events: TaskEvent[] = [];
       for await (const event of stream.data!) events.push(event);
-      expect(events.at(-1)).to.deep.equal({ status: 'finished', content: question });
+      expect(events.at(-1)).to.include({ status: 'finished', content: question });
       const running = events.slice(0, -1);
       expect(running.length).to.be.greaterThan(1);
       for (const [i, event] of running.entries()) {
@@ -249,19 +249,61 @@ describe('SDK', () => {
       const taskId = task.data!.task_id;
 
       const first = await api.streamTask(taskId);
+      let seen: TaskEvent | undefined;
       for await (const event of first.data!) {
         expect(event.status).to.equal('running');
+        seen = event;
         break;
       }
-      const second = await api.streamTask(taskId);
-      expect(second.error).to.equal(undefined);
+      // The next reader resumes after it (as the same client coming back would): it takes over at once.
+      const second = await api.streamTask(taskId, { lastEventId: seen!.id });
+      expect(second.error, JSON.stringify(second.error)).to.equal(undefined);
       const events: TaskEvent[] = [];
       for await (const event of second.data!) events.push(event);
-      expect(events[0].status).to.equal('running');
-      expect(events.at(-1)).to.deep.equal({ status: 'finished', content: question });
+      expect(events[0]).to.include({ status: 'running', id: String(Number(seen!.id) + 1) });
+      expect(events.at(-1)).to.include({ status: 'finished', content: question });
     });
 
-    it('when a stream is opened and closed without being read, then the task can be streamed again at once', async () => {
+    it('when the connection drops mid-stream, then streamTask resumes by itself with Last-Event-ID and yields every event once', async () => {
+      const lastEventIds: (string | null)[] = [];
+      let drop = true;
+      // The first stream's body breaks right after the event with id 2, as a reset connection does.
+      const droppingFetch = async (request: Request): Promise<Response> => {
+        const isStream = new URL(request.url).pathname.endsWith('/stream');
+        if (isStream) lastEventIds.push(request.headers.get('last-event-id'));
+        const res = await checkedFetch(request);
+        if (!isStream || !drop || !res.body) return res;
+        drop = false;
+        const reader = res.body.getReader();
+        let seen = '';
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) return controller.close();
+            controller.enqueue(value);
+            seen += new TextDecoder().decode(value);
+            if (seen.includes('id: 2\n')) {
+              await reader.cancel();
+              controller.error(new TypeError('terminated: connection reset'));
+            }
+          },
+        });
+        return new Response(body, { status: res.status, headers: res.headers });
+      };
+      const { api, id } = await signedUp();
+      await giveCredits(server, id, 1000);
+      const question = 'Resume me after a drop, please';
+      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const resuming = createAideerClient({ baseUrl: server.url, token: api.token, fetch: droppingFetch });
+      const stream = await resuming.streamTask(task.data!.task_id, { lastEventId: '0', resume: { delayMs: 10 } });
+      const events: TaskEvent[] = [];
+      for await (const event of stream.data!) events.push(event);
+      expect(lastEventIds).to.deep.equal(['0', '2']);
+      expect(events.map((e) => Number(e.id))).to.deep.equal(Array.from({ length: events.length }, (_, i) => i + 1));
+      expect(events.at(-1)).to.include({ status: 'finished', content: question });
+    });
+
+    it('when a stream is opened and closed without being read, then a resuming reader can stream the task again at once', async () => {
       const { api, id } = await signedUp();
       await giveCredits(server, id, 1000);
       const question = 'Eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen';
@@ -276,12 +318,14 @@ describe('SDK', () => {
       expect(refused.error).to.deep.equal({ detail: `Task ${taskId} is already being streamed` });
 
       await unread.close!();
-      const reopened = await api.streamTask(taskId);
+      // The server may not have seen that connection close yet: a reopen that resumes (here from
+      // the start, nothing having been read) takes the stream over at once.
+      const reopened = await api.streamTask(taskId, { lastEventId: '0' });
       expect(reopened.response.status).to.equal(200);
       const events: TaskEvent[] = [];
       for await (const event of reopened.data!) events.push(event);
       expect(events[0].status).to.equal('running');
-      expect(events.at(-1)).to.deep.equal({ status: 'finished', content: question });
+      expect(events.at(-1)).to.include({ status: 'finished', content: question });
     });
 
     it('when the task does not exist, then streamTask returns the 404 detail', async () => {
@@ -318,10 +362,10 @@ describe('SDK', () => {
       const events = [];
       for await (const event of readEventStream(body)) events.push(event);
       expect(events).to.deep.equal([
-        { event: 'message', data: '{"a":1}\n2' },
-        { event: 'message', data: 'first\n second' },
-        { event: 'message', data: '€' },
-        { event: 'close', data: 'x' },
+        { event: 'message', data: '{"a":1}\n2', id: '' },
+        { event: 'message', data: 'first\n second', id: '' },
+        { event: 'message', data: '€', id: '' },
+        { event: 'close', data: 'x', id: '' },
       ]);
     });
   });

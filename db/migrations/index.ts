@@ -7,6 +7,7 @@ import * as m0003 from './0003_oneapi_topics.ts';
 import * as m0004 from './0004_oneapi_subscriptions.ts';
 import * as m0005 from './0005_aideer_chats.ts';
 import * as m0006 from './0006_aideer_tasks.ts';
+import * as m0007 from './0007_aideer_task_events.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +21,7 @@ const migrations: [string, Migration][] = [
   ['0004_oneapi_subscriptions', m0004],
   ['0005_aideer_chats', m0005],
   ['0006_aideer_tasks', m0006],
+  ['0007_aideer_task_events', m0007],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -26,7 +26,7 @@ import { chatsHandlers } from './handlers/chats.ts';
 import { presetsHandlers } from './handlers/presets.ts';
 import { likesHandlers } from './handlers/likes.ts';
 import { ModelRouter } from './models.ts';
-import { DEFAULT_TASK_SETTINGS, Tasks } from './tasks.ts';
+import { Tasks } from './tasks.ts';
 import type { AideerHandlers } from './types.ts';
 
 export interface AideerDeps {
@@ -43,6 +43,8 @@ export interface Aideer {
   models: ModelRouter;
   /** Creates ADMIN_USER at start-up when it is set and missing (outside DEBUG, A12). */
   ensureAdmin(): Promise<'unset' | 'exists' | 'created'>;
+  /** Stops starting tasks, lets running ones finish until `deadlineAt`, then fails the rest (see Tasks.drain). */
+  drain(deadlineAt: number): Promise<void>;
   /** Stops the task sweep and the tasks this process runs. */
   close(): Promise<void>;
 }
@@ -60,7 +62,8 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   const models = new ModelRouter(config);
   const pingMs = config.ssePingSeconds * 1000;
   const tasks = new Tasks(db, { chats, users, router: models, logger }, {
-    ...DEFAULT_TASK_SETTINGS,
+    progressWriteMs: config.taskProgressWriteMs,
+    maxAttempts: config.taskMaxAttempts,
     runnerLeaseMs: config.taskLeaseSeconds * 1000,
     maxActivePerUser: config.maxActiveTasksPerUser,
     ttlMs: config.taskTtlSeconds * 1000,
@@ -104,6 +107,7 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
     users,
     tasks,
     models,
+    drain: (deadlineAt) => tasks.drain(deadlineAt),
     close: () => tasks.stop(),
     async ensureAdmin() {
       const created = await ensureAdmin(users, passwords, admin);

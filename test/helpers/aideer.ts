@@ -49,3 +49,11 @@ export function mintToken(claims: Record<string, unknown>, opts: jwt.SignOptions
 export async function giveCredits(server: TestServer, userId: number, amount: number): Promise<void> {
   await server.app.aideer!.users.changeCredits(server.db, userId, amount, 'Add: test grant');
 }
+
+/** A chat holding one user message, on a new preset of `model`, and a chat_generation task for it: the task id. */
+export async function createChatTask(api: Client, user: AideerUser, question: string, model = 'deepseek-chat'): Promise<string> {
+  const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [], parameters: { model } }).expect(200);
+  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.body.id, title: 'Chat', messages: [{ role: 'user', type: 'text', content: question }] }).expect(200);
+  const task = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat.body.id, type: 'chat_generation' }).expect(200);
+  return task.body.task_id as string;
+}

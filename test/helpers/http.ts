@@ -52,6 +52,8 @@ export async function checkedFetch(request: Request): Promise<globalThis.Respons
 export interface SseEvent {
   /** `open`, `close`, or undefined for a data event. */
   event?: string;
+  /** The `id:` line, if any. */
+  id?: string;
   data?: { status: string; content: string | null };
   comment?: string;
 }
@@ -78,7 +80,7 @@ export interface SseSession {
 export function sse(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<SseSession> {
   return new Promise((resolve, reject) => {
     // A connection of its own, as EventSource has: dropping it closes the socket at once.
-    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { ...headers, [CHECK_HEADER]: '1', accept: 'text/event-stream' } }, (res) => {
+    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { accept: 'text/event-stream', ...headers, [CHECK_HEADER]: '1' } }, (res) => {
       const events: SseEvent[] = [];
       const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
       let raw = '';
@@ -113,6 +115,7 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
           for (const line of block.split('\n')) {
             if (line.startsWith(':')) event.comment = line.slice(1).trim();
             else if (line.startsWith('event: ')) event.event = line.slice(7);
+            else if (line.startsWith('id: ')) event.id = line.slice(4);
             else if (line.startsWith('data: ')) event.data = JSON.parse(line.slice(6));
           }
           events.push(event);

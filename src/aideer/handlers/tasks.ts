@@ -6,16 +6,13 @@ import type { AideerHandlers } from '../types.ts';
 import { ADMIN } from '../users.ts';
 import type { Chats } from '../chats.ts';
 import { chatNotFound } from '../replies.ts';
-import { eventOf, type TaskEvent, type Tasks } from '../tasks.ts';
+import { eventsAfter, type EventLog, type StreamConnection, type TaskEvent, type Tasks } from '../tasks.ts';
 
 export interface TasksDeps {
   tasks: Tasks;
   chats: Chats;
   pingMs: number;
 }
-
-/** How often a stream of a task run by another instance looks at the database. */
-const POLL_MS = 300;
 
 const notFound = (id: string) => detail(404, `Task ${id} not found`);
 
@@ -47,85 +44,111 @@ export function tasksHandlers({ tasks, chats, pingMs }: TasksDeps) {
 
     streamTask: async ({ params, req, signal }) => {
       const id = params.task_id;
+      // Validated against the spec (digits only): the id of the last event the client got.
+      const header = req.get('last-event-id');
+      const resumeAfter = header === undefined ? undefined : Number(header);
       const task = await tasks.get(id);
       if (!task) return notFound(id);
-      if (task.status === 'failed') return detail(422, `Task ${id} failed`);
+      // A client resuming may have missed the failure itself: it gets the events it missed.
+      if (task.status === 'failed' && resumeAfter === undefined) return detail(422, `Task ${id} failed`);
       const res = req.res!;
-      // `res.destroyed` stays false when the peer goes away: the signal and the socket tell.
-      const holder = await tasks.acquireStream(id, { closed: () => signal.aborted || !res.socket || res.socket.destroyed });
+      const stream = new TaskStream(res, signal, resumeAfter);
+      // A request with Last-Event-ID is the same client coming back: it takes the stream over.
+      const holder = await tasks.acquireStream(id, stream, resumeAfter !== undefined);
       if (holder === 'gone') return notFound(id);
       if (!holder) return detail(422, `Task ${id} is already being streamed`);
       return {
         status: 200,
         headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' },
-        sse: { run: (out, signal) => streamTask(out, signal, { id, holder, titleOnly: task.type === 'title_generation', tasks, pingMs }) },
+        sse: { run: (_out, signal) => stream.run(signal, { id, holder, tasks, pingMs }) },
       };
     },
   } satisfies Partial<AideerHandlers>;
 }
 
 /**
- * Writes the stream in the original's format: `event: open`, cumulative `running` events, the final
- * event, `event: close`. A late joiner gets the current state at once; events of a task run here
- * arrive as they happen, those of a task run by another instance by polling the database.
+ * One stream in the original's format, with ids: `event: open`, cumulative `running` events, the
+ * final event, `event: close`. Each data event carries `id:`; a client with Last-Event-ID gets the
+ * events after it, one without gets the current state at once; then both follow.
  */
-async function streamTask(
-  res: ServerResponse,
-  signal: AbortSignal,
-  opts: { id: string; holder: string; titleOnly: boolean; tasks: Tasks; pingMs: number },
-): Promise<void> {
-  const { id, holder, tasks } = opts;
-  let longest = 0;
-  let ended = false;
-  let finish!: () => void;
-  const over = new Promise<void>((resolve) => (finish = resolve));
+class TaskStream implements StreamConnection {
+  private started = false;
+  private ended = false;
+  private cursor: number | undefined;
+  private endedBy?: 'takeover' | 'drain';
+  private finish!: () => void;
+  private readonly over = new Promise<void>((resolve) => (this.finish = resolve));
 
-  const handle = (event: TaskEvent) => {
-    if (ended) return;
-    const final = event.status === 'finished' || event.status === 'failed';
-    // Running events carry text; title tasks send only their final event.
-    if (!final && (opts.titleOnly || !event.content)) return;
-    // The text only grows, so a running state no longer than the last one sent is old news (a
-    // database read lagging behind an event, or a poll that found nothing new).
-    if (!final && event.content!.length <= longest) return;
-    if (!final) longest = event.content!.length;
-    res.write(`data: ${JSON.stringify({ status: final ? event.status : 'running', content: event.content })}\n\n`);
-    if (final) {
-      ended = true;
-      res.write('event: close\n\n');
-      finish();
-    }
-  };
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly signal: AbortSignal,
+    after: number | undefined,
+  ) {
+    this.cursor = after;
+  }
 
-  res.flushHeaders();
-  res.write('event: open\n\n');
-  const unsubscribe = tasks.subscribe(id, handle);
-  const ping = setInterval(() => {
-    res.write(': ping\n\n');
-    void tasks.renewStream(id, holder).catch(() => undefined);
-  }, opts.pingMs);
-  const look = async () => {
-    const fresh = tasks.latestEvent(id);
-    if (fresh) return handle(fresh);
-    const current = await tasks.get(id);
+  // `res.destroyed` stays false when the peer goes away: the signal and the socket tell.
+  closed(): boolean {
+    return this.signal.aborted || !this.res.socket || this.res.socket.destroyed;
+  }
+
+  update(log: EventLog | null): void {
+    if (!this.started || this.ended) return;
     // Deleted or purged while we watched: nothing more will come.
-    handle(current ? eventOf(current) : { status: 'failed', content: 'The task no longer exists' });
-  };
-  let poll: NodeJS.Timeout | undefined;
-  const onAbort = () => finish();
-  // The client may have left while the stream was being set up: a listener would never fire then.
-  if (signal.aborted) finish();
-  else signal.addEventListener('abort', onAbort);
-  try {
-    await look();
-    if (!ended && !tasks.runsHere(id)) poll = setInterval(() => void look().catch(() => undefined), POLL_MS);
-    await over;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    clearInterval(ping);
-    clearInterval(poll);
-    unsubscribe();
-    await tasks.releaseStream(id, holder).catch(() => undefined);
-    if (!res.writableEnded) res.end();
+    if (!log) return this.send({ id: (this.cursor ?? 0) + 1, status: 'failed', content: 'The task no longer exists' });
+    for (const event of eventsAfter(log, this.cursor)) {
+      this.send(event);
+      if (this.ended) return;
+    }
+    // The final id is at or below ours when this client got events its runner never stored (the
+    // runner died or lost its claim before writing them): the final state still goes out, next id.
+    if (log.final) this.send({ ...log.final, id: (this.cursor ?? 0) + 1 });
+  }
+
+  end(why: 'takeover' | 'drain'): void {
+    if (this.ended) return;
+    this.endedBy = why;
+    // Taken over: `close` tells this client not to resume. Drained: no close, so it resumes elsewhere.
+    if (why === 'takeover' && this.started && !this.res.writableEnded) this.res.write('event: close\n\n');
+    this.stop();
+  }
+
+  private stop(): void {
+    this.ended = true;
+    this.finish();
+  }
+
+  private send(event: TaskEvent): void {
+    if (this.res.writableEnded) return;
+    this.cursor = event.id;
+    const final = event.status === 'finished' || event.status === 'failed';
+    this.res.write(`id: ${event.id}\ndata: ${JSON.stringify({ status: final ? event.status : 'running', content: event.content })}\n\n`);
+    if (final) {
+      this.res.write('event: close\n\n');
+      this.stop();
+    }
+  }
+
+  async run(signal: AbortSignal, { id, holder, tasks, pingMs }: { id: string; holder: string; tasks: Tasks; pingMs: number }): Promise<void> {
+    const { res } = this;
+    res.flushHeaders();
+    res.write('event: open\n\n');
+    this.started = true;
+    if (this.endedBy === 'takeover') res.write('event: close\n\n');
+    // The hold is renewed by Tasks for all streams at once; the comment keeps proxies from closing this one.
+    const ping = setInterval(() => res.write(': ping\n\n'), pingMs);
+    const onAbort = () => this.stop();
+    // The client may have left while the stream was being set up: a listener would never fire then.
+    if (signal.aborted) this.stop();
+    else signal.addEventListener('abort', onAbort);
+    try {
+      if (!this.ended) this.update(await tasks.currentLog(id));
+      await this.over;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      clearInterval(ping);
+      await tasks.releaseStream(id, holder).catch(() => undefined);
+      if (!res.writableEnded) res.end();
+    }
   }
 }
