@@ -1567,6 +1567,26 @@ export interface components {
                 "application/json": components["schemas"]["ExceptionDetail"];
             };
         };
+        /**
+         * @description The request line and headers together exceed `MAX_HEADER_BYTES` (default 16384 bytes), as
+         *     with an oversized `Authorization` header, cookie or URL. Answered before routing, so on any
+         *     path; the connection is then closed (`Connection: close`).
+         */
+        HeadersTooLarge: {
+            headers: {
+                /** @description Always `close`. */
+                Connection: "close";
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "Request header fields too large: the request line and headers may take at most 16384 bytes"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ExceptionDetail"];
+            };
+        };
         /** @description A real fault, such as the database being unreachable. */
         InternalServerError: {
             headers: {
@@ -1802,6 +1822,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1861,6 +1882,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1884,6 +1906,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1927,6 +1950,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1942,6 +1966,7 @@ export interface operations {
             307: components["responses"]["AvatarRedirect"];
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2002,6 +2027,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2046,6 +2072,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2093,6 +2120,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2127,6 +2155,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2180,6 +2209,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2211,6 +2241,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2256,6 +2287,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2287,6 +2319,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2318,6 +2351,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2387,6 +2421,7 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2424,6 +2459,7 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2466,6 +2502,7 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2489,6 +2526,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2566,6 +2604,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2608,6 +2647,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             /** @description WeChat answered with an HTTP error or an error code, or a real fault. */
             500: {
                 headers: {
@@ -2664,6 +2704,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             /** @description WeChat answered with an HTTP error or an error code, or a real fault. */
             500: {
                 headers: {
@@ -2739,6 +2780,7 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2768,6 +2810,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2808,6 +2851,7 @@ export interface operations {
             };
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2858,6 +2902,7 @@ export interface operations {
             404: components["responses"]["ChatNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2908,6 +2953,7 @@ export interface operations {
             };
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2987,6 +3033,7 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3030,6 +3077,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3075,6 +3123,7 @@ export interface operations {
             };
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3120,6 +3169,7 @@ export interface operations {
             404: components["responses"]["PresetNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3165,6 +3215,7 @@ export interface operations {
             };
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3209,6 +3260,7 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3260,6 +3312,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3296,6 +3349,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3383,6 +3437,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3418,6 +3473,7 @@ export interface operations {
             };
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3460,6 +3516,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3522,6 +3579,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3549,6 +3607,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3595,6 +3654,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             /** @description `ADMIN_USER` or `ADMIN_PASSWD` is not set, or a real fault. */
             500: {
                 headers: {
@@ -3630,6 +3690,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };

@@ -34,6 +34,14 @@ export interface App {
   app: Express;
   aideer?: Aideer;
   oneapi?: { accounts: Accounts; feeds: FeedIngester };
+  /**
+   * Shutdown, the app's part: from now on isDraining() is true; AIDeer's tasks may finish until
+   * `deadlineAt` (ms since the epoch), then the rest are failed. Requests in flight are the HTTP
+   * server's to wait for (src/http/server.ts).
+   */
+  drain(deadlineAt: number): Promise<void>;
+  /** True once drain() has been called: the instance is going away (for a readiness check). */
+  isDraining(): boolean;
   close(): Promise<void>;
 }
 
@@ -102,10 +110,16 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     res.status(status).json(body);
   });
 
+  let draining = false;
   return {
     app,
     aideer,
     oneapi,
+    async drain(deadlineAt) {
+      draining = true;
+      await aideer?.drain(deadlineAt);
+    },
+    isDraining: () => draining,
     async close() {
       await aideer?.close();
       await oneapi?.feeds.stop();

@@ -43,6 +43,8 @@ export interface Aideer {
   models: ModelRouter;
   /** Creates ADMIN_USER at start-up when it is set and missing (outside DEBUG, A12). */
   ensureAdmin(): Promise<'unset' | 'exists' | 'created'>;
+  /** Shutdown: lets this process's tasks finish until `deadlineAt`, then fails the rest (Tasks.drain). */
+  drain(deadlineAt: number): Promise<void>;
   /** Stops the task sweep and the tasks this process runs. */
   close(): Promise<void>;
 }
@@ -104,6 +106,7 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
     users,
     tasks,
     models,
+    drain: (deadlineAt) => tasks.drain(deadlineAt),
     close: () => tasks.stop(),
     async ensureAdmin() {
       const created = await ensureAdmin(users, passwords, admin);

@@ -59,6 +59,10 @@ export const DEFAULT_TASK_SETTINGS: Pick<TaskSettings, 'progressWriteMs'> = {
 };
 
 const ACTIVE: TaskStatus[] = ['pending', 'running'];
+/** Why a task this server could not finish before it shut down failed. */
+export const SHUTDOWN_FAILURE = 'The server shut down before the task finished; create the task again';
+/** Event telling this process's streams that it shuts down (see Tasks.drain). */
+const DRAINING = Symbol('draining');
 const TITLE_MAX = 50;
 
 /** A failure whose message may be shown to the client. */
@@ -97,6 +101,7 @@ export class Tasks {
   private readonly streams = new Map<string, { closed(): boolean }>();
   private timer?: NodeJS.Timeout;
   private readonly idle = new Set<Promise<void>>();
+  private draining = false;
 
   constructor(
     private readonly db: Knex,
@@ -161,6 +166,7 @@ export class Tasks {
   }
 
   private async run(task: TaskRow, signal: AbortSignal): Promise<void> {
+    if (this.draining) return this.fail(task.id, SHUTDOWN_FAILURE);
     try {
       const claimed = await this.db('aideer_tasks').where({ id: task.id, status: 'pending' }).update({ status: 'running', updated_at: this.now() });
       if (claimed !== 1) return;
@@ -341,6 +347,35 @@ export class Tasks {
         .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'task maintenance failed'));
     }, Math.max(1000, Math.floor(this.settings.runnerLeaseMs / 3)));
     this.timer.unref();
+  }
+
+  /**
+   * Shutdown, this process's part: starts and claims no task from now on; waits for the tasks it
+   * runs until `deadlineAt` (ms since the epoch); then fails the ones still active at once with
+   * SHUTDOWN_FAILURE. Every stream this process serves ends with the task's current state (final,
+   * when the task ran here) and `event: close`: a stream of a task run elsewhere at once, the others
+   * as their task ends. Resolves when no task of this process is left running.
+   */
+  async drain(deadlineAt: number): Promise<void> {
+    this.draining = true;
+    this.events.emit(DRAINING);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadlineAt - this.now()))));
+    await Promise.race([Promise.allSettled([...this.idle]), deadline]);
+    clearTimeout(timer);
+    const late = [...this.running.entries()];
+    // Failed first, so the runner's own ending (aborted) finds nothing left to fail.
+    await Promise.allSettled(late.map(([id]) => this.fail(id, SHUTDOWN_FAILURE)));
+    for (const [, controller] of late) controller.abort();
+    await Promise.allSettled([...this.idle]);
+    this.events.emit(DRAINING);
+  }
+
+  /** Calls `listener` when this process starts to shut down, and again once its tasks have ended. */
+  onDrain(listener: () => void): () => void {
+    this.events.on(DRAINING, listener);
+    if (this.draining) queueMicrotask(listener);
+    return () => this.events.off(DRAINING, listener);
   }
 
   /** Stops the sweep and the tasks this process runs (they end as failed), and waits for them. */

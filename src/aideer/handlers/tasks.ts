@@ -104,14 +104,26 @@ async function streamTask(
     res.write(': ping\n\n');
     void tasks.renewStream(id, holder).catch(() => undefined);
   }, opts.pingMs);
-  const look = async () => {
+  const current = async (): Promise<TaskEvent> => {
     const fresh = tasks.latestEvent(id);
-    if (fresh) return handle(fresh);
-    const current = await tasks.get(id);
+    if (fresh) return fresh;
+    const row = await tasks.get(id);
     // Deleted or purged while we watched: nothing more will come.
-    handle(current ? eventOf(current) : { status: 'failed', content: 'The task no longer exists' });
+    return row ? eventOf(row) : { status: 'failed', content: 'The task no longer exists' };
   };
+  const look = async () => handle(await current());
   let poll: NodeJS.Timeout | undefined;
+  // Shutting down (Tasks.drain): a task run here ends with its final event; any other gets its
+  // state so far and `event: close`, so the client can reconnect to another instance.
+  const stopOnDrain = tasks.onDrain(() => {
+    if (ended || tasks.runsHere(id)) return;
+    void current().then((event) => {
+      if (ended) return;
+      ended = true;
+      res.write(`data: ${JSON.stringify({ status: event.status, content: event.content })}\n\nevent: close\n\n`);
+      finish();
+    }, finish);
+  });
   const onAbort = () => finish();
   // The client may have left while the stream was being set up: a listener would never fire then.
   if (signal.aborted) finish();
@@ -125,6 +137,7 @@ async function streamTask(
     clearInterval(ping);
     clearInterval(poll);
     unsubscribe();
+    stopOnDrain();
     await tasks.releaseStream(id, holder).catch(() => undefined);
     if (!res.writableEnded) res.end();
   }
