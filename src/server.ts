@@ -56,7 +56,7 @@ try {
   });
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const served = [config.enableAideer && `AIDeer API at ${base}/api/v1`, config.enableOneapi && `One-API at ${base}/api`].filter(Boolean).join(' and ');
-  logger.info({ url: base }, `serving ${served || 'nothing (both APIs are switched off)'}`);
+  logger.info({ url: base, pid: process.pid }, `serving ${served || 'nothing (both APIs are switched off)'}`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
