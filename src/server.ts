@@ -68,7 +68,8 @@ try {
     logger.info({ signal, timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutting down: draining requests and tasks');
     // Should closing the database or Redis hang past the drain, exit anyway.
     setTimeout(() => exit(1, 'shutdown overran its time limit'), deadlineAt - started + 10_000).unref();
-    const [cut] = await Promise.all([http.drain(deadlineAt), app.drain(deadlineAt)]);
+    const appDrained = app.drain(deadlineAt);
+    const [cut] = await Promise.all([http.drain(deadlineAt, appDrained), appDrained]);
     await app.close();
     await db.destroy();
     logger.info({ ms: Date.now() - started, requestsCut: cut }, 'stopped');

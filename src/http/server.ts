@@ -18,9 +18,10 @@ export interface HttpServer {
   /**
    * Stops accepting at once, closes idle keep-alive connections at once, answers the requests in
    * flight with `Connection: close`, and resolves when every connection is gone, or at `deadlineAt`
-   * (ms since the epoch), when the ones left are cut. Resolves with the number cut.
+   * (ms since the epoch), when the ones left are cut: not before `settled` (the app's own drain,
+   * whose last words, such as a stream's final event, must still go out). Resolves with the number cut.
    */
-  drain(deadlineAt: number): Promise<number>;
+  drain(deadlineAt: number, settled?: Promise<unknown>): Promise<number>;
 }
 
 // How long a client that sent oversized headers may take to stop sending before its socket is
@@ -83,14 +84,16 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
         });
       });
     },
-    drain(deadlineAt) {
+    drain(deadlineAt, settled = Promise.resolve()) {
       draining = true;
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       return new Promise((resolve) => {
         let cut = 0;
         const timer = setTimeout(() => {
-          cut = inFlight.size;
-          server.closeAllConnections();
+          void settled.catch(() => undefined).then(() => {
+            cut = inFlight.size;
+            server.closeAllConnections();
+          });
         }, Math.max(0, deadlineAt - Date.now()));
         // close() also closes the connections idle now (Node 19+).
         server.close(() => {
