@@ -49,15 +49,7 @@ try {
     if (root === 'created') logger.info('One-API root user created from ONEAPI_ROOT_PHONE');
   }
   const http = createHttpServer(app.app, { maxHeaderBytes: config.maxHeaderBytes });
-  const { port } = await http.listen(config.port, config.host).catch(async (err: NodeJS.ErrnoException) => {
-    await app.close();
-    await db.destroy();
-    refuse(listenProblem(err, config.host, config.port));
-  });
-  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  const served = [config.enableAideer && `AIDeer API at ${base}/api/v1`, config.enableOneapi && `One-API at ${base}/api`].filter(Boolean).join(' and ');
-  logger.info({ url: base, pid: process.pid }, `serving ${served || 'nothing (both APIs are switched off)'}`);
-
+  // Before listening: a signal that comes as soon as the server is reachable must find its handler.
   let stopping = false;
   const shutdown = async (signal: string) => {
     // npm and a process-group signal can both deliver one: the drain under way covers both.
@@ -90,6 +82,14 @@ try {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const { port } = await http.listen(config.port, config.host).catch(async (err: NodeJS.ErrnoException) => {
+    await app.close();
+    await db.destroy();
+    refuse(listenProblem(err, config.host, config.port));
+  });
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const served = [config.enableAideer && `AIDeer API at ${base}/api/v1`, config.enableOneapi && `One-API at ${base}/api`].filter(Boolean).join(' and ');
+  logger.info({ url: base, pid: process.pid }, `serving ${served || 'nothing (both APIs are switched off)'}`);
 } catch (err) {
   const unreachable = unreachableReason(err);
   await db.destroy().catch(() => undefined);
