@@ -201,7 +201,12 @@ describe('npm start (real processes)', () => {
         expect(server.logs.map((l) => l.msg)).to.include('stopped');
         expect(await refusesConnections(server.url)).to.equal(true);
       } finally {
-        if (alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+        // Whatever is left of npm's process group (npm, a shell, node) goes with the test.
+        try {
+          process.kill(-server.pid, 'SIGKILL');
+        } catch {
+          // Nothing left.
+        }
       }
     });
   }

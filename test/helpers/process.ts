@@ -127,11 +127,16 @@ export async function spawnServer(env: Record<string, string>, command: string[]
   return { child, pid: child.pid!, url: String(serving.url), logs, stderr: () => stderr, exited, untilLog };
 }
 
-/** Whether a process with this pid exists. */
+/** Whether a process with this pid exists and has not exited (a zombie waiting to be reaped has). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    // The state follows the parenthesised command name in /proc/<pid>/stat.
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
