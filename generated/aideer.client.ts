@@ -734,6 +734,12 @@ export interface paths {
          *     its final event and closes. Title tasks send only the final event. A `: ping` comment is
          *     sent every 15 s.
          *
+         *     When the server shuts down, the stream of a task it runs ends with the task's final event
+         *     (a task it cannot finish within `SHUTDOWN_TIMEOUT_SECONDS` ends `failed`, content `The
+         *     server shut down before the task finished; create the task again`); the stream of a task
+         *     another instance runs ends at once with the state so far (`running` or `pending`) and
+         *     `event: close`, and the client can reconnect to follow the task on.
+         *
          *     Checks, in order: id (422 list), task exists (404), task not failed (422
          *     `Task <id> failed`), no other open stream (422 `Task <id> is already being streamed`).
          */
