@@ -271,6 +271,29 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await upstream[1];
     });
 
+    it('when an instance streams a task another instance runs, then on its SIGTERM the stream gets the state so far and close at once, and the task runs on', async () => {
+      const database = await freshDatabase();
+      const runner = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '1' });
+      const streamer = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '600' });
+      const api = client(runner.url);
+      const user = await signUp(api);
+      await fund(database, user);
+      const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
+      fake.reply({ kind: 'stall', chunks: ['so far'] });
+      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200);
+      const stream = await sse(streamer.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      await stream.until((e) => e.data?.content === 'so far');
+
+      streamer.child.kill('SIGTERM');
+      await stream.done;
+      expect(stream.events.slice(-2)).to.deep.equal([{ data: { status: 'running', content: 'so far' } }, { event: 'close' }]);
+      expect((await streamer.exited).code).to.equal(0);
+      expect(await database.db('aideer_tasks').where({ id: created.body.task_id }).first()).to.include({ status: 'running' });
+      runner.child.kill('SIGTERM');
+      expect((await runner.exited).code).to.equal(0);
+      expect(await database.db('aideer_tasks').where({ id: created.body.task_id }).first()).to.include({ status: 'failed', error: SHUTDOWN_FAILURE });
+    });
+
     it('when a task cannot finish within SHUTDOWN_TIMEOUT_SECONDS, then it is failed at once with a reason, its stream gets that final event and close, and the server exits 0', async () => {
       const database = await freshDatabase();
       const server = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '1' });
