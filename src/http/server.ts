@@ -56,10 +56,12 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     if (answered.has(socket)) return;
     answered.add(socket);
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    // A response already under way on this connection cannot be followed by another one.
+    const busy = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
     if (err.code !== 'HPE_HEADER_OVERFLOW') {
       // Node's own answers to the other parse errors.
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? '413 Payload Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       return;
     }
