@@ -6,6 +6,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { client, sse, type Client } from './helpers/http.ts';
+import { assertOnContract } from './helpers/contract.ts';
 import { signUp, V1, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
@@ -43,7 +44,9 @@ async function idleConnection(url: string): Promise<{ closed: Promise<void> }> {
     socket.on('data', (c) => {
       got += c.toString('latin1');
       // The whole (small) 404 is in: from now on the connection is idle.
-      if (got.startsWith('HTTP/1.1 404') && got.endsWith('{"detail":"Not Found"}')) resolve();
+      if (!got.startsWith('HTTP/1.1 404') || !got.endsWith('{"detail":"Not Found"}')) return;
+      assertOnContract({ method: 'GET', url: '/api/v1/no-such-route', status: 404, headers: { 'content-type': 'application/json' }, body: { detail: 'Not Found' } });
+      resolve();
     });
   });
   return { closed: new Promise<void>((resolve) => socket.on('close', () => resolve())) };

@@ -3,9 +3,9 @@
 // answered with `Connection: close`, no new connection is accepted, and the drain ends when the
 // last connection does, or cuts what is left at the deadline.
 import http from 'node:http';
-import net from 'node:net';
 import { expect } from 'chai';
 import { createHttpServer, type HttpServer } from '../src/http/server.ts';
+import { refusesConnections } from './helpers/process.ts';
 
 interface Held {
   release(): void;
@@ -37,15 +37,6 @@ function get(url: string, agent: http.Agent): Promise<{ status: number; connecti
   });
 }
 
-function refused(url: string): Promise<boolean> {
-  const { port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    socket.on('connect', () => (socket.destroy(), resolve(false)));
-    socket.on('error', () => resolve(true));
-  });
-}
-
 describe('HTTP drain', () => {
   it('when a drain starts, then idle keep-alive connections close at once, new ones are refused, the request in flight ends with Connection: close, and the drain resolves after it', async () => {
     const { http: server, url, held } = await heldServer();
@@ -60,7 +51,7 @@ describe('HTTP drain', () => {
     let drained = false;
     const drain = server.drain(Date.now() + 600_000).then((cut) => ((drained = true), cut));
     await idleClosed;
-    expect(await refused(url)).to.equal(true);
+    expect(await refusesConnections(url)).to.equal(true);
     expect(drained).to.equal(false);
     request.release();
     expect(await inFlight).to.deep.equal({ status: 200, connection: 'close', body: 'done' });

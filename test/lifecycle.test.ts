@@ -8,8 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { checkedFetch } from './helpers/http.ts';
 import { ROOT } from '../src/spec.ts';
-import { alive, createProcessDatabase, processEnv, SERVER_ENTRY, spawnServer, type ProcessDatabase, type ServerProcess } from './helpers/process.ts';
+import { alive, createProcessDatabase, processEnv, refusesConnections, SERVER_ENTRY, spawnServer, type ProcessDatabase, type ServerProcess } from './helpers/process.ts';
 
 /** Runs the server to its exit: code, stdout and stderr. */
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -25,15 +26,6 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
 async function goneWithin(pid: number, ms: number): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await sleep(50)) if (!alive(pid)) return true;
   return !alive(pid);
-}
-
-function refusesConnections(url: string): Promise<boolean> {
-  const { port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    socket.on('connect', () => (socket.destroy(), resolve(false)));
-    socket.on('error', () => resolve(true));
-  });
 }
 
 describe('settings for start-up and shutdown', () => {
@@ -143,7 +135,7 @@ describe('stopping (real processes)', () => {
     // The reader stops: the pipe (64 KB on Linux) fills with the request log lines that follow.
     server.child.stdout!.pause();
     server.child.stdout!.removeAllListeners('data');
-    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 10 }, () => fetch(`${server.url}/api/v1/${'padding-'.repeat(40)}`).then((r) => r.arrayBuffer())));
+    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 10 }, () => checkedFetch(new Request(`${server.url}/api/v1/${'padding-'.repeat(40)}`))));
     server.child.kill('SIGTERM');
     expect(await goneWithin(server.pid, 20_000), 'the server is still alive: it hangs in exit').to.equal(true);
   });

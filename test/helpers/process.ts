@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { createDb } from '../../src/db.ts';
 import { ROOT } from '../../src/spec.ts';
@@ -140,4 +141,14 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether nothing accepts connections at `url`'s port on loopback any more. */
+export function refusesConnections(url: string): Promise<boolean> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('connect', () => (socket.destroy(), resolve(false)));
+    socket.on('error', () => resolve(true));
+  });
 }
