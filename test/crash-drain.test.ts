@@ -158,7 +158,7 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
               }
             } catch (err) {
               const e = err as NodeJS.ErrnoException;
-              if (stop && (NET_ERRORS.has(e.code ?? '') || /socket hang up/.test(e.message))) unacknowledged++;
+              if (stop && (NET_ERRORS.has(e.code ?? '') || /socket hang up|aborted/.test(e.message))) unacknowledged++;
               else unexpected.push(`${e.code ?? ''} ${e.message.slice(0, 300)}`);
             }
             if (ackCount() >= target) reached();
