@@ -749,8 +749,13 @@ export interface paths {
          *     takes the stream over at once, even while the previous connection still looks alive; that
          *     connection gets `event: close` (without a final event: do not resume it) and ends. A request
          *     without `Last-Event-ID` while another live connection holds the task is refused at once
-         *     with 422. A stream whose server is shutting down ends without `event: close` when the task
-         *     runs on another instance: resume it with `Last-Event-ID`.
+         *     with 422.
+         *
+         *     When the server shuts down, the stream of a task it runs ends with the task's final event
+         *     and `event: close` (a task it cannot finish within `SHUTDOWN_TIMEOUT_SECONDS` ends
+         *     `failed`, content `The server shut down before the task finished; create the task
+         *     again`). The stream of a task another instance runs ends at once without `event: close`:
+         *     resume it with `Last-Event-ID` to follow the task on another instance.
          *
          *     Checks, in order: id (422 list), task exists (404), task not failed unless resuming (422
          *     `Task <id> failed`), no other open stream unless resuming (422
@@ -1586,6 +1591,26 @@ export interface components {
                 "application/json": components["schemas"]["ExceptionDetail"];
             };
         };
+        /**
+         * @description The request line and headers together exceed `MAX_HEADER_BYTES` (default 16384 bytes), as
+         *     with an oversized `Authorization` header, cookie or URL. Answered before routing, so on any
+         *     path; the connection is then closed (`Connection: close`).
+         */
+        HeadersTooLarge: {
+            headers: {
+                /** @description Always `close`. */
+                Connection: "close";
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "Request header fields too large: the request line and headers may take at most 16384 bytes"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ExceptionDetail"];
+            };
+        };
         /** @description A real fault, such as the database being unreachable. */
         InternalServerError: {
             headers: {
@@ -1821,6 +1846,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1880,6 +1906,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1903,6 +1930,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1946,6 +1974,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -1961,6 +1990,7 @@ export interface operations {
             307: components["responses"]["AvatarRedirect"];
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2021,6 +2051,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2065,6 +2096,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2112,6 +2144,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2146,6 +2179,7 @@ export interface operations {
             };
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2199,6 +2233,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2230,6 +2265,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2275,6 +2311,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2306,6 +2343,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["LikeNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2337,6 +2375,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2406,6 +2445,7 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2443,6 +2483,7 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2485,6 +2526,7 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2508,6 +2550,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2585,6 +2628,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2627,6 +2671,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             /** @description WeChat answered with an HTTP error or an error code, or a real fault. */
             500: {
                 headers: {
@@ -2683,6 +2728,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             /** @description WeChat answered with an HTTP error or an error code, or a real fault. */
             500: {
                 headers: {
@@ -2758,6 +2804,7 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2787,6 +2834,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2827,6 +2875,7 @@ export interface operations {
             };
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2877,6 +2926,7 @@ export interface operations {
             404: components["responses"]["ChatNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -2927,6 +2977,7 @@ export interface operations {
             };
             404: components["responses"]["ChatNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3006,6 +3057,7 @@ export interface operations {
             400: components["responses"]["AccessTokenRequired"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3049,6 +3101,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3094,6 +3147,7 @@ export interface operations {
             };
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3139,6 +3193,7 @@ export interface operations {
             404: components["responses"]["PresetNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3184,6 +3239,7 @@ export interface operations {
             };
             404: components["responses"]["PresetNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3228,6 +3284,7 @@ export interface operations {
             403: components["responses"]["InsufficientPermissions"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3279,6 +3336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3315,6 +3373,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["InsufficientPermissions"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3402,6 +3461,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3437,6 +3497,7 @@ export interface operations {
             };
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationError"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3479,6 +3540,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3551,6 +3613,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["ExceptionDetail"];
                 };
             };
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3578,6 +3641,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };
@@ -3624,6 +3688,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             /** @description `ADMIN_USER` or `ADMIN_PASSWD` is not set, or a real fault. */
             500: {
                 headers: {
@@ -3659,6 +3724,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["DebugOnly"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalServerError"];
         };
     };

@@ -34,8 +34,13 @@ export interface App {
   app: Express;
   aideer?: Aideer;
   oneapi?: { accounts: Accounts; feeds: FeedIngester };
-  /** Marks the instance draining (`/readyz` answers 503 from now on) and drains the AIDeer tasks until `deadlineAt`. */
+  /**
+   * Shutdown, the app's part: from now on isDraining() is true; AIDeer's tasks may finish until
+   * `deadlineAt` (ms since the epoch), then the rest are failed. Requests in flight are the HTTP
+   * server's to wait for (src/http/server.ts).
+   */
   drain(deadlineAt: number): Promise<void>;
+  /** True once drain() has been called: the instance is going away (for a readiness check). */
   isDraining(): boolean;
   close(): Promise<void>;
 }

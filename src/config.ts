@@ -1,5 +1,6 @@
 // Settings come from the environment (and `.env`, loaded by the entry point). Each one is declared
 // once here with its default and meaning; the README table is checked against this list by a test.
+import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseChannels } from './oneapi/channels.ts';
@@ -80,17 +81,22 @@ function optionalStr() {
   return (raw: string | undefined): string | undefined => (raw === undefined || raw.trim() === '' ? undefined : raw.trim());
 }
 
+// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
 function isProduction(env: Env) {
   return (env.NODE_ENV ?? '').trim().toLowerCase() === 'production';
 }
 
 export const SETTINGS = {
   port: setting('PORT', '8000', 'TCP port to listen on (0 picks a free one).', int('PORT', 8000, 0, 65535)),
-  host: setting('HOST', '127.0.0.1', 'Interface to listen on (`0.0.0.0` for every interface).', (raw) => {
+  host: setting('HOST', '127.0.0.1', 'Interface to listen on: an IP address (`0.0.0.0` for every IPv4 interface, `::` for every one) or a host name, resolved when the server starts.', (raw) => {
     const v = str('127.0.0.1')(raw);
-    if (!/^[A-Za-z0-9.:-]+$/.test(v)) throw new ConfigError('HOST', `not a host name or address: "${raw}"`);
+    if (net.isIP(v) === 0 && !HOST_NAME.test(v)) throw new ConfigError('HOST', `expected an IP address or a host name, got "${raw}"`);
     return v;
   }),
+  maxHeaderBytes: setting('MAX_HEADER_BYTES', '16384', 'Largest request line plus headers accepted, in bytes; a larger request gets 431 in the API\'s error shape and its connection is closed.', int('MAX_HEADER_BYTES', 16384, 1024, 1_048_576)),
+  shutdownTimeoutSeconds: setting('SHUTDOWN_TIMEOUT_SECONDS', '30', 'On SIGTERM or SIGINT, how long requests in flight and running AIDeer tasks may take to finish; the server exits as soon as they have, and a task still running then is marked failed.', int('SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600)),
   nodeEnv: setting('NODE_ENV', 'development', '`development`, `production` or `test`. Production requires explicit secrets and random phone codes.', oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')),
   logLevel: setting('LOG_LEVEL', 'info', 'One of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`. Logs are JSON lines on stdout.', oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info')),
   dataDir: setting('DATA_DIR', './data', 'Folder for the SQLite file, uploads and the generated development secrets.', (raw) => path.resolve(str('./data')(raw))),
@@ -168,7 +174,15 @@ export const SETTINGS = {
   phoneCodeTtlSeconds: setting('PHONE_CODE_TTL_SECONDS', '600', 'How long a verification code stays valid.', int('PHONE_CODE_TTL_SECONDS', 600, 10, 86400)),
   phoneCodeMaxAttempts: setting('PHONE_CODE_MAX_ATTEMPTS', '5', 'Wrong tries after which a verification code is dead.', int('PHONE_CODE_MAX_ATTEMPTS', 5, 1, 100)),
   phoneCodeCooldownSeconds: setting('PHONE_CODE_COOLDOWN_SECONDS', '60', 'Minimum time between two codes sent to one phone (429 before).', int('PHONE_CODE_COOLDOWN_SECONDS', 60, 0, 3600)),
-  smsSender: setting('SMS_SENDER', 'log', '`log` notes each code sent in the log (with the code itself only for random codes outside production); `webhook` POSTs `{phone, code, purpose}` as JSON to `SMS_WEBHOOK_URL`.', oneOf('SMS_SENDER', ['log', 'webhook'] as const, 'log')),
+  smsSender: setting('SMS_SENDER', 'log', '`log` notes each code sent in the log (with the code itself only for random codes outside production); `webhook` POSTs `{phone, code, purpose}` as JSON to `SMS_WEBHOOK_URL`. In production `log` is refused unless `SMS_LOG_IN_PRODUCTION=true`.', (raw, env) => {
+    const v = oneOf('SMS_SENDER', ['log', 'webhook'] as const, 'log')(raw);
+    // Random codes that reach no phone and no log: nobody could log in to One-API.
+    if (v === 'log' && isProduction(env) && bool('ENABLE_ONEAPI', true)(env.ENABLE_ONEAPI) && !bool('SMS_LOG_IN_PRODUCTION', false)(env.SMS_LOG_IN_PRODUCTION)) {
+      throw new ConfigError('SMS_SENDER', 'is `log` with NODE_ENV=production, so One-API verification codes would reach no phone; set SMS_SENDER=webhook and SMS_WEBHOOK_URL, or SMS_LOG_IN_PRODUCTION=true to start anyway');
+    }
+    return v;
+  }),
+  smsLogInProduction: setting('SMS_LOG_IN_PRODUCTION', 'false', 'Lets a production server start with `SMS_SENDER=log`: codes are then sent nowhere (the log notes each send without the code), so One-API phone log-in works only with `PHONE_CODE_MODE=fixed`.', bool('SMS_LOG_IN_PRODUCTION', false)),
   smsWebhookUrl: setting('SMS_WEBHOOK_URL', '(unset)', 'Endpoint of the SMS gateway for `SMS_SENDER=webhook`.', (raw, env) => {
     const v = url('SMS_WEBHOOK_URL', ['http:', 'https:'])(raw);
     if (v === undefined && (env.SMS_SENDER ?? '').trim().toLowerCase() === 'webhook') throw new ConfigError('SMS_WEBHOOK_URL', 'required when SMS_SENDER=webhook');

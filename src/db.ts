@@ -4,6 +4,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { migrationSource } from '../db/migrations/index.ts';
+import type { Logger } from './logger.ts';
 
 export type Db = Knex;
 
@@ -15,6 +16,27 @@ export interface DbOptions {
   dataDir: string;
   /** Postgres schema to use (tests run in a schema of their own). */
   searchPath?: string;
+  /** Where knex's own warnings go (by default it prints them, stack and all, on the console). */
+  logger?: Logger;
+}
+
+/** The database in words for messages: host, port and name, never the credentials. */
+export function describeDatabase(opts: Pick<DbOptions, 'databaseUrl' | 'dataDir'>): string {
+  if (!opts.databaseUrl) return `SQLite file ${path.join(opts.dataDir, 'app.db')}`;
+  const u = new URL(opts.databaseUrl);
+  return `PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname.length > 1 ? u.pathname : ''}`;
+}
+
+// Errors that say the database cannot be reached or entered, as opposed to a fault of ours.
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', '28P01', '28000', '3D000', '57P03', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_NOTADB']);
+
+/** Why the database could not be reached, in one line, when `err` says so; otherwise undefined. */
+export function unreachableReason(err: unknown): string | undefined {
+  const e = err as { code?: string; name?: string; message?: string; errors?: { message?: string }[] };
+  if (e?.name === 'KnexTimeoutError') return 'no connection within the time limit';
+  if (!e?.code || !UNREACHABLE.has(e.code)) return undefined;
+  const message = e.message || (e.errors ?? []).map((x) => x.message).join('; ');
+  return `${e.code}: ${message}`;
 }
 
 export function isPostgres(db: Knex): boolean {
@@ -37,6 +59,7 @@ export function createDb(opts: DbOptions): Knex {
       searchPath: opts.searchPath ? [opts.searchPath] : undefined,
       pool: { min: 0, max: 10 },
       migrations: { migrationSource },
+      log: knexLog(opts.logger),
     });
   }
   fs.mkdirSync(opts.dataDir, { recursive: true });
@@ -56,7 +79,19 @@ export function createDb(opts: DbOptions): Knex {
       },
     },
     migrations: { migrationSource },
+    log: knexLog(opts.logger),
   });
+}
+
+function knexLog(logger: Logger | undefined): Knex.Config['log'] {
+  if (!logger) return undefined;
+  return {
+    // A failed connection also rejects the query that wanted it, and is reported there.
+    warn: (message: string) => logger.debug({ knex: message }, 'knex warning'),
+    error: (message: string) => logger.error({ knex: message }, 'knex error'),
+    deprecate: (method: string, alternative: string) => logger.warn({ method, alternative }, 'knex deprecation'),
+    debug: (message: string) => logger.debug({ knex: message }, 'knex debug'),
+  };
 }
 
 export async function migrate(db: Knex): Promise<string[]> {

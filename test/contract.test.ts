@@ -286,7 +286,7 @@ describe('settings', () => {
     const c = loadConfig({});
     expect(c).to.include({ port: 8000, host: '127.0.0.1', nodeEnv: 'development', logLevel: 'info', phoneCodeMode: 'fixed', databaseUrl: undefined });
     expect(c.dataDir).to.equal(path.resolve('./data'));
-    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32), JWT_SECRET: 'j'.repeat(32) }).phoneCodeMode).to.equal('random');
+    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32), JWT_SECRET: 'j'.repeat(32), SMS_LOG_IN_PRODUCTION: 'true' }).phoneCodeMode).to.equal('random');
   });
 
   it('when only LLM_TIMEOUT_SECONDS is set, then every AIDeer provider uses it; a provider\'s own timeout wins', () => {

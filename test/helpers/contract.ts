@@ -113,7 +113,8 @@ export class Contract {
     if (!api) return [];
     if (seen.method.toUpperCase() === 'OPTIONS' && !op) return seen.status === 204 ? [] : [`${where}: a CORS preflight must answer 204`];
     if (!op) {
-      const expected = pathMatched ? 405 : 404;
+      // Oversized headers are answered before routing, on any path (components/responses/HeadersTooLarge).
+      const expected = seen.status === 431 ? 431 : pathMatched ? 405 : 404;
       const problems = seen.status === expected ? [] : [`${where}: expected ${expected} for a request matching no operation`];
       return problems.concat(this.validate(api, `/components/schemas/${ERROR_SCHEMA[api]}`, seen.body, where));
     }

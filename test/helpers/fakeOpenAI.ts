@@ -21,6 +21,8 @@ export type FakeReply =
   | { kind: 'break'; chunks: string[]; how?: 'destroy' | 'end'; delayMs?: number }
   /** Waits `headersAfterMs` before answering at all (Infinity: never), then streams `chunks` and stalls forever. */
   | { kind: 'stall'; chunks?: string[]; headersAfterMs?: number }
+  /** Streams the first of `chunks`, waits until `gate` resolves, then streams the rest and finishes as `stream` does. */
+  | { kind: 'gate'; chunks: string[]; gate: Promise<void>; usage?: FakeUsage | null }
   /** Streams `chunks`, then an `{"error": ...}` event, as some providers report a failure midway. */
   | { kind: 'streamError'; chunks: string[]; message: string };
 
@@ -171,6 +173,7 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
   chunk({ role: 'assistant', content: '' });
   for (const [i, c] of chunks.entries()) {
     if (i > 0 && reply.kind === 'stream') await pause(res, reply.delayMs ?? 0);
+    if (i === 1 && reply.kind === 'gate') await Promise.race([reply.gate, pause(res, Infinity)]);
     if (res.destroyed) return;
     chunk({ content: c });
   }
@@ -185,8 +188,9 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
     case 'streamError':
       event({ error: { message: reply.message, type: 'server_error' } });
       return void res.end();
+    case 'gate':
     case 'stream': {
-      chunk({}, reply.finishReason ?? 'stop');
+      chunk({}, (reply.kind === 'stream' && reply.finishReason) || 'stop');
       const wantsUsage = (recorded.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       if (wantsUsage && reply.usage !== null) event({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: reply.usage ?? DEFAULT_USAGE });
       event('[DONE]');

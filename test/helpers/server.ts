@@ -2,15 +2,14 @@
 // SQLite folder, or a fresh schema of TEST_DATABASE_URL's Postgres database.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createDb, migrate } from '../../src/db.ts';
 import { createApp, type App } from '../../src/app.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createHttpServer } from '../../src/http/server.ts';
 
 export const CHECK_HEADER = 'x-contract-check';
 
@@ -91,12 +90,12 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
   const database = opts.database ?? (await createTestDatabase());
   const config = testConfig(database.dataDir, env);
   const app = await createApp({ config, db: database.db, logger: createLogger(config.logLevel) });
-  const server = http.createServer((req, res) => {
+  // The server the entry point builds, so tests see what Node answers before the app does.
+  const { server, listen } = createHttpServer((req, res) => {
     if (!req.headers[CHECK_HEADER]) uncheckedRequests.push(`${req.method} ${req.url}`);
     app.app(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  }, { maxHeaderBytes: config.maxHeaderBytes });
+  const { port } = await listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}`,
     db: database.db,
