@@ -1,6 +1,7 @@
 // The one http.Server both APIs are served from (the entry point and the tests build it here): the
 // header-size limit answered in each API's own error shape, and a drain for shutdown.
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { detail } from '../aideer/errors.ts';
@@ -27,6 +28,8 @@ export interface HttpServer {
 // How long a client that sent oversized headers may take to stop sending before its socket is
 // destroyed (ending it at once would reset the connection before the client reads the 431).
 const LINGER_MS = 5000;
+// How long responses ended at the drain deadline may take to reach their clients before the rest is cut.
+const FLUSH_MS = 1000;
 
 /** The 431 as the API the request line names would write it. */
 function headersTooLarge(requestStart: string, limit: number): { status: number; body: unknown } {
@@ -92,7 +95,12 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
       return new Promise((resolve) => {
         let cut = 0;
         const timer = setTimeout(() => {
-          void settled.catch(() => undefined).then(() => {
+          void settled.catch(() => undefined).then(async () => {
+            // A response whose headers went out (a stream) is ended, not cut: a destroyed socket
+            // can lose the last bytes written to it, such as a stream's final event.
+            const open = [...inFlight].filter((res) => res.headersSent && !res.writableEnded);
+            for (const res of open) res.end();
+            await Promise.race([Promise.all(open.map((res) => new Promise((done) => (res.closed ? done(null) : res.once('close', done))))), sleep(FLUSH_MS)]);
             cut = inFlight.size;
             server.closeAllConnections();
           });
