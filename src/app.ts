@@ -43,6 +43,8 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   // Loaded only when used: it is one of the heavier imports at start-up.
   const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
+  // Counted in memory until the connection is ready: wait, so instances share counts from the first request.
+  if (redis) await new Promise<void>((resolve) => (redis.once('ready', resolve), redis.once('error', resolve)));
 
   const app = express();
   app.disable('x-powered-by');

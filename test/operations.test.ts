@@ -1,5 +1,6 @@
 // What operators rely on: request logs, shared rate limits through Redis, development secrets that
 // survive a restart, CORS, and unparseable bodies answered in each API's shape.
+import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { client } from './helpers/http.ts';
@@ -59,8 +60,8 @@ describe('rate limits shared through Redis', () => {
     const a = await startServer(env, { database });
     const b = await startServer(env, { database });
     try {
-      // A fresh address per run: the counters live in the shared Redis.
-      const ip = { 'X-Forwarded-For': `198.18.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` };
+      // An address no other run uses (runs share the Redis): 96 random bits in 2001:db8::/32.
+      const ip = { 'X-Forwarded-For': `2001:db8:${crypto.randomBytes(12).toString('hex').match(/.{4}/g)!.join(':')}` };
       const ask = (url: string) => client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
       await ask(a.url).expect(200);
       await ask(b.url).expect(200);
@@ -127,7 +128,8 @@ describe('bodies that cannot be parsed', () => {
     expect(form.body.detail[0].loc).to.deep.equal(['body']);
     await logIn(api, user.username, user.password);
     const session = await newSession(api);
+    // One-API takes no multipart body: it is left unread, and the operation sees none.
     const oneapi = await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(400);
-    expect(oneapi.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体无法解析' });
+    expect(oneapi.body).to.deep.equal({ success: false, message: '请求参数错误: 缺少请求体' });
   });
 });

@@ -249,7 +249,7 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
     if (!req.is('multipart/form-data')) return next();
     upload(req, res, (err?: unknown) => {
       if (err) {
-        if (!(err instanceof multer.MulterError)) (err as { type?: string }).type = 'multipart.malformed';
+        if (!(err instanceof multer.MulterError)) Object.assign(err as object, { type: 'multipart.malformed', status: 400 });
         return next(err);
       }
       const body: Record<string, unknown> = { ...(req.body as object) };
