@@ -79,13 +79,14 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       referrerPolicy: { policy: 'no-referrer' },
     }),
   );
+  // Any origin means `*`, which browsers never combine with credentials; a listed origin is echoed
+  // back, and only it may send them; others get no CORS headers (`[]` matches no origin).
+  const exposedHeaders = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'];
+  const listed = new Set(config.corsOrigins === '*' ? [] : config.corsOrigins);
   app.use(
-    cors({
-      // Any origin means `*`, which browsers never combine with credentials; a listed origin is
-      // echoed back, and only it may send them. The APIs authenticate by header, not cookie.
-      ...(config.corsOrigins === '*' ? { origin: '*', credentials: false } : { origin: config.corsOrigins, credentials: true }),
-      exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'],
-    }),
+    config.corsOrigins === '*'
+      ? cors({ origin: '*', exposedHeaders })
+      : cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })),
   );
 
   // Docs and the served documents sit outside both contracts, so they go before the API routers.

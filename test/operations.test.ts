@@ -101,14 +101,26 @@ describe('CORS', () => {
   it('when a browser preflights a call with the One-API headers, then it is allowed; CORS_ORIGINS restricts origins', async () => {
     const open = await sharedServer();
     const pre = await client(open.url).options(`${API}/user/self`).set({ Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'authorization,userid' }).expect(204);
-    expect(pre.headers['access-control-allow-origin']).to.equal('https://app.example');
-    const strict = await startServer({ CORS_ORIGINS: 'https://ok.example' });
+    // Any origin is the wildcard itself, never an echo of the caller, and never with credentials.
+    expect(pre.headers['access-control-allow-origin']).to.equal('*');
+    expect(pre.headers['access-control-allow-credentials']).to.equal(undefined);
+    expect(pre.headers['access-control-allow-headers']).to.equal('authorization,userid');
+    const strict = await startServer({ CORS_ORIGINS: 'https://ok.example, https://also.example' });
     try {
       const ok = await client(strict.url).get(`${API}/user/self`).set('Origin', 'https://ok.example').expect(401);
       expect(ok.headers['access-control-allow-origin']).to.equal('https://ok.example');
+      expect(ok.headers['access-control-allow-credentials']).to.equal('true');
       expect(ok.headers['access-control-expose-headers']).to.include('X-Request-Id');
-      const other = await client(strict.url).get(`${API}/user/self`).set('Origin', 'https://evil.example').expect(401);
-      expect(other.headers['access-control-allow-origin']).to.equal(undefined);
+      expect(ok.headers.vary).to.include('Origin');
+      const also = await client(strict.url).options(`${V1}/users/me`).set({ Origin: 'https://also.example', 'Access-Control-Request-Method': 'GET' }).expect(204);
+      expect(also.headers['access-control-allow-origin']).to.equal('https://also.example');
+      for (const origin of ['https://evil.example', 'https://ok.example.evil.example', 'null']) {
+        const other = await client(strict.url).get(`${API}/user/self`).set('Origin', origin).expect(401);
+        expect(other.headers['access-control-allow-origin'], origin).to.equal(undefined);
+        expect(other.headers['access-control-allow-credentials'], origin).to.equal(undefined);
+        const preflight = await client(strict.url).options(`${V1}/users/me`).set({ Origin: origin, 'Access-Control-Request-Method': 'GET' });
+        expect(preflight.headers['access-control-allow-origin'], origin).to.equal(undefined);
+      }
     } finally {
       await strict.close();
     }
