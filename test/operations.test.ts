@@ -10,6 +10,8 @@ import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
 import { createApp } from '../src/app.ts';
 import { createLogger } from '../src/logger.ts';
 import http from 'node:http';
+import net from 'node:net';
+import { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { CHECK_HEADER } from './helpers/server.ts';
 
@@ -72,6 +74,59 @@ describe('rate limits shared through Redis', () => {
       await a.close();
       await b.close();
       await database.drop();
+    }
+  });
+});
+
+describe('start-up with Redis', () => {
+  it('when Redis answers late, then the server starts only once it is connected, so the first request is counted in Redis', async () => {
+    // A loopback relay to the real Redis that holds every connection until the test lets it on.
+    const held: (() => void)[] = [];
+    let connected!: () => void;
+    const firstConnection = new Promise<void>((resolve) => (connected = resolve));
+    const relay = net.createServer((inbound) => {
+      inbound.pause();
+      held.push(() => {
+        const outbound = net.connect(6379, '127.0.0.1');
+        inbound.pipe(outbound).pipe(inbound);
+        inbound.resume();
+        const drop = () => (inbound.destroy(), outbound.destroy());
+        inbound.on('error', drop).on('close', drop);
+        outbound.on('error', drop).on('close', drop);
+      });
+      connected();
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const ip = `2001:db8:${crypto.randomBytes(12).toString('hex').match(/.{4}/g)!.join(':')}`;
+    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    try {
+      const starting = startServer({ REDIS_URL: `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`, TRUST_PROXY: 'true' });
+      await firstConnection;
+      const ask = (s: NonNullable<typeof server>) => client(s.url).get(`${API}/phone_verification`).set('X-Forwarded-For', ip).query({ phone: uniquePhone(), purpose: 'register' }).expect(200);
+      const letAllOn = () => {
+        for (const letOn of held.splice(0)) letOn();
+        relay.on('connection', () => held.splice(0).forEach((letOn) => letOn()));
+      };
+      // A server that started while Redis is held is asked at once (and must not have); one that
+      // waits is let on to Redis after a while, and asked once it has started.
+      let timer: NodeJS.Timeout | undefined;
+      const first = await Promise.race([starting, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 3000)))]);
+      clearTimeout(timer);
+      if (first) {
+        server = first;
+        await ask(server);
+        letAllOn();
+      } else {
+        letAllOn();
+        server = await starting;
+        await ask(server);
+      }
+      expect(await redis.get(`rl:oneapi-signin:${ip}`)).to.equal('1');
+    } finally {
+      await server?.close();
+      redis.disconnect();
+      relay.close();
     }
   });
 });
