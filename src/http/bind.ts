@@ -283,7 +283,7 @@ function prepareForValidation(node: unknown): Document {
   return visit(node) as Document;
 }
 
-/** How deep request data may nest (SECURITY.md); no API nests past 6, and the validator recurses. */
+/** How deep request data may nest (SECURITY.md): far past any body the specs describe; the validator recurses. */
 export const MAX_REQUEST_DEPTH = 32;
 
 /**
@@ -302,7 +302,10 @@ function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefine
         return { keyword: 'maxDepth', instancePath: path, schemaPath: '#', params: { limit: MAX_REQUEST_DEPTH }, message: `must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`, data: null };
       }
       const entries = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--) pending.push([entries[i][1], `${path}/${entries[i][0].replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, v] = entries[i];
+        if (typeof v === 'string' || (v && typeof v === 'object')) pending.push([v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);
+      }
     }
   }
   return undefined;
