@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import express, { type Express } from 'express';
 import cors from 'cors';
+import helmet from 'helmet';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
@@ -50,10 +51,14 @@ const READY_TIMEOUT_MS = 2000;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+const API_CSP = { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] };
+
 export async function createApp({ config, db, logger }: AppOptions): Promise<App> {
   // Loaded only when used: it is one of the heavier imports at start-up.
   const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
+  // Counted in memory until the connection is ready: wait, so instances share counts from the first request.
+  if (redis) await new Promise<void>((resolve) => (redis.once('ready', resolve), redis.once('error', resolve)));
 
   const app = express();
   app.disable('x-powered-by');
@@ -95,12 +100,23 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     });
     next();
   });
+  // Security headers on every answer. The APIs answer JSON only, so their policy allows nothing;
+  // the docs pages set their own (src/docs.ts).
   app.use(
-    cors({
-      origin: config.corsOrigins === '*' ? true : config.corsOrigins,
-      credentials: true,
-      exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'],
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
     }),
+  );
+  // Any origin means `*`, which browsers never combine with credentials; a listed origin is echoed
+  // back, and only it may send them; others get no CORS headers (`[]` matches no origin).
+  const exposedHeaders = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'];
+  const listed = new Set(config.corsOrigins === '*' ? [] : config.corsOrigins);
+  app.use(
+    config.corsOrigins === '*'
+      ? cors({ origin: '*', exposedHeaders })
+      : cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })),
   );
 
   // Docs and the served documents sit outside both contracts, so they go before the API routers.
@@ -113,7 +129,8 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     aideer = await createAideer({ config, db, logger, redis });
     app.use('/api/v1', aideer.router);
     // Uploaded avatars, then the bundled files (the default avatar). Uploads are content-addressed.
-    app.use('/static', express.static(config.staticDir, { maxAge: '1d' }), express.static(path.join(ROOT, 'static'), { maxAge: '1d' }));
+    // Avatars are shown by web apps on other origins, in <img> tags.
+    app.use('/static', helmet.crossOriginResourcePolicy({ policy: 'cross-origin' }), express.static(config.staticDir, { maxAge: '1d' }), express.static(path.join(ROOT, 'static'), { maxAge: '1d' }));
   }
   if (config.enableOneapi) {
     const created = await createOneApi({ config, db, logger, redis });

@@ -109,7 +109,7 @@ export const SETTINGS = {
     if (!/^[0-9a-fA-F.:/, ]+$|^(loopback|linklocal|uniquelocal)(,\s*\w+)*$/.test(v)) throw new ConfigError('TRUST_PROXY', `expected true, false, a number or addresses, got "${raw}"`);
     return v;
   }),
-  corsOrigins: setting('CORS_ORIGINS', '*', 'Comma-separated origins allowed by CORS, or `*` for any.', (raw) => {
+  corsOrigins: setting('CORS_ORIGINS', '*', 'Comma-separated origins allowed by CORS (each may send credentials), or `*` for any (answered as `*`, never with credentials).', (raw) => {
     const v = str('*')(raw);
     return v === '*' ? '*' : v.split(',').map((s) => s.trim()).filter(Boolean);
   }),

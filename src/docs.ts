@@ -2,6 +2,7 @@
 // and each contract served as JSON with a `servers` entry naming this server. Every asset comes
 // from an installed package, so the pages render with no internet. The static site built by
 // `npm run docs` uses the same Redoc page.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -176,10 +177,33 @@ function withTrailingSlash(page: (req: Request, res: Response) => void) {
   };
 }
 
-function sendHtml(html: string) {
+/**
+ * The Content-Security-Policy of one docs page: its own inline scripts by hash, everything else
+ * from this server (and calls to `apiOrigin`, where "Try it out" goes when PUBLIC_BASE_URL is set).
+ */
+export function pagePolicy(html: string, apiOrigin: string | undefined): string {
+  const hashes = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`);
+  return [
+    "default-src 'none'",
+    ["script-src 'self'", ...hashes].join(' '),
+    // Redoc and Swagger UI add style elements and attributes from script.
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    ["connect-src 'self'", ...(apiOrigin ? [apiOrigin] : [])].join(' '),
+    // Redoc's search index runs in a worker made from a blob.
+    "worker-src 'self' blob:",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+function sendHtml(html: string, apiOrigin: string | undefined) {
   const body = Buffer.from(html);
+  const policy = pagePolicy(html, apiOrigin);
   return (_req: Request, res: Response) => {
-    res.type('html').set('Cache-Control', 'no-cache').send(body);
+    res.type('html').set({ 'Cache-Control': 'no-cache', 'Content-Security-Policy': policy }).send(body);
   };
 }
 
@@ -201,15 +225,16 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
 
   // Pages refer to their assets and documents relatively, from /docs/ and /redoc/.
   const specFromPage = (api: DocumentedApi) => `..${api.base}/openapi.json`;
-  router.get(['/docs', '/docs/'], withTrailingSlash(sendHtml(swaggerPage(apis, specFromPage))));
+  const apiOrigin = config.publicBaseUrl && new URL(config.publicBaseUrl).origin;
+  router.get(['/docs', '/docs/'], withTrailingSlash(sendHtml(swaggerPage(apis, specFromPage), apiOrigin)));
   for (const file of SWAGGER_UI_ASSETS) {
     router.get(`/docs/${file}`, (_req, res) => res.sendFile(path.join(SWAGGER_UI_DIR, file), { maxAge: '1h' }));
   }
 
   const swaggerLink = '<p>Try the operations in <a href="../docs/">Swagger UI</a>.</p>';
-  router.get(['/redoc', '/redoc/'], withTrailingSlash(sendHtml(indexPage(apis, (api) => api.name, swaggerLink))));
+  router.get(['/redoc', '/redoc/'], withTrailingSlash(sendHtml(indexPage(apis, (api) => api.name, swaggerLink), apiOrigin)));
   for (const api of apis) {
-    router.get(`/redoc/${api.name}`, sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js')));
+    router.get(`/redoc/${api.name}`, sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js'), apiOrigin));
   }
   const bundle = offlineRedocBundle();
   router.get('/redoc/redoc.standalone.js', (_req, res) => {

@@ -43,9 +43,11 @@ describe('AIDeer tasks', () => {
   let server: TestServer;
   let api: Client;
 
+  let upstream: Record<string, string>;
+
   before(async () => {
     fake = await startFakeOpenAI({ apiKey: 'sk-fake' });
-    const upstream = { DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-fake', DASHSCOPE_BASE_URL: fake.url, DASHSCOPE_API_KEY: 'sk-fake' };
+    upstream = { DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-fake', DASHSCOPE_BASE_URL: fake.url, DASHSCOPE_API_KEY: 'sk-fake' };
     server = await startServer({ ...upstream, LLM_TIMEOUT_SECONDS: '1', SSE_PING_SECONDS: '1', MAX_ACTIVE_TASKS_PER_USER: '3' });
     api = client(server.url);
   });
@@ -104,19 +106,30 @@ describe('AIDeer tasks', () => {
     });
 
     it('when 20 tasks are created at once by a user with 1 credit, then at most the cap succeed, the rest 429, and the balance equals its records', async () => {
-      fake.reply({ kind: 'stream', chunks: ['slow', ' reply'], delayMs: 300, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
-      const user = await signUp(api);
-      await giveCredits(server, user.id, 1);
-      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const results = await Promise.all(Array.from({ length: 20 }, () => api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' })));
-      const ok = results.filter((r) => r.status === 200);
-      expect(ok.length).to.be.within(1, 3);
-      for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
-      expect(results.filter((r) => r.status === 429).length).to.equal(20 - ok.length);
-      for (const r of ok) await waitStatus(api, r.body.task_id, 'finished');
-      const c = await credits(api, user);
-      expect(c.credits_left).to.equal(c.credit_records.reduce((s, r) => s + r.amount, 0));
-      expect(c.credits_left).to.equal(1 - 2 * ok.length);
+      // Every reply is held until the burst is over: a task that finished and was charged first
+      // would make the rest 402. Its own server: held replies outlast this suite's 1 s LLM timeout.
+      const held = await startServer({ ...upstream, MAX_ACTIVE_TASKS_PER_USER: '3' });
+      let release!: () => void;
+      fake.reply({ kind: 'stream', chunks: ['held', ' reply'], until: new Promise<void>((r) => (release = r)), usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+      try {
+        const heldApi = client(held.url);
+        const user = await signUp(heldApi);
+        await giveCredits(held, user.id, 1);
+        const chat = await chatFor(heldApi, user, await presetFor(heldApi, user, 'deepseek-chat'));
+        const results = await Promise.all(Array.from({ length: 20 }, () => heldApi.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' })));
+        release();
+        const ok = results.filter((r) => r.status === 200);
+        expect(ok.length).to.be.within(1, 3);
+        for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
+        expect(results.filter((r) => r.status === 429).length).to.equal(20 - ok.length);
+        for (const r of ok) await waitStatus(heldApi, r.body.task_id, 'finished');
+        const c = await credits(heldApi, user);
+        expect(c.credits_left).to.equal(c.credit_records.reduce((s, r) => s + r.amount, 0));
+        expect(c.credits_left).to.equal(1 - 2 * ok.length);
+      } finally {
+        release();
+        await held.close();
+      }
     });
   });
 

@@ -44,6 +44,8 @@ describe('the docs in a browser with no internet', function () {
   let siteDir: string;
   let origin: string; // the test server, as the browser addresses it
   const offNetwork: string[] = [];
+  // What the pages' Content-Security-Policy refused, as Chromium reports it on the console.
+  const refusedByPolicy: string[] = [];
   const responseChecks: Promise<string[]>[] = [];
 
   const isAllowed = (url: string) => url.startsWith(`${origin}/`) || /^(file|data|blob):/.test(url);
@@ -64,6 +66,7 @@ describe('the docs in a browser with no internet', function () {
   async function expectOfflineAndOnContract() {
     await page.waitForLoadState('networkidle');
     expect(offNetwork.splice(0), 'requests to the internet').to.deep.equal([]);
+    expect(refusedByPolicy.splice(0), 'refused by the Content-Security-Policy').to.deep.equal([]);
     expect((await Promise.all(responseChecks.splice(0))).flat(), 'off-contract responses').to.deep.equal([]);
   }
 
@@ -93,6 +96,9 @@ describe('the docs in a browser with no internet', function () {
     await context.route('**/*', (route) => (isAllowed(route.request().url()) ? route.continue() : route.abort('internetdisconnected')));
     context.on('response', (res) => responseChecks.push(checkOnContract(res)));
     page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) refusedByPolicy.push(msg.text());
+    });
   });
 
   after(async () => {

@@ -4,10 +4,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { client, type Client } from './helpers/http.ts';
-import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
+import { createTestDatabase, sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, login, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
 import { MESSAGES } from '../src/oneapi/envelope.ts';
-import { sha256 } from '../src/oneapi/accounts.ts';
+import { Accounts, sha256 } from '../src/oneapi/accounts.ts';
 
 describe('One-API accounts', () => {
   let server: TestServer;
@@ -365,6 +365,44 @@ describe('One-API account limits', () => {
       await requestCode(api, phone, 'register');
     } finally {
       await server.close();
+    }
+  });
+
+  describe('codes requested at once', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer({ PHONE_CODE_COOLDOWN_SECONDS: '60' });
+    });
+    after(() => server.close());
+
+    it('when 100 different phones ask for a code at the same time, then every one gets its code, whatever the cooldown', async () => {
+      const api = client(server.url);
+      const phones = Array.from({ length: 100 }, () => uniquePhone());
+      const answers = await Promise.all(phones.map((phone) => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })));
+      expect(answers.map((r) => r.status)).to.deep.equal(phones.map(() => 200));
+      expect(Number((await server.db('oneapi_phone_codes').whereIn('phone', phones).count({ n: '*' }))[0].n)).to.equal(100);
+    });
+
+    it('when one phone asks 20 times at the same time inside the cooldown, then exactly one code is sent and the rest are 429', async () => {
+      const api = client(server.url);
+      const phone = uniquePhone();
+      const answers = await Promise.all(Array.from({ length: 20 }, () => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })));
+      expect(answers.filter((r) => r.status === 200)).to.have.length(1);
+      expect(answers.filter((r) => r.status === 429)).to.have.length(19);
+    });
+  });
+
+  it('when the cooldown is 0 and a send read the clock before a concurrent send for the phone stored its code, then it is not refused', async () => {
+    const database = await createTestDatabase();
+    try {
+      let clock = 1_000_000;
+      const accounts = new Accounts(database.db, { secret: 's', codeMode: 'fixed', codeTtlSeconds: 600, codeMaxAttempts: 5, codeCooldownSeconds: 0, tokenTtlDays: 1 }, () => clock);
+      const phone = uniquePhone();
+      expect(await accounts.issueCode(phone, 'register')).to.deep.equal({ code: '1111' });
+      clock -= 3; // the second request read the clock first, then waited for a connection
+      expect(await accounts.issueCode(phone, 'register')).to.deep.equal({ code: '1111' });
+    } finally {
+      await database.drop();
     }
   });
 

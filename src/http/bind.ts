@@ -1,6 +1,7 @@
 // Binds one OpenAPI document to its handlers by operationId and serves it as an express router.
 // openapi-backend does security and request validation (Ajv 2020, compiled once here); routing is
 // ours (see router.ts) and the operation list is computed once.
+import { isUtf8 } from 'node:buffer';
 import express, { type Request, type Response, type NextFunction, type Router } from 'express';
 import multer from 'multer';
 import type { ErrorObject } from 'ajv';
@@ -155,10 +156,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   }
 
   const r = express.Router();
-  const limit = binding.bodyLimit ?? '1mb';
-  r.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
-  r.use(express.urlencoded({ limit, extended: false }));
-  r.use(multipartBody(binding.fileLimitBytes ?? 1024 * 1024));
+  r.use(bodyParser(binding.bodyLimit ?? '1mb', binding.fileLimitBytes ?? 1024 * 1024, (req) => {
+    const m = matcher.match(req.method, req.path);
+    return m.kind === 'found' ? bodyTypes.get(m.operation.operationId)! : [];
+  }));
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
       const m = matcher.match(req.method, req.path);
@@ -172,9 +173,9 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       const types = bodyTypes.get(m.operation.operationId)!;
       const body = types.length && !req.is(types) ? undefined : req.body;
       const query = req.query as Record<string, unknown>;
-      // Postgres text cannot hold U+0000; no API has a use for it: refuse it everywhere alike.
-      const nul = findNul({ requestBody: body, query, path: m.params });
-      if (nul) return send(res, errors.validation([nul]));
+      // Postgres text cannot hold U+0000, and nothing below may recurse without a bound.
+      const unfit = unfitRequestData({ requestBody: body, query, path: m.params });
+      if (unfit) return send(res, errors.validation([unfit]));
       const request = { method: req.method, path: req.path, query, headers: req.headers, body };
       matched.set(request, m);
       const gone = new AbortController();
@@ -187,20 +188,54 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   });
   // Body-parser failures and faults, in the API's own error shape.
   r.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') return send(res, errors.payloadTooLarge());
-    if (err.type === 'entity.parse.failed') return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
+    if (err.type === 'entity.too.large' || err.type === 'parameters.too.many') return send(res, errors.payloadTooLarge());
     if (err instanceof multer.MulterError) {
       return send(res, err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE' ? errors.payloadTooLarge() : errors.malformedBody('form', err.message));
     }
-    if (err.type === 'multipart.malformed') return send(res, errors.malformedBody('form', err.message));
-    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.type === 'request.aborted' || err.type === 'request.size.invalid') {
-      return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
-    }
+    // Every other body-parser refusal (syntax, charset, not UTF-8, aborted...) is the client's.
+    if (typeof err.type === 'string' && (err.status ?? 500) < 500) return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
     (req.log ?? binding.logger).error({ err }, 'request failed');
     if (res.headersSent) return res.end();
     return send(res, errors.internal());
   });
   return r;
+}
+
+/**
+ * Parses a body only in a media type its operation takes: any other body is left unread, so it
+ * can neither fail nor reach a handler (the operation then sees no body).
+ */
+function bodyParser(limit: string, fileLimitBytes: number, mediaTypes: (req: Request) => string[]): express.RequestHandler {
+  const json = express.json({ limit, type: () => true, verify: utf8Only('json') });
+  const form = express.urlencoded({ limit, extended: false, type: () => true, verify: utf8Only('form') });
+  const multipart = multipartBody(fileLimitBytes);
+  return (req, res, next) => {
+    if (!req.headers['content-type']) return next();
+    const types = mediaTypes(req);
+    const type = types.length ? req.is(types) : false;
+    if (!type) return next();
+    if (type === 'application/x-www-form-urlencoded') return form(req, res, next);
+    if (type === 'multipart/form-data') return multipart(req, res, next);
+    if (req.is(['json', '+json'])) return json(req, res, next);
+    next();
+  };
+}
+
+/** Refuses a body whose bytes are not UTF-8 (a form's percent-escapes included), before parsing. */
+function utf8Only(kind: 'json' | 'form') {
+  return (_req: unknown, _res: unknown, buf: Buffer, encoding: string) => {
+    // A form in ISO-8859-1 is one byte per character: every byte is text.
+    if (kind === 'form' && encoding !== 'utf-8') return;
+    let ok = encoding === 'utf-8' && isUtf8(buf);
+    if (ok && kind === 'form' && buf.includes(0x25)) {
+      try {
+        decodeURIComponent(buf.toString('latin1'));
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) throw Object.assign(new Error(`the ${kind === 'json' ? 'JSON' : 'form'} body is not UTF-8 text`), { status: 400, type: 'entity.not.utf8' });
+  };
 }
 
 /**
@@ -214,7 +249,7 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
     if (!req.is('multipart/form-data')) return next();
     upload(req, res, (err?: unknown) => {
       if (err) {
-        if (!(err instanceof multer.MulterError)) (err as { type?: string }).type = 'multipart.malformed';
+        if (!(err instanceof multer.MulterError)) Object.assign(err as object, { type: 'multipart.malformed', status: 400 });
         return next(err);
       }
       const body: Record<string, unknown> = { ...(req.body as object) };
@@ -248,15 +283,29 @@ function prepareForValidation(node: unknown): Document {
   return visit(node) as Document;
 }
 
-/** The first string holding a NUL character, as a validation error at its place. */
-function findNul(value: unknown, path = ''): ErrorObject | undefined {
-  if (typeof value === 'string') {
-    return value.includes('\u0000') ? { keyword: 'nul', instancePath: path, schemaPath: '#', params: {}, message: 'must not contain NUL characters', data: value } : undefined;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const found = findNul(v, `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
-      if (found) return found;
+/** How deep request data may nest (SECURITY.md): far past any body the specs describe; the validator recurses. */
+export const MAX_REQUEST_DEPTH = 32;
+
+/**
+ * The first string holding a NUL character, or the first value nested past MAX_REQUEST_DEPTH, as a
+ * validation error at its place. Iterative: the data may be nested arbitrarily deep.
+ */
+function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefined {
+  // Depth counts from inside the body, query or path object.
+  const pending: [value: unknown, path: string, depth: number][] = [[root, '', -1]];
+  while (pending.length) {
+    const [value, path, depth] = pending.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return { keyword: 'nul', instancePath: path, schemaPath: '#', params: {}, message: 'must not contain NUL characters', data: value };
+    } else if (value && typeof value === 'object') {
+      if (depth >= MAX_REQUEST_DEPTH) {
+        return { keyword: 'maxDepth', instancePath: path, schemaPath: '#', params: { limit: MAX_REQUEST_DEPTH }, message: `must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`, data: null };
+      }
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, v] = entries[i];
+        if (typeof v === 'string' || (v && typeof v === 'object')) pending.push([v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);
+      }
     }
   }
   return undefined;

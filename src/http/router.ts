@@ -80,7 +80,7 @@ export class OperationMatcher<Op extends RoutedOperation> {
       try {
         value = decodeURIComponent(seg);
       } catch {
-        return undefined;
+        value = seg; // not percent-encoded UTF-8: kept as sent, for validation to judge (as Starlette does)
       }
       const found = this.walk(node.param.node, segs, i + 1, params);
       if (found) {

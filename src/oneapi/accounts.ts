@@ -52,14 +52,17 @@ export class Accounts {
   async issueCode(phone: string, purpose: Purpose): Promise<{ code: string } | { cooldown: true }> {
     const code = this.settings.codeMode === 'fixed' ? FIXED_CODE : String(crypto.randomInt(0, 1_000_000)).padStart(6, '0');
     const now = this.now();
+    const cooldownMs = this.settings.codeCooldownSeconds * 1000;
+    // With no cooldown nothing is refused: `now` is read before the statement waits for a
+    // connection, so a concurrent send for the phone may have stored a later time first.
     const rows = await this.db.raw(
       `INSERT INTO oneapi_phone_codes (phone, purpose, code_hash, attempts, sent_at, expires_at)
        VALUES (?, ?, ?, 0, ?, ?)
        ON CONFLICT (phone) DO UPDATE SET purpose = excluded.purpose, code_hash = excluded.code_hash,
          attempts = 0, sent_at = excluded.sent_at, expires_at = excluded.expires_at
-       WHERE oneapi_phone_codes.sent_at <= ?
+       ${cooldownMs > 0 ? 'WHERE oneapi_phone_codes.sent_at <= ?' : ''}
        RETURNING phone`,
-      [phone, purpose, this.codeHash(phone, purpose, code), now, now + this.settings.codeTtlSeconds * 1000, now - this.settings.codeCooldownSeconds * 1000],
+      [phone, purpose, this.codeHash(phone, purpose, code), now, now + this.settings.codeTtlSeconds * 1000, ...(cooldownMs > 0 ? [now - cooldownMs] : [])],
     );
     const returned = Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows;
     return returned.length ? { code } : { cooldown: true };

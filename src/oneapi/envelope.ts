@@ -66,6 +66,8 @@ function describe(e: ErrorObject): string {
     case 'pattern':
     case 'format':
       return `${field} 格式不正确`;
+    case 'maxDepth':
+      return `请求数据嵌套不能超过 ${String(p.limit)} 层`;
     case 'minProperties':
     case 'anyOf':
       return '请提供要更新的字段';

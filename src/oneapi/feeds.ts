@@ -177,6 +177,8 @@ export class FeedIngester {
     }, this.settings.timeoutMs);
     const onStop = () => limit.abort();
     this.stopping.signal.addEventListener('abort', onStop);
+    // A stop that came while the libraries loaded fired before this listener existed.
+    if (this.stopping.signal.aborted) limit.abort();
     let answered = false;
     try {
       const url = new URL(feed);

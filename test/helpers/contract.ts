@@ -96,7 +96,8 @@ export class Contract {
 
   /** Finds the API and operation a request addressed (undefined operation: no such route). */
   locate(method: string, url: string): { api?: ApiName; op?: Op; pathMatched: boolean } {
-    const pathname = new URL(url, 'http://x').pathname;
+    // As sent: URL parsing would resolve `.` and `..` segments, which a server sees as they are.
+    const pathname = /^[a-z][a-z0-9+.-]*:/i.test(url) ? new URL(url).pathname : url.split(/[?#]/, 1)[0];
     const entry = API_BASES.find(([, base]) => pathname === base || pathname.startsWith(`${base}/`));
     if (!entry || OUTSIDE_CONTRACT.has(pathname)) return { pathMatched: false };
     const [api, base] = entry;

@@ -13,8 +13,8 @@ export interface FakeUsage {
 }
 
 export type FakeReply =
-  /** Streams `chunks` as content deltas (`delayMs` apart), then finishes normally. */
-  | { kind: 'stream'; chunks: string[]; usage?: FakeUsage | null; delayMs?: number; finishReason?: string }
+  /** Streams `chunks` as content deltas (`delayMs` apart), then finishes normally (once `until` settles, if given). */
+  | { kind: 'stream'; chunks: string[]; usage?: FakeUsage | null; delayMs?: number; finishReason?: string; until?: Promise<unknown> }
   /** Answers an HTTP error with OpenAI's error body (or `body` as given). */
   | { kind: 'error'; status: number; message?: string; body?: unknown; delayMs?: number }
   /** Streams `chunks`, then `destroy`s the connection, or `end`s the response without finishing. */
@@ -190,6 +190,8 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
       return void res.end();
     case 'gate':
     case 'stream': {
+      if (reply.kind === 'stream' && reply.until) await Promise.race([reply.until, pause(res, Infinity)]);
+      if (res.destroyed) return;
       chunk({}, (reply.kind === 'stream' && reply.finishReason) || 'stop');
       const wantsUsage = (recorded.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       if (wantsUsage && reply.usage !== null) event({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: reply.usage ?? DEFAULT_USAGE });
