@@ -8,11 +8,8 @@ import { strict } from './strict.ts';
 
 export type { components as AideerComponents, operations as AideerOperations, paths as AideerPaths } from '../generated/aideer.client.ts';
 
-/** One event of a task's stream: `content` is the whole text so far (replace, do not append). */
-export interface TaskEvent {
-  status: components['schemas']['TaskStatus'];
-  content: string | null;
-}
+/** One event of a task's stream (`TaskStreamData` in the contract): `content` is the whole text so far. */
+export type TaskEvent = components['schemas']['TaskStreamData'];
 
 export interface AideerClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   /** The server's origin, e.g. `http://127.0.0.1:8000` (the client adds `/api/v1`). */
