@@ -3,7 +3,7 @@
 import http from 'node:http';
 import supertest from 'supertest';
 import type { Response } from 'supertest';
-import { readEventStream } from '../../sdk/sse.ts';
+import { streamEvents } from '../../src/contract/eventStream.ts';
 import { streamEventOf } from '../../src/contract/checker.ts';
 import { assertEventOnContract, assertOnContract } from './contract.ts';
 import { CHECK_HEADER } from './server.ts';
@@ -53,7 +53,7 @@ export async function checkedFetch(request: Request): Promise<globalThis.Respons
   // Every event the caller reads passes through the event check on its way (a copy of the bytes
   // is parsed beside it); cancelling the caller's body still closes the connection.
   let copy!: ReadableStreamDefaultController<Uint8Array>;
-  const events = readEventStream(new ReadableStream<Uint8Array>({ start: (c) => void (copy = c) }));
+  const events = streamEvents(new ReadableStream<Uint8Array>({ start: (c) => void (copy = c) }));
   void (async () => {
     for await (const e of events) {
       try {
