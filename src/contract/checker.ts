@@ -35,7 +35,7 @@ function escapePointer(s: string) {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function resolve(doc: Json, ref: string): Json {
+export function resolve(doc: Json, ref: string): Json {
   return ref
     .replace(/^#\//, '')
     .split('/')

@@ -3,7 +3,7 @@
 // contract checker; a journey also fails when a step gets a documented but wrong status.
 import crypto from 'node:crypto';
 import { streamEvents } from './eventStream.ts';
-import { Contract, streamEventOf, type CoverageRow, type StreamEventSeen } from './checker.ts';
+import { Contract, resolve, streamEventOf, type CoverageRow, type StreamEventSeen } from './checker.ts';
 import type { ApiName } from '../spec.ts';
 
 export interface RunnerOptions {
@@ -77,6 +77,10 @@ export class Runner {
 
   constructor(private readonly opts: RunnerOptions) {}
 
+  get options(): RunnerOptions {
+    return this.opts;
+  }
+
   private log(line: string) {
     this.opts.log?.(line);
   }
@@ -89,10 +93,11 @@ export class Runner {
       plan.push(['aideer', 'accounts, presets, chats and likes', (j) => aideerUserJourney(j)]);
       plan.push(['aideer', 'codes, credits, a task and its stream (admin)', (j) => aideerAdminJourney(j, this.opts)]);
       plan.push(['aideer', 'refusals: bad ids, missing tokens, unknown routes', (j) => aideerRefusals(j)]);
+      plan.push(['aideer', 'every secured operation without a token, every body over 1 MB', (j) => this.sweep(j, {})]);
       if (this.opts.allowUtils) plan.push(['aideer', 'utils (allowed by --allow-utils)', (j) => aideerUtils(j)]);
     }
     if (this.opts.apis.includes('oneapi')) {
-      plan.push(['oneapi', 'accounts, topics and messages', (j) => oneapiTopicsJourney(j, this.opts)]);
+      plan.push(['oneapi', "accounts, topics and messages; every secured operation without a token and with another user's UserID, every body over 1 MB", (j) => oneapiTopicsJourney(j, this)]);
       plan.push(['oneapi', 'subscriptions and articles', (j) => oneapiSubscriptionsJourney(j, this.opts)]);
       plan.push(['oneapi', 'refusals: bad input, missing tokens, unknown routes', (j) => oneapiRefusals(j)]);
     }
@@ -121,6 +126,39 @@ export class Runner {
       eventsChecked: [...this.contract.eventsChecked.values()].reduce((a, b) => a + b, 0),
       retriesAfter429: this.retries,
     };
+  }
+
+  /**
+   * Walks every operation of the journey's API from the spec alone: each secured one called with
+   * no credentials, or with `mismatched` ones (a token and another user's UserID), must be 401;
+   * each one taking a JSON
+   * body must refuse a body over 1 MB with 413. Path parameters come from their schemas' examples.
+   * The utils operations are left out (they are not secured and take no body).
+   */
+  async sweep(j: Journey, mismatched: Record<string, string>) {
+    const doc = this.contract.docs[j.api];
+    const big = { padding: 'x'.repeat(1_100_000) };
+    for (const op of this.contract.operations().filter((o) => o.api === j.api)) {
+      const item = doc.paths[op.template];
+      const operation = item[op.method];
+      if ((operation.tags ?? []).includes('utils')) continue;
+      const params = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map((p) => (p.$ref ? resolve(doc, p.$ref) : p));
+      const path = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
+        const schema = params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {};
+        const example = schema.example ?? (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 1 : 'x');
+        return encodeURIComponent(String(example));
+      });
+      const method = op.method.toUpperCase();
+      const media = operation.requestBody?.content ?? {};
+      const jsonExample = media['application/json'] ? (media['application/json'].example ?? Object.values<{ value: unknown }>(media['application/json'].examples ?? {})[0]?.value ?? {}) : undefined;
+      const security = operation.security ?? doc.security ?? [];
+      const secured = security.length > 0 && !security.some((s: object) => Object.keys(s).length === 0);
+      if (secured) {
+        await j.call(method, path, { json: jsonExample, expect: 401 });
+        if (Object.keys(mismatched).length) await j.call(method, path, { headers: mismatched, json: jsonExample, expect: 401 });
+      }
+      if (jsonExample !== undefined && '413' in op.responses) await j.call(method, path, { json: big, expect: 413 });
+    }
   }
 
   /** One HTTP exchange, retried after a 429 as its Retry-After says; every answer is checked. */
@@ -436,7 +474,8 @@ async function oneapiNewUser(j: Journey, opts: RunnerOptions): Promise<OneSessio
   return oneapiLogIn(j, opts, phone);
 }
 
-async function oneapiTopicsJourney(j: Journey, opts: RunnerOptions) {
+async function oneapiTopicsJourney(j: Journey, runner: Runner) {
+  const opts = runner.options;
   const me = await oneapiNewUser(j, opts);
   const cleanUp: (() => Promise<unknown>)[] = [];
   try {
@@ -451,6 +490,8 @@ async function oneapiTopicsJourney(j: Journey, opts: RunnerOptions) {
     await j.call('GET', `/topics/${topic.id}/messages`, { headers: other.headers, expect: [403, 404] });
     await j.call('DELETE', `/topics/${topic.id}`, { headers: me.headers, expect: 200 });
     await j.call('DELETE', `/topics/${topic.id}`, { headers: me.headers, expect: 404 });
+    // Sign-ins are rate-limited per address: the sweep reuses these two users.
+    await runner.sweep(j, { Authorization: other.token, UserID: String(me.id) });
     await j.call('GET', '/user/logout', { headers: other.headers, expect: 200 });
     await j.call('GET', '/user/self', { headers: other.headers, expect: 401 });
   } finally {
