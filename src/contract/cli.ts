@@ -21,6 +21,7 @@ checks every response and stream event against the contracts (openapi/*.yaml).
   --fixed-code CODE      the verification code of a One-API environment with fixed codes
                          (env CONFORMANCE_FIXED_CODE; default: the code the server returns, if any)
   --allow-utils          also call AIDeer's utils operations (init, admin, drop): drop WIPES the database
+  --header 'NAME: VALUE'  sent with every request (repeatable), e.g. a gateway's key
   --max-wait SECONDS     longest Retry-After honoured on a 429 (default 1500: a sign-in window)
   --junit PATH           JUnit XML report (default conformance-report/junit.xml)
   --json PATH            JSON report (default conformance-report/report.json)
@@ -48,6 +49,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
         'root-phone': { type: 'string' },
         'fixed-code': { type: 'string' },
         'allow-utils': { type: 'boolean', default: false },
+        header: { type: 'string', multiple: true },
         'max-wait': { type: 'string', default: '1500' },
         junit: { type: 'string', default: 'conformance-report/junit.xml' },
         json: { type: 'string', default: 'conformance-report/report.json' },
@@ -74,8 +76,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   for (const api of apis) if (api !== 'aideer' && api !== 'oneapi') usageError(`--api ${api}: expected aideer or oneapi`);
   const maxWait = Number(values['max-wait']);
   if (!Number.isFinite(maxWait) || maxWait < 0) usageError(`--max-wait ${values['max-wait']}: expected a number of seconds`);
+  const headers: Record<string, string> = {};
+  for (const h of values.header ?? []) {
+    const colon = h.indexOf(':');
+    if (colon < 1) usageError(`--header ${h}: expected 'NAME: VALUE'`);
+    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+  }
   return {
     runner: {
+      headers,
       baseUrl,
       apis: [...new Set(apis)] as ApiName[],
       adminUser: values['admin-user'] ?? env.ADMIN_USER,

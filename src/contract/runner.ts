@@ -20,6 +20,8 @@ export interface RunnerOptions {
   allowUtils: boolean;
   /** Longest `Retry-After` honoured on a 429, in seconds; a longer one fails the step. */
   maxWaitSeconds: number;
+  /** Sent with every request (a gateway's key, a tracing header). */
+  headers?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -165,7 +167,7 @@ export class Runner {
   async exchange(journey: Journey, method: string, path: string, o: CallOptions): Promise<Answer> {
     const url = new URL(this.opts.baseUrl.replace(/\/+$/, '') + path);
     for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
+    const headers: Record<string, string> = { accept: 'application/json', ...this.opts.headers, ...o.headers };
     let body: RequestInit['body'];
     if (o.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -198,7 +200,7 @@ export class Runner {
   /** Opens an event stream, checks the response and every event, and returns the events. */
   async stream(journey: Journey, path: string): Promise<{ status: number; events: StreamEventSeen[] }> {
     const url = new URL(this.opts.baseUrl.replace(/\/+$/, '') + path);
-    const res = await fetch(url, { headers: { accept: 'text/event-stream' } });
+    const res = await fetch(url, { headers: { accept: 'text/event-stream', ...this.opts.headers } });
     const seen = { method: 'GET', url: url.pathname, status: res.status };
     const streamed = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const text = streamed ? '' : await res.text();
