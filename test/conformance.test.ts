@@ -153,6 +153,29 @@ describe('the conformance runner', function () {
     }
   });
 
+  it('when the server answers 429 with Retry-After, then the runner retries after it and passes', async () => {
+    let limited = 0;
+    const proxy = await brokenProxy(server.url, (req, res) => {
+      // The first two calls to one operation are refused as the server's own limit would be.
+      if (req.path === '/api/topics' && req.method === 'GET' && limited < 2) {
+        limited++;
+        res.status = 429;
+        res.headers['retry-after'] = '1';
+        res.body = { success: false, message: '请求过于频繁，请稍后再试' };
+      }
+    });
+    try {
+      const result = await run(proxy.url);
+      expect(limited).to.equal(2);
+      expect(result.retriesAfter429).to.equal(2);
+      // The 429s were on contract (documented for listTopics), and the retries got the real answers.
+      expect(violations(result).concat(failures(result))).to.deep.equal([]);
+      expect(result.coverage.find((r) => r.operationId === 'listTopics' && r.status === '429')?.count).to.equal(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('when run as a command against a broken server, then it exits 1 and writes the JUnit and JSON reports; against the real one it exits 0', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-'));
     const proxy = await brokenProxy(server.url, (req, res) => {
