@@ -62,6 +62,8 @@ interface Answer {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 class StopJourney extends Error {}
 
 const BASES: Record<ApiName, string> = { aideer: '/api/v1', oneapi: '/api' };
@@ -95,11 +97,11 @@ export class Runner {
       plan.push(['aideer', 'accounts, presets, chats and likes', (j) => aideerUserJourney(j)]);
       plan.push(['aideer', 'codes, credits, a task and its stream (admin)', (j) => aideerAdminJourney(j, this.opts)]);
       plan.push(['aideer', 'refusals: bad ids, missing tokens, unknown routes', (j) => aideerRefusals(j)]);
-      plan.push(['aideer', 'every secured operation without a token, every body over 1 MB', (j) => this.sweep(j, {})]);
+      plan.push(['aideer', 'every secured operation without a token, every body over 1 MB, every id malformed or unknown', async (j) => this.sweep(j, {}, bearer((await aideerSignUp(j)).token))]);
       if (this.opts.allowUtils) plan.push(['aideer', 'utils (allowed by --allow-utils)', (j) => aideerUtils(j)]);
     }
     if (this.opts.apis.includes('oneapi')) {
-      plan.push(['oneapi', "accounts, topics and messages; every secured operation without a token and with another user's UserID, every body over 1 MB", (j) => oneapiTopicsJourney(j, this)]);
+      plan.push(['oneapi', "accounts, topics and messages; every secured operation without a token and with another user's UserID, every body over 1 MB, every id malformed or unknown", (j) => oneapiTopicsJourney(j, this)]);
       plan.push(['oneapi', 'subscriptions and articles', (j) => oneapiSubscriptionsJourney(j, this.opts)]);
       plan.push(['oneapi', 'refusals: bad input, missing tokens, unknown routes', (j) => oneapiRefusals(j)]);
     }
@@ -135,9 +137,11 @@ export class Runner {
    * no credentials, or with `mismatched` ones (a token and another user's UserID), must be 401;
    * each one taking a JSON
    * body must refuse a body over 1 MB with 413. Path parameters come from their schemas' examples.
+   * Given `authorised` credentials (a fresh user's), every operation with a path parameter is also
+   * called with a malformed id and with one that names nothing, and must refuse (4xx, documented).
    * The utils operations are left out (they are not secured and take no body).
    */
-  async sweep(j: Journey, mismatched: Record<string, string>) {
+  async sweep(j: Journey, mismatched: Record<string, string>, authorised?: Record<string, string>) {
     const doc = this.contract.docs[j.api];
     const big = { padding: 'x'.repeat(1_100_000) };
     for (const op of this.contract.operations().filter((o) => o.api === j.api)) {
@@ -160,6 +164,16 @@ export class Runner {
         if (Object.keys(mismatched).length) await j.call(method, path, { headers: mismatched, json: jsonExample, expect: 401 });
       }
       if (jsonExample !== undefined && '413' in op.responses) await j.call(method, path, { json: big, expect: 413 });
+      // With a fresh user's credentials, ids that are malformed or name nothing: refused with a
+      // documented status, whatever the order of the server's checks (a fresh user owns nothing,
+      // so no such call can change data).
+      if (authorised && /\{/.test(op.template)) {
+        for (const fill of [() => 'not-an-id', (schema: Json) => (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 2147483647 : unique('none'))]) {
+          const probe = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(String(fill(params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {}))));
+          const answer = await j.call(method, probe, { headers: authorised, json: jsonExample });
+          if (answer.status >= 500 || answer.status < 400) j.note([`${method} ${probe}: expected a refusal, got ${answer.status}`]);
+        }
+      }
     }
   }
 
@@ -493,7 +507,7 @@ async function oneapiTopicsJourney(j: Journey, runner: Runner) {
     await j.call('DELETE', `/topics/${topic.id}`, { headers: me.headers, expect: 200 });
     await j.call('DELETE', `/topics/${topic.id}`, { headers: me.headers, expect: 404 });
     // Sign-ins are rate-limited per address: the sweep reuses these two users.
-    await runner.sweep(j, { Authorization: other.token, UserID: String(me.id) });
+    await runner.sweep(j, { Authorization: other.token, UserID: String(me.id) }, other.headers);
     await j.call('GET', '/user/logout', { headers: other.headers, expect: 200 });
     await j.call('GET', '/user/self', { headers: other.headers, expect: 401 });
   } finally {
