@@ -1510,6 +1510,125 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "pending" | "running" | "finished" | "failed";
+        /** @description One event of a task's stream, in this order: `open`, any number of running states, one final state (finished or failed), `close`. A stream taken over by a reconnecting client ends with `close` and no final state; a stream whose server shuts down while another instance runs the task ends without `close` (resume it). */
+        TaskStreamEvent: components["schemas"]["TaskStreamOpen"] | components["schemas"]["TaskStreamRunning"] | components["schemas"]["TaskStreamFinished"] | components["schemas"]["TaskStreamFailed"] | components["schemas"]["TaskStreamClose"];
+        /**
+         * @description A state event's `id:` field, a decimal integer that grows by one per state event of the task, on every instance alike; a client that reconnects sends the last one it saw back as `Last-Event-ID`.
+         * @example 3
+         */
+        TaskStreamEventId: string;
+        /** @description The `data` of a state event, `{status, content}`; `content` is the whole text so far (replace, do not append). */
+        TaskStreamData: {
+            /**
+             * @description `running` while the reply grows, then `finished` or `failed` once.
+             * @example running
+             * @enum {string}
+             */
+            status: "running" | "finished" | "failed";
+            /**
+             * @description The cumulative text; for `failed`, an error text or null.
+             * @example 你好，我是
+             */
+            content: string | null;
+        };
+        /**
+         * @description `event: open`, the first event, with no data.
+         * @example {
+         *       "event": "open"
+         *     }
+         */
+        TaskStreamOpen: {
+            /**
+             * @description The event name.
+             * @constant
+             */
+            event: "open";
+        };
+        /**
+         * @description A running state, `data: {"status":"running","content":"<text so far>"}` with no event name; never sent for title tasks.
+         * @example {
+         *       "event": "message",
+         *       "id": "2",
+         *       "data": {
+         *         "status": "running",
+         *         "content": "你好，我是"
+         *       }
+         *     }
+         */
+        TaskStreamRunning: {
+            /**
+             * @description No `event:` field, so `message`.
+             * @constant
+             */
+            event: "message";
+            id: components["schemas"]["TaskStreamEventId"];
+            data: components["schemas"]["TaskStreamData"] & {
+                /** @constant */
+                status?: "running";
+                /** @description The text so far; empty once, when a task whose server stopped is restarted from its start. */
+                content?: string;
+            };
+        };
+        /**
+         * @description The final state of a task that succeeded, `data: {"status":"finished","content":"<full text>"}`.
+         * @example {
+         *       "event": "message",
+         *       "id": "4",
+         *       "data": {
+         *         "status": "finished",
+         *         "content": "你好，我是 AIDeer。"
+         *       }
+         *     }
+         */
+        TaskStreamFinished: {
+            /**
+             * @description No `event:` field, so `message`.
+             * @constant
+             */
+            event: "message";
+            id: components["schemas"]["TaskStreamEventId"];
+            data: components["schemas"]["TaskStreamData"] & {
+                /** @constant */
+                status?: "finished";
+                content?: string;
+            };
+        };
+        /**
+         * @description The final state of a task that failed, `data: {"status":"failed","content":<error text or null>}`.
+         * @example {
+         *       "event": "message",
+         *       "id": "5",
+         *       "data": {
+         *         "status": "failed",
+         *         "content": "The model provider did not answer in time"
+         *       }
+         *     }
+         */
+        TaskStreamFailed: {
+            /**
+             * @description No `event:` field, so `message`.
+             * @constant
+             */
+            event: "message";
+            id: components["schemas"]["TaskStreamEventId"];
+            data: components["schemas"]["TaskStreamData"] & {
+                /** @constant */
+                status?: "failed";
+            };
+        };
+        /**
+         * @description `event: close`, the last event, with no data; the response ends after it.
+         * @example {
+         *       "event": "close"
+         *     }
+         */
+        TaskStreamClose: {
+            /**
+             * @description The event name.
+             * @constant
+             */
+            event: "close";
+        };
         /** @description A generation task to start. */
         TaskCreate: {
             /**

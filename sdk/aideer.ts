@@ -8,13 +8,11 @@ import { strict } from './strict.ts';
 
 export type { components as AideerComponents, operations as AideerOperations, paths as AideerPaths } from '../generated/aideer.client.ts';
 
-/** One event of a task's stream: `content` is the whole text so far (replace, do not append). */
-export interface TaskEvent {
-  status: components['schemas']['TaskStatus'];
-  content: string | null;
-  /** The event's id (its `id:` line): pass it as `lastEventId` to resume after it. */
-  id?: string;
-}
+/**
+ * One event of a task's stream (`TaskStreamData` in the contract): `content` is the whole text so
+ * far (replace, do not append); `id` is the event's `id:` line, to pass as `lastEventId` to resume.
+ */
+export type TaskEvent = components['schemas']['TaskStreamData'] & { id?: components['schemas']['TaskStreamEventId'] };
 
 export interface TaskStreamOptions {
   signal?: AbortSignal;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Document } from 'openapi-backend';
 import type { Config } from './config.ts';
-import { loadSpec, type ApiName } from './spec.ts';
+import { loadSpec, ROOT, type ApiName } from './spec.ts';
 import { requestOrigin } from './http/origin.ts';
 
 const require = createRequire(import.meta.url);
@@ -236,6 +236,11 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
   for (const api of apis) {
     router.get(`/redoc/${api.name}`, sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js'), apiOrigin));
   }
+  // Browsers ask for /favicon.ico on every page without an icon link (Redoc's, the JSON documents).
+  const favicon = fs.readFileSync(path.join(ROOT, 'static', 'favicon.ico'));
+  router.get('/favicon.ico', (_req, res) => {
+    res.type('image/x-icon').set('Cache-Control', 'public, max-age=86400').send(favicon);
+  });
   const bundle = offlineRedocBundle();
   router.get('/redoc/redoc.standalone.js', (_req, res) => {
     res.type('text/javascript').set('Cache-Control', 'public, max-age=3600').send(bundle);

@@ -47,6 +47,9 @@ describe('the docs in a browser with no internet', function () {
   // What the pages' Content-Security-Policy refused, as Chromium reports it on the console.
   const refusedByPolicy: string[] = [];
   const responseChecks: Promise<string[]>[] = [];
+  // Console errors (a 404 shows there as "Failed to load resource") and 404s from the server.
+  const consoleErrors: string[] = [];
+  const notFound: string[] = [];
 
   const isAllowed = (url: string) => url.startsWith(`${origin}/`) || /^(file|data|blob):/.test(url);
 
@@ -94,10 +97,14 @@ describe('the docs in a browser with no internet', function () {
       if (!isAllowed(req.url())) offNetwork.push(`${req.method()} ${req.url()}`);
     });
     await context.route('**/*', (route) => (isAllowed(route.request().url()) ? route.continue() : route.abort('internetdisconnected')));
-    context.on('response', (res) => responseChecks.push(checkOnContract(res)));
+    context.on('response', (res) => {
+      responseChecks.push(checkOnContract(res));
+      if (res.status() === 404) notFound.push(`${res.request().method()} ${res.url()}`);
+    });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (msg) => {
       if (/Content Security Policy/i.test(msg.text())) refusedByPolicy.push(msg.text());
+      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} (${msg.location().url})`);
     });
   });
 
@@ -136,6 +143,35 @@ describe('the docs in a browser with no internet', function () {
       expect(shown.length, name).to.equal(expected.length);
       expect([...shown].sort(), name).to.deep.equal([...expected].sort());
     }
+    await expectOfflineAndOnContract();
+  });
+
+  /** What Swagger UI shows as a warning or error box (a document it cannot fully read). */
+  const warningBoxes = () => page.locator('.swagger-ui .error-wrapper, .swagger-ui .errors-wrapper, .swagger-ui .version-pragma').allInnerTexts();
+
+  it('when each API is shown in /docs, then no warning or error box appears, and nothing the pages ask for is missing', async () => {
+    for (const name of ['aideer', 'oneapi'] as const) {
+      await openSwagger(name);
+      // The boxes render with the document's info block: wait for it, then for the page to settle.
+      await page.locator('.swagger-ui .info .title').waitFor();
+      await page.waitForLoadState('networkidle');
+      expect(await warningBoxes(), name).to.deep.equal([]);
+    }
+    for (const url of ['/docs/', '/redoc/', '/redoc/aideer', '/redoc/oneapi']) {
+      await page.goto(`${origin}${url}`);
+      await page.waitForLoadState('networkidle');
+      // Headless Chromium never asks for the tab icon: ask for it as a browser with tabs would (the
+      // page's icon links, else /favicon.ico).
+      const links = await page.locator('link[rel~="icon"]').evaluateAll((ls) => ls.map((l) => (l as unknown as { href: string }).href));
+      const icons = links.length ? links : [new URL('/favicon.ico', page.url()).href];
+      for (const icon of icons) {
+        const res = await context.request.get(icon.replace(origin, server.url), { headers: { [CHECK_HEADER]: '1' } });
+        expect(res.status(), icon).to.equal(200);
+        expect(res.headers()['content-type'], icon).to.match(/^image\//);
+      }
+    }
+    expect(notFound.splice(0), '404s').to.deep.equal([]);
+    expect(consoleErrors.splice(0), 'console errors').to.deep.equal([]);
     await expectOfflineAndOnContract();
   });
 

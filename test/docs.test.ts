@@ -185,6 +185,20 @@ describe('the docs pages', () => {
     }
   });
 
+  it('when a browser asks for /favicon.ico, then it gets the icon that ships in static/', async () => {
+    const res = await api.get('/favicon.ico').buffer(true).parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => done(null, Buffer.concat(chunks)));
+    }).expect(200);
+    expect(res.headers['content-type']).to.equal('image/x-icon');
+    const icon = res.body as Buffer;
+    // An ICO header (reserved 0, type 1, at least one image) and the file's own bytes.
+    expect([icon.readUInt16LE(0), icon.readUInt16LE(2)]).to.deep.equal([0, 1]);
+    expect(icon.readUInt16LE(4)).to.be.at.least(1);
+    expect(icon.equals(fs.readFileSync(path.join(ROOT, 'static', 'favicon.ico')))).to.equal(true);
+  });
+
   it('when a docs path names nothing, then 404', async () => {
     await api.get('/docs/index.html').expect(404);
     await api.get('/docs/swagger-initializer.js').expect(404);

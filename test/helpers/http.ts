@@ -3,7 +3,9 @@
 import http from 'node:http';
 import supertest from 'supertest';
 import type { Response } from 'supertest';
-import { assertOnContract } from './contract.ts';
+import { streamEvents } from '../../src/contract/eventStream.ts';
+import { streamEventOf } from '../../src/contract/checker.ts';
+import { assertEventOnContract, assertOnContract } from './contract.ts';
 import { CHECK_HEADER } from './server.ts';
 
 export function checkContract(res: Response): void {
@@ -45,8 +47,32 @@ export async function checkedFetch(request: Request): Promise<globalThis.Respons
     // Not JSON: the check reports it wherever the contract documents a JSON body.
   }
   const url = new URL(request.url);
-  assertOnContract({ method: request.method, url: url.pathname + url.search, status: res.status, headers: Object.fromEntries(res.headers), body, text });
-  return res;
+  const seen = { method: request.method, url: url.pathname + url.search, status: res.status };
+  assertOnContract({ ...seen, headers: Object.fromEntries(res.headers), body, text });
+  if (!streamed || !res.body) return res;
+  // Every event the caller reads passes through the event check on its way (a copy of the bytes
+  // is parsed beside it); cancelling the caller's body still closes the connection.
+  let copy!: ReadableStreamDefaultController<Uint8Array>;
+  const events = streamEvents(new ReadableStream<Uint8Array>({ start: (c) => void (copy = c) }));
+  void (async () => {
+    for await (const e of events) {
+      try {
+        assertEventOnContract(seen, streamEventOf(e));
+      } catch {
+        // Noted in offContractEvents: the run fails at its end (hooks.ts).
+      }
+    }
+  })();
+  const passed = res.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, out) {
+        copy.enqueue(chunk);
+        out.enqueue(chunk);
+      },
+      flush: () => copy.close(),
+    }),
+  );
+  return new Response(passed, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
 export interface SseEvent {
@@ -82,20 +108,23 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
     // A connection of its own, as EventSource has: dropping it closes the socket at once.
     const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { accept: 'text/event-stream', ...headers, [CHECK_HEADER]: '1' } }, (res) => {
       const events: SseEvent[] = [];
-      const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
+      const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void; reject: (err: Error) => void }[] = [];
+      // The first event off contract: every later wait, and `done`, fail with it.
+      let offContract: Error | undefined;
       let raw = '';
       let buffer = '';
       const session: SseSession = {
         status: res.statusCode ?? 0,
         headers: res.headers,
         events,
-        done: new Promise<void>((r) => res.on('close', () => r())),
+        done: new Promise<void>((r, j) => res.on('close', () => (offContract ? j(offContract) : r()))),
         until(test, ms = 10_000) {
+          if (offContract) return Promise.reject(offContract);
           const found = events.find(test);
           if (found) return Promise.resolve(found);
           return new Promise((r, j) => {
             const timer = setTimeout(() => j(new Error(`no matching event within ${ms} ms; got ${JSON.stringify(events)}`)), ms);
-            waiters.push({ test, resolve: (e) => (clearTimeout(timer), r(e)) });
+            waiters.push({ test, resolve: (e) => (clearTimeout(timer), r(e)), reject: (err) => (clearTimeout(timer), j(err)) });
           });
         },
         disconnect: () => {
@@ -112,11 +141,21 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
           const block = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
           const event: SseEvent = {};
+          const fields: { event?: string; data?: string; id?: string } = {};
           for (const line of block.split('\n')) {
             if (line.startsWith(':')) event.comment = line.slice(1).trim();
-            else if (line.startsWith('event: ')) event.event = line.slice(7);
-            else if (line.startsWith('id: ')) event.id = line.slice(4);
-            else if (line.startsWith('data: ')) event.data = JSON.parse(line.slice(6));
+            else if (line.startsWith('event: ')) event.event = fields.event = line.slice(7);
+            else if (line.startsWith('data: ')) event.data = JSON.parse((fields.data = line.slice(6)));
+            else if (line.startsWith('id: ')) event.id = fields.id = line.slice(4);
+          }
+          // A comment alone is no event; every real one is checked against the stream's schema.
+          if (event.comment === undefined || fields.event !== undefined || fields.data !== undefined) {
+            try {
+              assertEventOnContract({ method: 'GET', url: path, status: session.status }, streamEventOf(fields));
+            } catch (err) {
+              offContract = err as Error;
+              for (const w of waiters.splice(0)) w.reject(offContract);
+            }
           }
           events.push(event);
           for (const w of waiters.splice(0)) (w.test(event) ? w.resolve(event) : waiters.push(w));
