@@ -50,19 +50,30 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   app.set('trust proxy', config.trustProxy);
 
   // Request id (decision G10) and one JSON log line per request. The query string is left out:
-  // it can carry one-time codes.
+  // it can carry one-time codes. The id goes in as a field; `req.log`, a child logger carrying it,
+  // is made only for a request that logs something of its own.
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: express.Request & { _log?: Logger }) {
+      return (this._log ??= logger.child({ reqId: this.id }));
+    },
+    set(this: express.Request & { _log?: Logger }, value: Logger) {
+      this._log = value;
+    },
+  });
   app.use((req, res, next) => {
-    const given = req.get('x-request-id');
-    req.id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    const given = req.headers['x-request-id'];
+    req.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     res.setHeader('X-Request-Id', req.id);
-    req.log = logger.child({ reqId: req.id });
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      req.log.info(
-        { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        'request',
-      );
-    });
+    if (logger.isLevelEnabled('info')) {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        logger.info(
+          { reqId: req.id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          'request',
+        );
+      });
+    }
     next();
   });
   app.use(
