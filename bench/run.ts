@@ -438,7 +438,7 @@ function markdown(r: typeof result): string {
     for (const w of d.writePath) out.push(`| ${w.scenario} | ${w.variant} | ${num(w.rps)} | ${num(w.p99)} | ${(w.serverCore * 100).toFixed(0)}% | ${w.queriesPerReq.toFixed(2)} | ${w.transactionsPerReq.toFixed(2)} |`);
     out.push('');
     const s = d.streams;
-    if (s) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core: ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); RSS ${num(s.rssPerStreamKB)} KB per task and stream; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
+    if (s) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); RSS ${num(s.rssPerStreamKB)} KB per task and stream; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
   }
   if (r.coldStart.serverMs.length) out.push(`Cold start, spawn to first 200 (\`node dist/src/server.js\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`, '');
   return out.join('\n');

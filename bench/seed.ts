@@ -2,6 +2,7 @@
 // users with their tokens, redeem codes, then (over HTTP, through the real server) a preset, the
 // chats the list reads, and a topic.
 import crypto from 'node:crypto';
+import http from 'node:http';
 import type { Knex } from 'knex';
 import { sha256 } from '../src/oneapi/accounts.ts';
 import { Tokens } from '../src/aideer/tokens.ts';
@@ -51,14 +52,20 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
 
 export const redeemCode = (i: number) => `BENCH${String(i).padStart(7, '0')}`;
 
-export async function call(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: { ...auth, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+/** One request on a connection of its own (a burst of a thousand must not meet a closing keep-alive socket). */
+export function call(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<{ status: number; json: any }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { ...auth, ...(payload === undefined ? {} : { 'Content-Type': 'application/json' }) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 
 async function ok(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<any> {

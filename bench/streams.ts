@@ -20,6 +20,8 @@ export interface StreamResult {
   dbWritesPerTask: number;
   wallS: number;
   serverCpuUsPerTask: number;
+  /** Most streams open at the same moment. */
+  peakOpen: number;
 }
 
 interface StreamRecord {
@@ -27,6 +29,8 @@ interface StreamRecord {
   final?: string;
   closed: boolean;
 }
+
+const open = { now: 0, peak: 0 };
 
 function stream(port: number, path: string, jwt: string): Promise<StreamRecord> {
   return new Promise((resolve, reject) => {
@@ -37,6 +41,8 @@ function stream(port: number, path: string, jwt: string): Promise<StreamRecord> 
         return reject(new Error(`stream ${path} answered ${res.statusCode}`));
       }
       res.setEncoding('utf8');
+      open.peak = Math.max(open.peak, ++open.now);
+      res.once('close', () => open.now--);
       let buffer = '';
       res.on('data', (chunk: string) => {
         const at = performance.now();
@@ -101,18 +107,33 @@ export async function benchStreams(opts: { env: NodeJS.ProcessEnv; seed: Seed; t
     const writesBefore = await writes();
     const rssBefore = server.rss();
     let rssPeak = rssBefore;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, server.rss())), 50);
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, server.rss() || 0)), 50);
+    const died = new Promise<never>((_, reject) => server.child.once('exit', (code, signal) => reject(new Error(`the stream server exited (${code ?? signal}) during the streams: ${server.stderr().trim()}`))));
     const cpuBefore = server.cpuUs();
+    open.peak = 0;
     const started = performance.now();
-    const records = await Promise.all(
+    // Each task's stream opens as soon as the task exists; creations are paced (50 in flight) so
+    // the burst does not overflow the listen backlog, while all the streams stay open together.
+    let creating = 0;
+    const waiting: (() => void)[] = [];
+    const create = async (owner: Seed['streamers'][number], chatId: string) => {
+      while (creating >= 50) await new Promise<void>((r) => waiting.push(r));
+      creating++;
+      try {
+        return await call(port, 'POST', '/api/v1/tasks', bearer(owner.jwt), { chat_id: chatId, type: 'chat_generation' });
+      } finally {
+        creating--;
+        waiting.shift()?.();
+      }
+    };
+    const records = await Promise.race([died, Promise.all(
       chats.map(async ({ owner, chatId }) => {
-        const r = await call(port, 'POST', '/api/v1/tasks', bearer(owner.jwt), { chat_id: chatId, type: 'chat_generation' });
+        const r = await create(owner, chatId);
         if (r.status !== 200) throw new Error(`creating a task answered ${r.status} ${JSON.stringify(r.json)}`);
         return stream(port, `/api/v1/tasks/${r.json.task_id}/stream`, owner.jwt);
       }),
-    );
+    )]).finally(() => clearInterval(sampler));
     const wallS = (performance.now() - started) / 1000;
-    clearInterval(sampler);
     const cpu = server.cpuUs() - cpuBefore;
     // The runner's final writes land before the stream's final event; give stragglers a moment.
     await new Promise((r) => setTimeout(r, 200));
@@ -132,6 +153,7 @@ export async function benchStreams(opts: { env: NodeJS.ProcessEnv; seed: Seed; t
       dbWritesPerTask: dbWrites / opts.tasks,
       wallS,
       serverCpuUsPerTask: cpu / opts.tasks,
+      peakOpen: open.peak,
     };
   } finally {
     await server.stop();
