@@ -43,6 +43,16 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   // Loaded only when used: it is one of the heavier imports at start-up.
   const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
+  // Shared limits count from the first request: serve once Redis answers, or once it has failed.
+  if (redis) {
+    await new Promise<void>((resolve) => {
+      const settled = () => {
+        redis.off('ready', settled).off('error', settled);
+        resolve();
+      };
+      redis.once('ready', settled).once('error', settled);
+    });
+  }
 
   const app = express();
   app.disable('x-powered-by');
