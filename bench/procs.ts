@@ -34,6 +34,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Every process started here and not yet stopped, so the bench can kill them however it ends. */
+export const running = new Set<Proc>();
+
 export interface Proc {
   child: ChildProcess;
   port: number;
@@ -82,6 +85,7 @@ export async function startNode(args: string[], env: NodeJS.ProcessEnv, port: nu
     rss: () => procRss(child.pid!),
     stderr: () => stderr,
     async stop() {
+      running.delete(proc);
       if (exited) return;
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -89,6 +93,7 @@ export async function startNode(args: string[], env: NodeJS.ProcessEnv, port: nu
       clearTimeout(killer);
     },
   };
+  running.add(proc);
   for (;;) {
     if (exited) throw new Error(`node ${args.join(' ')} exited before serving: ${stderr.trim()}`);
     if (performance.now() > deadline) {

@@ -15,7 +15,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { createDb, migrate } from '../src/db.ts';
 import { ROOT } from '../src/spec.ts';
-import { freePort, HAS_TASKSET, pinSelf, startNode, type Proc } from './procs.ts';
+import { freePort, HAS_TASKSET, pinSelf, running, startNode, type Proc } from './procs.ts';
 import { bearer, JWT_SECRET, oneapiAuth, ONEAPI_SECRET, redeemCode, seedOverHttp, seedRows, type Seed } from './seed.ts';
 import { benchStreams, counts, startCounting, type StreamResult } from './streams.ts';
 import { median, num } from './report.ts';
@@ -35,12 +35,17 @@ const PLAN = SMOKE
 
 // A safety net, not the budget: a full run takes about 10 minutes on 2 cores, a smoke run under one.
 const WATCHDOG_MS = SMOKE ? 300_000 : 1_500_000;
-const children = new Set<Proc>();
 setTimeout(() => {
   console.error(`bench: still running after ${WATCHDOG_MS / 1000} s, giving up`);
-  for (const c of children) c.child.kill('SIGKILL');
   process.exit(2);
 }, WATCHDOG_MS).unref();
+// However the bench ends (done, a crash, the watchdog, Ctrl-C), no server it started outlives it.
+const tempDirs = new Set<string>();
+process.on('exit', () => {
+  for (const c of running) c.child.kill('SIGKILL');
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 type Target = 'project' | 'bare' | 'express' | 'express-oav' | 'fastify';
 const PEERS: Target[] = ['express', 'express-oav', 'fastify'];
@@ -169,6 +174,7 @@ async function measure(proc: Proc, sc: Scenario, seed: Seed): Promise<Measure> {
 
 async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessEnv, pgUrl?: string) => Promise<T>): Promise<T> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${kind}-`));
+  tempDirs.add(dataDir);
   let pgUrl: string | undefined;
   let admin: pg.Client | undefined;
   const name = `bench_${process.pid}_${Date.now().toString(36)}`;
@@ -211,14 +217,11 @@ async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessE
 
 async function started(args: string[], env: NodeJS.ProcessEnv, probe: string): Promise<Proc> {
   const port = await freePort();
-  const proc = await startNode(args, { ...env, PORT: String(port) }, port, { probe });
-  children.add(proc);
-  return proc;
+  return startNode(args, { ...env, PORT: String(port) }, port, { probe });
 }
 
 async function stop(proc: Proc) {
   await proc.stop();
-  children.delete(proc);
 }
 
 interface DatabaseResult {
@@ -248,7 +251,6 @@ async function analyseWrites(env: NodeJS.ProcessEnv, seed: Seed, pgUrl?: string)
     if (v.syncOff) await alter('off');
     const port = await freePort();
     const server = await startCounting({ ...env, PORT: String(port), BENCH_POOL_MAX: String(v.pool) }, port);
-    children.add(server);
     try {
       for (const sc of SCENARIOS.filter((x) => x.method === 'POST')) {
         const c0 = await counts(server);
@@ -340,7 +342,6 @@ async function benchColdStart(): Promise<{ serverMs: number[]; bareMs: number[] 
     const port = await freePort();
     const t0 = performance.now();
     const proc = await startNode(args, { ...env, PORT: String(port) }, port, { probe, need200: true });
-    children.add(proc);
     try {
       return performance.now() - t0;
     } finally {
@@ -350,6 +351,7 @@ async function benchColdStart(): Promise<{ serverMs: number[]; bareMs: number[] 
   for (let i = 0; i < PLAN.coldRuns; i++) {
     bareMs.push(await until200(['-e', bareScript], { PATH: process.env.PATH }, '/'));
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cold-'));
+    tempDirs.add(dataDir);
     try {
       const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', JWT_SECRET, ONEAPI_SECRET, LOG_LEVEL: 'warn', FEED_SAMPLE: 'false' };
       serverMs.push(await until200([SERVER], env, '/api/phone_verification?phone=13800138000&purpose=register'));
