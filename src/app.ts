@@ -57,8 +57,16 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   // Loaded only when used: it is one of the heavier imports at start-up.
   const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
-  // Counted in memory until the connection is ready: wait, so instances share counts from the first request.
-  if (redis) await new Promise<void>((resolve) => (redis.once('ready', resolve), redis.once('error', resolve)));
+  // Shared limits count from the first request: serve once Redis answers, or once it has failed.
+  if (redis) {
+    await new Promise<void>((resolve) => {
+      const settled = () => {
+        redis.off('ready', settled).off('error', settled);
+        resolve();
+      };
+      redis.once('ready', settled).once('error', settled);
+    });
+  }
 
   const app = express();
   app.disable('x-powered-by');
@@ -85,19 +93,30 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   });
 
   // Request id (decision G10) and one JSON log line per request. The query string is left out:
-  // it can carry one-time codes.
+  // it can carry one-time codes. The id goes in as a field; `req.log`, a child logger carrying it,
+  // is made only for a request that logs something of its own.
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: express.Request & { _log?: Logger }) {
+      return (this._log ??= logger.child({ reqId: this.id }));
+    },
+    set(this: express.Request & { _log?: Logger }, value: Logger) {
+      this._log = value;
+    },
+  });
   app.use((req, res, next) => {
-    const given = req.get('x-request-id');
-    req.id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    const given = req.headers['x-request-id'];
+    req.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     res.setHeader('X-Request-Id', req.id);
-    req.log = logger.child({ reqId: req.id });
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      req.log.info(
-        { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        'request',
-      );
-    });
+    if (logger.isLevelEnabled('info')) {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        logger.info(
+          { reqId: req.id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          'request',
+        );
+      });
+    }
     next();
   });
   // Security headers on every answer. The APIs answer JSON only, so their policy allows nothing;

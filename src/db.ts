@@ -1,4 +1,5 @@
 // The only place that knows how to reach the database: SQLite file by default, Postgres by URL.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -18,6 +19,8 @@ export interface DbOptions {
   searchPath?: string;
   /** Where knex's own warnings go (by default it prints them, stack and all, on the console). */
   logger?: Logger;
+  /** Postgres pool size (default 10); the bench varies it to find what limits writes. */
+  poolMax?: number;
 }
 
 /** The database in words for messages: host, port and name, never the credentials. */
@@ -51,13 +54,62 @@ export function forUpdate<Q extends Knex.QueryBuilder>(trx: Knex, query: Q): Q {
   return isPostgres(trx) ? (query.forUpdate() as Q) : query;
 }
 
+/** A statement of a hot lookup, prepared once per connection. */
+export interface Prepared<Row> {
+  first(...values: unknown[]): Promise<Row | undefined>;
+  all(...values: unknown[]): Promise<Row[]>;
+}
+
+type Pooled = { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; emit(event: 'query', q: object): void };
+type SqliteStatement = { all(...values: unknown[]): unknown[] };
+type PgConnection = { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }> };
+
+/**
+ * For the lookups every request makes (token to user): knex builds, compiles and prepares each
+ * query anew, which costs more than the query itself. `sql` uses `?` placeholders. The connection
+ * comes from knex's pool, so a lookup never runs inside another request's transaction.
+ */
+export function prepare<Row>(db: Knex, sql: string): Prepared<Row> {
+  const pool = db.client as Pooled;
+  let rows: (conn: unknown, values: unknown[]) => Promise<unknown[]> | unknown[];
+  if (isPostgres(db)) {
+    let n = 0;
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    // pg prepares a named statement on a connection the first time it sees the name there; the
+    // name follows the text, so apps sharing a database share the statement.
+    const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    rows = async (conn, values) => (await (conn as PgConnection).query({ name, text, values })).rows;
+  } else {
+    const statements = new WeakMap<object, SqliteStatement>();
+    rows = (conn, values) => {
+      let statement = statements.get(conn as object);
+      if (!statement) statements.set(conn as object, (statement = (conn as { prepare(sql: string): SqliteStatement }).prepare(sql)));
+      return statement.all(...values);
+    };
+  }
+  const all = async (values: unknown[]) => {
+    const conn = await pool.acquireConnection();
+    // As knex does for its own queries, so its query listeners see every statement.
+    pool.emit('query', { sql, bindings: values });
+    try {
+      return (await rows(conn, values)) as Row[];
+    } finally {
+      await pool.releaseConnection(conn);
+    }
+  };
+  return {
+    first: async (...values) => (await all(values))[0],
+    all: (...values) => all(values),
+  };
+}
+
 export function createDb(opts: DbOptions): Knex {
   if (opts.databaseUrl) {
     return knexFactory({
       client: 'pg',
       connection: opts.databaseUrl,
       searchPath: opts.searchPath ? [opts.searchPath] : undefined,
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: opts.poolMax ?? 10 },
       migrations: { migrationSource },
       log: knexLog(opts.logger),
     });

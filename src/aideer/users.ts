@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components } from '../../generated/aideer.ts';
 import { uniqueViolation } from '../dbErrors.ts';
-import { forUpdate, isPostgres } from '../db.ts';
+import { forUpdate, isPostgres, prepare, type Prepared } from '../db.ts';
 
 export type UserRead = components['schemas']['UserRead'];
 export type CreditRecordRead = components['schemas']['CreditRecordRead'];
@@ -31,13 +31,19 @@ export function userRead(u: UserRow): UserRead {
 export class UsernameTaken extends Error {}
 
 export class Users {
+  // Every authenticated request reads its user: prepared once, not built by knex each time. Read
+  // fresh each time (no cache), so a deleted user is refused at once on every instance.
+  private readonly userById: Prepared<UserRow>;
+
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.userById = prepare<UserRow>(db, 'SELECT * FROM aideer_users WHERE id = ?');
+  }
 
   byId(id: number): Promise<UserRow | undefined> {
-    return this.db('aideer_users').where({ id }).first();
+    return this.userById.first(id);
   }
 
   byUsername(username: string): Promise<UserRow | undefined> {

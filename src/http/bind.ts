@@ -102,19 +102,27 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     if (m.kind === 'found') return m.operation;
     throw new Error(m.kind === 'notFound' ? '404-notFound: no route matches request' : '405-methodNotAllowed: this method is not registered for the route');
   };
+  // openapi-backend parses each request three times (routing, security, validation): once here.
+  // Headers are passed as they are: no operation declares a header parameter the validator could
+  // coerce in place, except those listed, which get a copy.
+  const headerParams = new Set(operations.filter((op) => (op.parameters ?? []).some((p) => p.in === 'header')).map((op) => op.operationId));
+  const parsed = new WeakMap<object, unknown>();
   router.parseRequest = (req: { method: string; path: string; query?: Record<string, unknown>; headers: Record<string, unknown>; body?: unknown; params?: Record<string, unknown> }, operation?: SpecOperation) => {
-    let params: Record<string, unknown> = {};
-    let query: Record<string, unknown> = {};
-    if (operation) {
-      const m = matched.get(req);
-      params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
+    const m = matched.get(req);
+    const known = parsed.get(req);
+    if (known) return known;
+    const found = m?.kind === 'found' ? m.operation : operation;
+    const query: Record<string, unknown> = {};
+    if (found) {
       // Unknown query parameters are ignored, as the original services did.
-      const names = queryNames.get(operation.operationId)!;
-      for (const [k, v] of Object.entries(req.query ?? {})) if (names.has(k)) query[k] = v;
-    } else {
-      query = { ...(req.query ?? {}) };
-    }
-    return { ...req, method: req.method.toLowerCase(), params, query, headers: { ...req.headers }, cookies: {}, requestBody: req.body };
+      const names = queryNames.get(found.operationId)!;
+      for (const k in req.query) if (names.has(k)) query[k] = req.query[k];
+    } else Object.assign(query, req.query);
+    const params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
+    const headers = found && headerParams.has(found.operationId) ? { ...req.headers } : req.headers;
+    const result = { method: req.method.toLowerCase(), path: req.path, query, headers, body: req.body, params, cookies: {}, requestBody: req.body };
+    if (m) parsed.set(req, result);
+    return result;
   };
   // Request validators are compiled now, once, not on first use; and with our shared Ajv directly
   // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv).
@@ -143,14 +151,16 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     });
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
-    api.register(operationId, (c: Context, req: Request, signal: AbortSignal) =>
+    api.register(operationId, (c: Context, req: Request, closed: ClosedSignal) =>
       handler({
         params: c.request.params,
         query: c.request.query,
         body: c.request.requestBody,
         auth: binding.authFrom((c.security ?? {}) as Record<string, unknown>),
         req,
-        signal,
+        get signal() {
+          return closed.signal;
+        },
       } as never),
     );
   }
@@ -178,10 +188,9 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       if (unfit) return send(res, errors.validation([unfit]));
       const request = { method: req.method, path: req.path, query, headers: req.headers, body };
       matched.set(request, m);
-      const gone = new AbortController();
-      res.once('close', () => gone.abort());
-      const result = (await api.handleRequest(request as never, req, gone.signal)) as RawResult & { sse?: unknown };
-      await sendResult(res, result, gone.signal);
+      const closed = new ClosedSignal(res);
+      const result = (await api.handleRequest(request as never, req, closed)) as RawResult & { sse?: unknown };
+      await sendResult(res, result, closed);
     } catch (err) {
       next(err);
     }
@@ -311,8 +320,24 @@ function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefine
   return undefined;
 }
 
-async function sendResult(res: Response, result: RawResult & { sse?: unknown }, signal: AbortSignal): Promise<void> {
+/** Aborts when the response closes; the AbortController is made only for a handler that asks. */
+class ClosedSignal {
+  private controller?: AbortController;
+  constructor(private readonly res: Response) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = (this.controller = new AbortController());
+      if (this.res.closed) controller.abort();
+      else this.res.once('close', () => controller.abort());
+    }
+    return this.controller.signal;
+  }
+}
+
+async function sendResult(res: Response, result: RawResult & { sse?: unknown }, closed: ClosedSignal): Promise<void> {
   if (result.sse) {
+    const signal = closed.signal;
     const sse = result.sse as { run(res: Response, signal: AbortSignal): Promise<void> };
     res.status(result.status);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);

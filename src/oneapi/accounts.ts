@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { uniqueViolation } from '../dbErrors.ts';
+import { prepare, type Prepared } from '../db.ts';
 import type { components } from '../../generated/oneapi.ts';
 
 export type Purpose = 'register' | 'login';
@@ -31,11 +32,18 @@ export function sha256(text: string): string {
 }
 
 export class Accounts {
+  // The lookup of every authenticated request, by the token's hash (unique index): prepared once.
+  // No cache, so a logout or a ban takes effect at once on every instance.
+  private readonly tokenUser: Prepared<OneApiUser>;
+
   constructor(
     private readonly db: Knex,
     private readonly settings: AccountSettings,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    const columns = USER_COLUMNS.map((c) => `u."${c}"`).join(', ');
+    this.tokenUser = prepare<OneApiUser>(db, `SELECT ${columns} FROM oneapi_tokens t JOIN oneapi_users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?`);
+  }
 
   private codeHash(phone: string, purpose: Purpose, code: string): string {
     return crypto.createHmac('sha256', this.settings.secret).update(`${phone}:${purpose}:${code}`).digest('hex');
@@ -149,12 +157,7 @@ export class Accounts {
 
   /** The live token's user, or nothing. */
   async userByToken(token: string): Promise<OneApiUser | undefined> {
-    return this.db('oneapi_tokens as t')
-      .join('oneapi_users as u', 'u.id', 't.user_id')
-      .select(USER_COLUMNS.map((c) => `u.${c}`))
-      .where('t.token_hash', sha256(token))
-      .andWhere('t.expires_at', '>', this.now())
-      .first();
+    return this.tokenUser.first(sha256(token), this.now());
   }
 
   async revokeToken(token: string): Promise<void> {

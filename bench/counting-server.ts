@@ -1,0 +1,41 @@
+// The real app built as src/server.ts builds it, counting the statements it sends, from knex's
+// query events in this process (outside the code measured): all of them, transactions begun, and
+// writes of aideer_tasks. The counts answer the IPC message 'counts'. Used by the stream case and
+// the Postgres write-path analysis (BENCH_POOL_MAX sets the pool size there).
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// BENCH_APP_ROOT: the checkout whose src/ is measured (the bench's --server), this one by default.
+const root = process.env.BENCH_APP_ROOT ?? path.join(import.meta.dirname, '..');
+const from = <M>(file: string): Promise<M> => import(pathToFileURL(path.join(root, 'src', file)).href) as Promise<M>;
+const { loadConfig } = await from<typeof import('../src/config.ts')>('config.ts');
+const { createDb } = await from<typeof import('../src/db.ts')>('db.ts');
+const { createApp } = await from<typeof import('../src/app.ts')>('app.ts');
+const { createLogger } = await from<typeof import('../src/logger.ts')>('logger.ts');
+
+export interface Counts {
+  queries: number;
+  transactions: number;
+  taskWrites: number;
+}
+
+const config = loadConfig();
+const poolMax = process.env.BENCH_POOL_MAX ? Number(process.env.BENCH_POOL_MAX) : undefined;
+// poolMax is ignored by a checkout whose createDb does not know it (then the pool is its default).
+const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax } as Parameters<typeof createDb>[0]);
+const counts: Counts = { queries: 0, transactions: 0, taskWrites: 0 };
+const WRITES_TASKS = /^\s*(update|insert into)\s+["`]?aideer_tasks["`]?/i;
+db.on('query', (q: { sql: string }) => {
+  counts.queries++;
+  if (/^begin/i.test(q.sql)) counts.transactions++;
+  if (WRITES_TASKS.test(q.sql)) counts.taskWrites++;
+});
+process.on('message', () => process.send!(counts));
+const { app, close } = await createApp({ config, db, logger: createLogger(config.logLevel) });
+const server = app.listen(config.port, config.host, () => void (server.address() as AddressInfo));
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => void close().then(() => db.destroy()).then(() => process.exit(0)));
+  setTimeout(() => process.exit(0), 3000).unref();
+});
