@@ -126,8 +126,14 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
       frameguard: { action: 'deny' },
       referrerPolicy: { policy: 'no-referrer' },
+      // Browsers ignore it, with a console error, on an origin that is not https: sent below only there.
+      crossOriginOpenerPolicy: false,
     }),
   );
+  app.use((req, res, next) => {
+    if (req.secure) res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    next();
+  });
   // Any origin means `*`, which browsers never combine with credentials; a listed origin is echoed
   // back, and only it may send them; others get no CORS headers (`[]` matches no origin).
   const exposedHeaders = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'];

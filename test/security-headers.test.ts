@@ -15,7 +15,8 @@ function expectSecurityHeaders(res: { headers: Record<string, string> }, where: 
   expect(res.headers['x-frame-options'], where).to.equal('DENY');
   expect(res.headers['referrer-policy'], where).to.equal('no-referrer');
   expect(res.headers['strict-transport-security'], where).to.match(/max-age=\d+/);
-  expect(res.headers['cross-origin-opener-policy'], where).to.equal('same-origin');
+  // Plain http: browsers would ignore it and log an error (see the https case below).
+  expect(res.headers['cross-origin-opener-policy'], where).to.equal(undefined);
   expect(res.headers['content-security-policy'], where).to.include("frame-ancestors 'none'");
   expect(res.headers['x-powered-by'], where).to.equal(undefined);
 }
@@ -45,6 +46,21 @@ describe('security headers', () => {
     for (const [where, res] of Object.entries(answers)) {
       expectSecurityHeaders(res, where);
       expect(res.headers['content-security-policy'], where).to.equal("default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'");
+    }
+  });
+
+  it('when a request came over https (through a trusted proxy), then it also gets Cross-Origin-Opener-Policy', async () => {
+    const proxied = await startServer({ TRUST_PROXY: 'true' });
+    try {
+      const via = client(proxied.url);
+      for (const page of ['/docs/', `${V1}/openapi.json`]) {
+        const secure = await via.get(page).set('X-Forwarded-Proto', 'https').expect(200);
+        expect(secure.headers['cross-origin-opener-policy'], page).to.equal('same-origin');
+        const plain = await via.get(page).expect(200);
+        expect(plain.headers['cross-origin-opener-policy'], page).to.equal(undefined);
+      }
+    } finally {
+      await proxied.close();
     }
   });
 
