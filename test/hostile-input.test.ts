@@ -49,6 +49,8 @@ interface HostileCase {
   query: Record<string, string>;
   contentType?: string;
   body?: string | Buffer;
+  /** Extra request headers (the oversized ones). */
+  headers?: Record<string, string>;
   mustRefuse: boolean;
 }
 
@@ -241,6 +243,13 @@ function casesFor(op: Operation): fc.Arbitrary<HostileCase> {
       .tuple(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream'), fc.constantFrom(`${'['.repeat(50_000)}${']'.repeat(50_000)}`, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), '\u0000', 'a[b][c][d]=1&__proto__[x]=1'))
       .map(([contentType, body]) => ({ ...base, kind: `any:odd-body:${contentType}`, auth: op.protected ? ('none' as const) : ('valid' as const), contentType, body, mustRefuse: op.protected || Boolean(op.body) })),
   );
+  // Any operation: headers over the server's limit (MAX_HEADER_BYTES, 16 KB by default), in a
+  // header of their own, a cookie, or the credentials themselves; answered before routing with 431.
+  kinds.push(
+    fc
+      .tuple(fc.constantFrom('X-Padding', 'Cookie', 'Authorization'), fc.integer({ min: 17 * 1024, max: 64 * 1024 }))
+      .map(([name, size]) => ({ ...base, kind: `any:headers-over-limit:${name}`, headers: { [name]: name === 'Cookie' ? `a=${'c'.repeat(size)}` : 'h'.repeat(size) }, ...jsonBodyOf(op, doc), mustRefuse: true })),
+  );
   return fc.oneof(...kinds);
 }
 
@@ -270,6 +279,7 @@ function send(api: Client, c: HostileCase, credentials: Credentials): supertest.
   let req = api[c.op.method as 'get'](urlOf(c)).agent(keepAlive);
   if (c.auth === 'valid' && c.op.protected) req = req.set(credentials[c.op.api]);
   if (c.auth === 'garbage') req = req.set(GARBAGE[c.op.api]);
+  if (c.headers) req = req.set(c.headers);
   if (c.contentType !== undefined) req = req.set('Content-Type', c.contentType);
   // superagent would re-encode a JSON-typed body; the bytes go as generated.
   if (c.body !== undefined) req = req.serialize((b: unknown) => b as string).send(c.body as string);
@@ -302,7 +312,11 @@ describe(`hostile input from the specs (seed ${SEED}: replay with HOSTILE_SEED=$
   const tried: string[] = [];
 
   before(() => console.log(`      hostile input: seed ${SEED}, ${perOperation} cases for each of ${operations.length} operations (replay: HOSTILE_SEED=${SEED})`));
-  after(() => console.log(`      hostile input: ${tried.length} cases tried, seed ${SEED}`));
+  after(() => {
+    const byKind = new Map<string, number>();
+    for (const kind of tried) byKind.set(kind.split(':').slice(0, 2).join(':'), (byKind.get(kind.split(':').slice(0, 2).join(':')) ?? 0) + 1);
+    console.log(`      hostile input: ${tried.length} cases tried, seed ${SEED}; by kind: ${[...byKind].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  });
 
   operations.forEach((op, index) => {
     it(`when ${perOperation} generated requests break the rules of ${op.method.toUpperCase()} ${BASES[op.api]}${op.template}, then each is answered on contract, never 5xx, and a refused one changes nothing`, async () => {
