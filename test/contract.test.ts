@@ -1,5 +1,5 @@
 // Properties every operation of both contracts must have, swept over the whole spec: the documents
-// are valid OpenAPI 3.1, the binding matches the spec, and the generic statuses (501, 413, 429, 500,
+// are valid OpenAPI 3.1, the binding matches the spec, and the generic statuses (413, 429, 500,
 // malformed bodies, unknown routes) answer in each API's own shape.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +10,6 @@ import { client, type Client } from './helpers/http.ts';
 import { contract } from './helpers/contract.ts';
 import { exampleRequests, type ExampleRequest } from './helpers/examples.ts';
 import { createTestDatabase, sharedServer, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
-import { notImplemented } from '../src/notImplemented.ts';
 import { ROOT, SPEC_FILES, loadSpec } from '../src/spec.ts';
 import { SETTINGS, ConfigError, loadConfig } from '../src/config.ts';
 import { bindApi, checkBinding, BindingError } from '../src/http/bind.ts';
@@ -20,7 +19,6 @@ import { mintToken, signUpAdmin } from './helpers/aideer.ts';
 import { authHeaders, newSession } from './helpers/oneapi.ts';
 
 const requests = exampleRequests(contract);
-const notImplementedIds = new Set<string>([...notImplemented.aideer, ...notImplemented.oneapi]);
 const ERROR_BODY = {
   aideer: (detail: string) => ({ detail }),
   oneapi: (message: string) => ({ success: false, message }),
@@ -43,13 +41,6 @@ describe('the contracts', () => {
       expect(result.valid).to.equal(true);
     });
   }
-
-  it('when src/notImplemented.ts is compared with the specs, then it lists exactly the operations that document a 501', () => {
-    for (const api of ['aideer', 'oneapi'] as const) {
-      const documented = requests.filter((r) => r.api === api && '501' in r.responses).map((r) => r.operationId).sort();
-      expect([...notImplemented[api]].sort(), api).to.deep.equal(documented);
-    }
-  });
 
   it('when every operation id is listed, then each is unique and camelCase', () => {
     const ids = requests.map((r) => r.operationId);
@@ -83,13 +74,6 @@ describe('every operation, swept from the spec', () => {
     server = await sharedServer();
     api = client(server.url);
   });
-
-  for (const r of requests.filter((r) => notImplementedIds.has(r.operationId))) {
-    it(`when ${r.operationId} (${r.method.toUpperCase()} ${r.url}) is called before its handler lands, then 501 in its API's shape`, async () => {
-      const res = await send(api, r).expect(501);
-      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Not implemented') : ERROR_BODY.oneapi('该功能尚未实现'));
-    });
-  }
 
   for (const r of requests.filter((r) => r.contentType && r.contentType !== 'multipart/form-data')) {
     it(`when ${r.operationId} gets a body over 1 MB, then 413 in its API's shape`, async () => {
@@ -149,7 +133,7 @@ describe('every implemented secured operation, swept from the spec', () => {
     const session = await newSession(api);
     credentials = { aideer: admin.bearer, oneapi: authHeaders(session) };
   });
-  const secured = requests.filter((r) => r.secured && !notImplementedIds.has(r.operationId));
+  const secured = requests.filter((r) => r.secured);
 
   for (const r of secured) {
     it(`when ${r.operationId} is called without credentials, then 401 in its API's shape`, async () => {
@@ -161,7 +145,7 @@ describe('every implemented secured operation, swept from the spec', () => {
     });
   }
 
-  for (const r of requests.filter((r) => r.acceptsToken && r.api === 'aideer' && !notImplementedIds.has(r.operationId))) {
+  for (const r of requests.filter((r) => r.acceptsToken && r.api === 'aideer')) {
     const refresh = r.operationId === 'wechatRefresh';
     it(`when ${r.operationId} gets ${refresh ? 'an access' : 'a refresh'} token, then 400 ${refresh ? 'Refresh' : 'Access'} token required`, async () => {
       const res = await send(api, r, { headers: { Authorization: `Bearer ${mintToken({ sub: '1', ...(refresh ? {} : { refresh: true }) })}` } }).expect(400);
@@ -186,7 +170,7 @@ describe('every implemented secured operation, swept from the spec', () => {
   });
 
   // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
-  for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId) && /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template))) {
+  for (const r of requests.filter((r) => /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template))) {
     it(`when ${r.operationId} gets a malformed path parameter, then its API's validation error`, async () => {
       const op = contract.operations().find((o) => o.operationId === r.operationId)!;
       const doc = contract.docs[r.api];
@@ -244,7 +228,7 @@ describe('every implemented operation when the database is unreachable', () => {
     await database.drop();
   });
 
-  for (const r of requests.filter((r) => !notImplementedIds.has(r.operationId))) {
+  for (const r of requests) {
     it(`when ${r.operationId} is called, then 500 in its API's shape with nothing of the fault in it`, async () => {
       // Credentials that pass every check that needs no database, so the request reaches it.
       const headers: Record<string, string> =

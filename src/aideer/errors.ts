@@ -125,5 +125,3 @@ export const aideerErrors: ApiErrors = {
   payloadTooLarge: () => detail(413, 'Request body too large'),
   internal: () => detail(500, 'Internal Server Error'),
 };
-
-export const notImplementedResult = (): RawResult => detail(501, 'Not implemented');

@@ -5,11 +5,10 @@ import type { Redis } from 'ioredis';
 import { bindApi } from '../http/bind.ts';
 import { createLimiter, limitRequests } from '../http/rateLimit.ts';
 import { loadSpec } from '../spec.ts';
-import { notImplemented, notImplementedHandlers } from '../notImplemented.ts';
 import { devSecret } from '../secrets.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { aideerErrors, detail, notImplementedResult } from './errors.ts';
+import { aideerErrors, detail } from './errors.ts';
 import { aideerAuthFrom, bearerAuthenticator, type AideerAuth } from './auth.ts';
 import { Users } from './users.ts';
 import { Passwords } from './passwords.ts';
@@ -82,7 +81,6 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
     ...chatsHandlers({ chats, presets }),
     ...presetsHandlers({ presets }),
     ...likesHandlers({ likes }),
-    ...notImplementedHandlers(notImplemented.aideer, notImplementedResult),
   } satisfies AideerHandlers;
 
   const authenticate = bearerAuthenticator(users, tokens);

@@ -52,14 +52,9 @@ export interface HandlerInput<Op, Auth> {
   signal: AbortSignal;
 }
 
-export type Handler<Op, Auth> = ((input: HandlerInput<Op, Auth>) => Promise<ResultOf<Op>>) & { notImplemented?: true };
+export type Handler<Op, Auth> = (input: HandlerInput<Op, Auth>) => Promise<ResultOf<Op>>;
 
 export type HandlerMap<Ops, Auth> = { [K in keyof Ops]: Handler<Ops[K], Auth> };
-
-/** Operations that document a 501, i.e. may be bound to the not-implemented handler. */
-export type OperationsWith501<Ops> = {
-  [K in keyof Ops]: 501 extends keyof ResponsesOf<Ops[K]> ? K : never;
-}[keyof Ops];
 
 /** A response that is not produced by an operation handler (errors of routing, auth, validation). */
 export interface RawResult {

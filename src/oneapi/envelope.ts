@@ -32,7 +32,6 @@ export const MESSAGES = {
   methodNotAllowed: '请求方法不允许',
   internal: '服务器内部错误',
   payloadTooLarge: '请求体过大',
-  notImplemented: '该功能尚未实现',
   invalidRequest: (detail: string) => `请求参数错误: ${detail}`,
 } as const;
 
@@ -104,5 +103,3 @@ export const oneapiErrors: ApiErrors = {
   payloadTooLarge: () => fail(413, MESSAGES.payloadTooLarge),
   internal: () => fail(500, MESSAGES.internal),
 };
-
-export const notImplementedResult = (): RawResult => fail(501, MESSAGES.notImplemented);

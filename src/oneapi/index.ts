@@ -5,13 +5,12 @@ import type { Redis } from 'ioredis';
 import { bindApi } from '../http/bind.ts';
 import { createLimiter, limitRequests } from '../http/rateLimit.ts';
 import { loadSpec } from '../spec.ts';
-import { notImplemented, notImplementedHandlers } from '../notImplemented.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { devSecret } from '../secrets.ts';
 import { Accounts } from './accounts.ts';
 import { headerAuthenticator, type OneApiAuth } from './auth.ts';
-import { fail, MESSAGES, notImplementedResult, oneapiErrors } from './envelope.ts';
+import { fail, MESSAGES, oneapiErrors } from './envelope.ts';
 import { logSender, webhookSender } from './sms.ts';
 import { userHandlers } from './handlers/user.ts';
 import { Subscriptions } from './subscriptions.ts';
@@ -61,7 +60,6 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
     ...subscriptionHandlers({ subscriptions, articles }),
     ...articleHandlers({ articles }),
     ...topicHandlers({ topics: new Topics(db), channels, historySize: config.oneapiTopicHistory, logger }),
-    ...notImplementedHandlers(notImplemented.oneapi, notImplementedResult),
   } satisfies OneApiHandlers;
 
   const api = await bindApi<OneApiAuth>({

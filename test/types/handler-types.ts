@@ -1,7 +1,7 @@
 // Compile-time tests, checked by `tsc --noEmit` (CI): each @ts-expect-error marks something the
 // handler types must refuse. If the types ever let one through, tsc fails on the unused directive.
 import type { operations } from '../../generated/oneapi.ts';
-import type { Handler, HandlerMap, OperationsWith501 } from '../../src/http/types.ts';
+import type { Handler, HandlerMap } from '../../src/http/types.ts';
 
 type Logout = operations['logoutUser'];
 
@@ -29,6 +29,3 @@ export const query: Handler<operations['sendPhoneVerification'], unknown> = asyn
 declare const handler: Handler<never, unknown>;
 // @ts-expect-error a handler map missing operations does not satisfy the complete map
 export const incomplete = { logoutUser: handler } satisfies HandlerMap<operations, unknown>;
-
-// @ts-expect-error getSelf documents no 501, so it cannot be listed as not implemented
-export const listed = ['getSelf'] as const satisfies readonly OperationsWith501<operations>[];
