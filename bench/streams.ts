@@ -51,9 +51,11 @@ function stream(port: number, path: string, jwt: string): Promise<StreamRecord> 
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          // A state event is `id: N` then `data: {...}`; open and close carry no data.
+          const data = block.split('\n').find((line) => line.startsWith('data: '));
           if (block === 'event: close') rec.closed = true;
-          else if (block.startsWith('data: ')) {
-            const event = JSON.parse(block.slice(6)) as { status: string };
+          else if (data) {
+            const event = JSON.parse(data.slice(6)) as { status: string };
             if (event.status === 'running') rec.runningAt.push(at);
             else rec.final = event.status;
           }
