@@ -83,6 +83,15 @@ describe('every operation, swept from the spec', () => {
     });
   }
 
+  for (const r of requests) {
+    it(`when ${r.operationId} gets headers over MAX_HEADER_BYTES, then 431 in its API's shape, and the connection closes`, async () => {
+      const res = await send(api, r, { headers: { 'X-Padding': 'h'.repeat(20_000) } }).expect(431);
+      expect(res.headers.connection).to.equal('close');
+      if (r.api === 'aideer') expect(res.body).to.have.keys('detail').and.property('detail').that.includes('16384');
+      else expect(res.body).to.deep.include({ success: false }).and.property('message').that.includes('16384');
+    });
+  }
+
   for (const r of requests.filter((r) => r.contentType === 'application/json')) {
     it(`when ${r.operationId} gets malformed JSON, then its API's validation error`, async () => {
       const res = await send(api, r, { body: '{"a": ' }).expect(r.api === 'aideer' ? 422 : 400);
