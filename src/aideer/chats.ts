@@ -156,10 +156,13 @@ export function messagesToStore(messages: Schemas['Message'][]): NewMessage[] | 
   return out;
 }
 
-/** Replaces the messages of a chat or preset, in the caller's transaction; answers the rows written. */
-async function writeMessages(trx: Knex, owner: Owner, messages: NewMessage[], now: number): Promise<MessageRow[]> {
+/**
+ * Replaces the messages of a chat or preset, in the caller's transaction; answers the rows written.
+ * `created`: the owner was inserted in this transaction, so it has none to delete.
+ */
+async function writeMessages(trx: Knex, owner: Owner, messages: NewMessage[], now: number, { created = false } = {}): Promise<MessageRow[]> {
   const rows: MessageRow[] = messages.map((m, position) => ({ chat_id: null, preset_id: null, ...owner, position, role: m.role, type: m.type, content: m.content, visibility: m.visibility, create_time: m.create_time ?? now }));
-  await trx('aideer_messages').where(owner).delete();
+  if (!created) await trx('aideer_messages').where(owner).delete();
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('aideer_messages').insert(rows.slice(i, i + INSERT_CHUNK));
   return rows;
 }
@@ -248,7 +251,7 @@ export class Chats {
     const chat: ChatRow = { id: newId(), owner_id: ownerId, preset_id: fields.preset_id, title: fields.title, visibility: fields.visibility ?? 'private', create_time: now, update_time: now };
     return this.saving(async (trx) => {
       await trx('aideer_chats').insert(chat);
-      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now));
+      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now, { created: true }));
     });
   }
 
@@ -379,7 +382,7 @@ export class Presets {
     const preset: PresetRow = { id: newId(), owner_id: ownerId, ...presetColumns(fields), create_time: now, update_time: now };
     return this.db.transaction(async (trx) => {
       await trx('aideer_presets').insert(preset);
-      return presetRead(preset, await writeMessages(trx, { preset_id: preset.id }, fields.messages, now));
+      return presetRead(preset, await writeMessages(trx, { preset_id: preset.id }, fields.messages, now, { created: true }));
     });
   }
 
