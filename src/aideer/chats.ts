@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components, operations } from '../../generated/aideer.ts';
-import { forUpdate } from '../db.ts';
+import { forUpdate, prepare, type Prepared } from '../db.ts';
 import { foreignKeyViolation, uniqueViolation } from '../dbErrors.ts';
 import { loadSpec } from '../spec.ts';
 import { iso, parseSendableTime } from '../time.ts';
@@ -156,10 +156,13 @@ export function messagesToStore(messages: Schemas['Message'][]): NewMessage[] | 
   return out;
 }
 
-/** Replaces the messages of a chat or preset, in the caller's transaction; answers the rows written. */
-async function writeMessages(trx: Knex, owner: Owner, messages: NewMessage[], now: number): Promise<MessageRow[]> {
+/**
+ * Replaces the messages of a chat or preset, in the caller's transaction; answers the rows written.
+ * `created`: the owner was inserted in this transaction, so it has none to delete.
+ */
+async function writeMessages(trx: Knex, owner: Owner, messages: NewMessage[], now: number, { created = false } = {}): Promise<MessageRow[]> {
   const rows: MessageRow[] = messages.map((m, position) => ({ chat_id: null, preset_id: null, ...owner, position, role: m.role, type: m.type, content: m.content, visibility: m.visibility, create_time: m.create_time ?? now }));
-  await trx('aideer_messages').where(owner).delete();
+  if (!created) await trx('aideer_messages').where(owner).delete();
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('aideer_messages').insert(rows.slice(i, i + INSERT_CHUNK));
   return rows;
 }
@@ -185,12 +188,33 @@ function ordered<T extends object>(query: Knex.QueryBuilder<T>, listQuery: ListQ
   return query.offset(offset).limit(limit);
 }
 
+/** A chat of a page with one of its messages (all `m_` fields null for a chat without any). */
+type ChatPageRow = ChatRow & { m_position: number | null; m_role: MessageRead['role'] | null; m_type: MessageRead['type'] | null; m_content: string | null; m_visibility: boolean | number | null; m_create_time: number | null };
+
+/**
+ * A page of the owner's chats joined to their messages: one round trip, and the page and its
+ * messages read from one snapshot. `orderBy` and `order` are the spec's enums, checked by the validator.
+ */
+function chatPageSql(orderBy: string, order: string): string {
+  // Never text from a request into SQL, even if validation were bypassed.
+  if (!['id', 'title', 'create_time', 'update_time'].includes(orderBy) || !['asc', 'desc'].includes(order)) throw new Error(`unknown sort ${orderBy} ${order}`);
+  const sort = (t: string) => `${t}${orderBy} ${order}${orderBy === 'id' ? '' : `, ${t}id ${order}`}`;
+  return `SELECT c.id, c.owner_id, c.preset_id, c.title, c.visibility, c.create_time, c.update_time,
+      m.position AS m_position, m.role AS m_role, m.type AS m_type, m.content AS m_content, m.visibility AS m_visibility, m.create_time AS m_create_time
+    FROM (SELECT * FROM aideer_chats WHERE owner_id = ? ORDER BY ${sort('')} LIMIT ? OFFSET ?) c
+    LEFT JOIN aideer_messages m ON m.chat_id = c.id
+    ORDER BY ${sort('c.')}, m.position`;
+}
+
 /** Takes the chat's row lock (Postgres) so message writers on one chat run one after another. */
 async function lockChat(trx: Knex, chatId: string): Promise<ChatRow | undefined> {
   return forUpdate(trx, trx('aideer_chats').where({ id: chatId })).first() as Promise<ChatRow | undefined>;
 }
 
 export class Chats {
+  /** The list's statement for each sort, prepared on first use. */
+  private readonly pages = new Map<string, Prepared<ChatPageRow>>();
+
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
@@ -207,9 +231,17 @@ export class Chats {
   }
 
   async list(ownerId: number, query: ListQuery): Promise<ChatRead[]> {
-    const chats: ChatRow[] = await ordered(this.db('aideer_chats').where({ owner_id: ownerId }), query);
-    const messages = await messagesOf(this.db, 'chat_id', chats.map((c) => c.id));
-    return chats.map((c) => chatRead(c, messages.get(c.id)!));
+    const { offset, limit, order_by: orderBy, order } = query as Required<ListQuery>;
+    const key = `${orderBy} ${order}`;
+    let page = this.pages.get(key);
+    if (!page) this.pages.set(key, (page = prepare<ChatPageRow>(this.db, chatPageSql(orderBy, order))));
+    const out: ChatRead[] = [];
+    let chat: ChatRead | undefined;
+    for (const row of await page.all(ownerId, limit, offset)) {
+      if (chat?.id !== row.id) out.push((chat = chatRead(row, [])));
+      if (row.m_position != null) chat.messages.push(messageRead({ chat_id: row.id, preset_id: null, position: row.m_position, role: row.m_role!, type: row.m_type!, content: row.m_content!, visibility: row.m_visibility!, create_time: row.m_create_time! }));
+    }
+    return out;
   }
 
   /** Throws PresetNotFound. */
@@ -219,7 +251,7 @@ export class Chats {
     const chat: ChatRow = { id: newId(), owner_id: ownerId, preset_id: fields.preset_id, title: fields.title, visibility: fields.visibility ?? 'private', create_time: now, update_time: now };
     return this.saving(async (trx) => {
       await trx('aideer_chats').insert(chat);
-      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now));
+      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now, { created: true }));
     });
   }
 
@@ -350,7 +382,7 @@ export class Presets {
     const preset: PresetRow = { id: newId(), owner_id: ownerId, ...presetColumns(fields), create_time: now, update_time: now };
     return this.db.transaction(async (trx) => {
       await trx('aideer_presets').insert(preset);
-      return presetRead(preset, await writeMessages(trx, { preset_id: preset.id }, fields.messages, now));
+      return presetRead(preset, await writeMessages(trx, { preset_id: preset.id }, fields.messages, now, { created: true }));
     });
   }
 

@@ -119,9 +119,15 @@ export class Topics {
     return this.db.transaction(async (trx) => {
       // Also the check that the topic is still there, in the same transaction as the inserts.
       if ((await this.live(trx).where({ id: topicId }).update({ updated_at: repliedAt })) !== 1) return 'notFound' as const;
-      const [userRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'user', content, created_at: sentAt }).returning(MESSAGE_COLUMNS);
-      const [aiRow] = await trx(MESSAGES).insert({ topic_id: topicId, role: 'assistant', content: reply, created_at: repliedAt }).returning(MESSAGE_COLUMNS);
-      return { user_message: toMessage(userRow as MessageRow), ai_message: toMessage(aiRow as MessageRow) };
+      // One statement for both; ids follow the VALUES order, so the user's message stays first.
+      const rows = (await trx(MESSAGES)
+        .insert([
+          { topic_id: topicId, role: 'user', content, created_at: sentAt },
+          { topic_id: topicId, role: 'assistant', content: reply, created_at: repliedAt },
+        ])
+        .returning(MESSAGE_COLUMNS)) as MessageRow[];
+      const byRole = (role: string) => rows.find((r) => r.role === role)!;
+      return { user_message: toMessage(byRole('user')), ai_message: toMessage(byRole('assistant')) };
     });
   }
 }
