@@ -203,8 +203,6 @@ async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessE
       GLOBAL_RATE_LIMIT: '10000000',
       SIGNIN_RATE_LIMIT: '1000000',
       LLM_ECHO_DELAY_MS: '0',
-      // Codes go to the log: the bench sends no SMS, and production refuses that unless told.
-      SMS_LOG_IN_PRODUCTION: 'true',
       FEED_SAMPLE: 'false',
       BENCH_APP_ROOT: path.resolve(path.dirname(SERVER), '..', '..'),
     };
