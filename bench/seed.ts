@@ -20,6 +20,8 @@ export interface Seed {
   /** Task streams. */
   streamers: { id: number; jwt: string }[];
   redeemCodes: number;
+  /** How many of the seeded codes the bench has sent (a code redeems once). */
+  codesUsed: number;
   /** Filled in by seedOverHttp. */
   presetId?: string;
   topicId?: number;
@@ -47,7 +49,7 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
 
   const codes = Array.from({ length: opts.redeemCodes }, (_, i) => ({ code: redeemCode(i), value: 1, created_at: now }));
   for (let i = 0; i < codes.length; i += 500) await db('aideer_redeem_codes').insert(codes.slice(i, i + 500));
-  return { oneapi: { token, userId: oneapiId }, reader, writer, streamers, redeemCodes: opts.redeemCodes };
+  return { oneapi: { token, userId: oneapiId }, reader, writer, streamers, redeemCodes: opts.redeemCodes, codesUsed: 0 };
 }
 
 export const redeemCode = (i: number) => `BENCH${String(i).padStart(7, '0')}`;
