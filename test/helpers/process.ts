@@ -1,16 +1,16 @@
 // The real server as its own process (src/server.ts under tsx), for tests of what only a process
 // shows: signals, exit codes, crashes and restarts, start-up refusals. Each gets a database of its
 // own: a fresh SQLite folder, or a fresh Postgres database on TEST_DATABASE_URL's server.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { createDb } from '../../src/db.ts';
 import { ROOT } from '../../src/spec.ts';
 import { TEST_JWT_SECRET, usingPostgres } from './server.ts';
+import { createPostgresDatabase } from './postgres.ts';
 
 export const SERVER_ENTRY = path.join(ROOT, 'src/server.ts');
 
@@ -35,22 +35,14 @@ export async function createProcessDatabase(): Promise<ProcessDatabase> {
       },
     };
   }
-  const base = process.env.TEST_DATABASE_URL!;
-  const name = `proc_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: base });
-  await admin.raw(`CREATE DATABASE ${name}`);
-  await admin.destroy();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = createDb({ databaseUrl: url.href, dataDir });
+  const own = await createPostgresDatabase(process.env.TEST_DATABASE_URL!, 'proc');
+  const db = createDb({ databaseUrl: own.url, dataDir });
   return {
-    env: { DATA_DIR: dataDir, DATABASE_URL: url.href },
+    env: { DATA_DIR: dataDir, DATABASE_URL: own.url },
     db,
     async drop() {
       await db.destroy();
-      const admin = knexFactory({ client: 'pg', connection: base });
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
+      await own.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

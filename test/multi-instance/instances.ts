@@ -1,13 +1,13 @@
 // Real server processes on one Postgres database of their own, for the multi-instance test and
 // scripts/multi-instance-figures.ts: each instance is `node src/server.ts` on an ephemeral port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import knexFactory, { type Knex } from 'knex';
 import { ROOT } from '../../src/spec.ts';
+import { createPostgresDatabase } from '../helpers/postgres.ts';
 
 export const POSTGRES_URL = process.env.CI_POSTGRES_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.CI_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -20,21 +20,14 @@ export interface TestPostgres {
 
 /** A database created for this run (and dropped after it), on the CI Postgres server. */
 export async function createPostgres(): Promise<TestPostgres> {
-  const name = `mi_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: POSTGRES_URL });
-  await admin.raw(`CREATE DATABASE ${name}`);
-  await admin.destroy();
-  const u = new URL(POSTGRES_URL);
-  u.pathname = `/${name}`;
-  const db = knexFactory({ client: 'pg', connection: u.href, pool: { min: 0, max: 4 } });
+  const own = await createPostgresDatabase(POSTGRES_URL, 'mi');
+  const db = knexFactory({ client: 'pg', connection: own.url, pool: { min: 0, max: 4 } });
   return {
-    url: u.href,
+    url: own.url,
     db,
     async drop() {
       await db.destroy();
-      const admin = knexFactory({ client: 'pg', connection: POSTGRES_URL });
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
+      await own.drop();
     },
   };
 }
