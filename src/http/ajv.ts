@@ -1,5 +1,5 @@
 // Ajv for OpenAPI 3.1 documents: JSON Schema 2020-12 plus the OpenAPI formats.
-import { Ajv2020, type Options } from 'ajv/dist/2020.js';
+import { Ajv2020, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
 // ajv-formats is CommonJS with a default export.
@@ -51,4 +51,32 @@ export function requestAjv(opts: Pick<Options, 'coerceTypes'>): Ajv2020 {
     shared.set(key, ajv);
   }
   return ajv;
+}
+
+const compilers = new Map<string, { compile(schema: object): ValidateFunction }>();
+
+/**
+ * What openapi-backend compiles request validators with: requestAjv's instance, behind a memo keyed
+ * by the schema's JSON. Across the operations of both APIs, 79 request schemas are only 31 distinct
+ * texts (most operations share the same parameter schema, and bodies repeat), so start-up compiles
+ * each text once; a validator is a pure function of its schema and options, so sharing it is safe
+ * (openapi-backend reads `errors` right after each synchronous call).
+ */
+export function requestCompiler(opts: Pick<Options, 'coerceTypes'>): { compile(schema: object): ValidateFunction } {
+  const key = opts.coerceTypes ? 'coerce' : 'plain';
+  let compiler = compilers.get(key);
+  if (!compiler) {
+    const ajv = requestAjv(opts);
+    const compiled = new Map<string, ValidateFunction>();
+    compiler = {
+      compile(schema) {
+        const text = JSON.stringify(schema);
+        let validate = compiled.get(text);
+        if (!validate) compiled.set(text, (validate = ajv.compile(schema)));
+        return validate;
+      },
+    };
+    compilers.set(key, compiler);
+  }
+  return compiler;
 }

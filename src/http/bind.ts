@@ -7,7 +7,7 @@ import multer from 'multer';
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
 import type { Context, Document } from 'openapi-backend';
-import { LOWERCASE_KEYWORD, requestAjv } from './ajv.ts';
+import { LOWERCASE_KEYWORD, requestAjv, requestCompiler } from './ajv.ts';
 import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
 import type { Handler, RawResult } from './types.ts';
 import type { Logger } from '../logger.ts';
@@ -125,9 +125,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     return result;
   };
   // Request validators are compiled now, once, not on first use; and with our shared Ajv directly
-  // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv).
+  // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv),
+  // each distinct schema once (requestCompiler).
   const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
-  validator.getAjv = (_ctx, opts = {}) => requestAjv(opts);
+  validator.getAjv = (_ctx, opts = {}) => requestCompiler(opts);
   validator.preCompileRequestValidators();
 
   api.register({
