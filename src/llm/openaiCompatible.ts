@@ -2,7 +2,8 @@
 // self-hosted server) through the `openai` client, always streaming and asking for usage in the
 // stream. One request per completion: the client's own retries are off, so a caller that wants to
 // retry decides it. The key is sent as `Authorization: Bearer <key>` and never put in an error.
-import OpenAI from 'openai';
+import { createRequire } from 'node:module';
+import type OpenAI from 'openai';
 import { ChatStream } from './stream.ts';
 import { estimateUsage } from './tokens.ts';
 import { LlmError, type ChatMessage, type ChatOptions, type ChatParams, type ChatResult, type LlmProvider, type Usage } from './types.ts';
@@ -21,6 +22,14 @@ export interface OpenAICompatibleOptions {
   timeoutMs: number;
 }
 
+/**
+ * The `openai` package, loaded by the first provider made (at start-up, when a live model or a
+ * channel with an endpoint is configured), not by every start-up: importing it was about a tenth
+ * of a cold start that serves only the offline model.
+ */
+let OpenAIClient: typeof OpenAI | undefined;
+const openai = (): typeof OpenAI => (OpenAIClient ??= createRequire(import.meta.url)('openai') as typeof OpenAI);
+
 const PARAMS = ['max_tokens', 'temperature', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty'] as const;
 const DETAIL_LIMIT = 300;
 
@@ -31,7 +40,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
   constructor(private readonly options: OpenAICompatibleOptions) {
     this.name = options.name;
     // Everything explicit, so no OPENAI_* environment variable leaks into a third-party provider.
-    this.client = new OpenAI({
+    this.client = new (openai())({
       baseURL: options.baseUrl,
       apiKey: options.apiKey ?? 'unused',
       adminAPIKey: null,
@@ -116,14 +125,14 @@ export class OpenAICompatibleProvider implements LlmProvider {
   private toError(err: unknown): LlmError {
     if (err instanceof LlmError) return err;
     const detail = this.scrub(err instanceof Error ? err.message : String(err));
-    if (err instanceof OpenAI.APIConnectionTimeoutError) return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
-    if (err instanceof OpenAI.APIUserAbortError) return new LlmError('cancelled', this.name, 'the completion was cancelled');
-    if (err instanceof OpenAI.APIConnectionError) {
+    if (err instanceof openai().APIConnectionTimeoutError) return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
+    if (err instanceof openai().APIUserAbortError) return new LlmError('cancelled', this.name, 'the completion was cancelled');
+    if (err instanceof openai().APIConnectionError) {
       const cause = (err as { cause?: { message?: string; cause?: { code?: string } } }).cause;
       return new LlmError('unreachable', this.name, `cannot connect: ${this.scrub(cause?.cause?.code ?? cause?.message ?? detail)}`);
     }
-    if (err instanceof OpenAI.APIError && typeof err.status === 'number') return new LlmError('http', this.name, `upstream answered HTTP ${err.status}: ${detail}`, err.status);
-    if (err instanceof OpenAI.APIError) return new LlmError('broken', this.name, `the stream reported an error: ${detail}`);
+    if (err instanceof openai().APIError && typeof err.status === 'number') return new LlmError('http', this.name, `upstream answered HTTP ${err.status}: ${detail}`, err.status);
+    if (err instanceof openai().APIError) return new LlmError('broken', this.name, `the stream reported an error: ${detail}`);
     return new LlmError('broken', this.name, `the stream broke off: ${detail}`);
   }
 
