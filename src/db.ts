@@ -2,15 +2,28 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
+import type pgModule from 'pg';
 import { migrationSource } from '../db/migrations/index.ts';
 import type { Logger } from './logger.ts';
 
 export type Db = Knex;
 
-// Postgres returns bigint (times in ms, counts) as strings; every value we keep fits a double.
-pg.types.setTypeParser(20, (v: string) => Number(v));
+let pg: typeof pgModule | undefined;
+
+/**
+ * The `pg` package, loaded when a Postgres database is used (knex loads the same module), not on
+ * every start-up: on SQLite nothing needs it, and importing it cost a few percent of a cold start.
+ */
+export function postgresDriver(): typeof pgModule {
+  if (!pg) {
+    pg = createRequire(import.meta.url)('pg') as typeof pgModule;
+    // Postgres returns bigint (times in ms, counts) as strings; every value we keep fits a double.
+    pg.types.setTypeParser(20, (v: string) => Number(v));
+  }
+  return pg;
+}
 
 export interface DbOptions {
   databaseUrl?: string;
@@ -105,6 +118,7 @@ export function prepare<Row>(db: Knex, sql: string): Prepared<Row> {
 
 export function createDb(opts: DbOptions): Knex {
   if (opts.databaseUrl) {
+    postgresDriver();
     return knexFactory({
       client: 'pg',
       connection: opts.databaseUrl,

@@ -2,8 +2,9 @@
 // of streams. Payloads name a task and what changed (`<id>:<seq>` for events up to that id,
 // `<id>:hold` for a stream taken over), never text: NOTIFY is capped at 8,000 bytes, and the row
 // holds the text anyway.
-import pg from 'pg';
+import type pg from 'pg';
 import type { Knex } from 'knex';
+import { postgresDriver } from '../db.ts';
 import type { Logger } from '../logger.ts';
 
 export const TASK_CHANNEL = 'aideer_task_events';
@@ -46,7 +47,7 @@ export class TaskListener {
   }
 
   private async connect(again: boolean): Promise<void> {
-    const client = new pg.Client(typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection);
+    const client = new (postgresDriver().Client)(typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection);
     client.on('notification', (msg) => {
       const signal = msg.payload ? parseSignal(msg.payload) : undefined;
       if (signal) this.handlers.onSignal(signal);
