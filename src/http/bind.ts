@@ -346,8 +346,37 @@ async function sendResult(res: Response, result: RawResult & { sse?: unknown }, 
 }
 
 function send(res: Response, result: RawResult): void {
-  for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
+  if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]);
   res.status(result.status);
   if (result.body === undefined) res.end();
-  else res.json(result.body);
+  else writeJson(res, result.body);
+}
+
+/**
+ * What express's `res.json` writes (our app sets no JSON replacer, spaces or escaping), without
+ * its content-type parsing, charset rewriting and header getters per call. Whenever express would
+ * do more than that (a HEAD, a conditional request it may answer 304, a status without a body, a
+ * type or transfer encoding set earlier), express itself writes the answer.
+ */
+function writeJson(res: Response, body: unknown): void {
+  const req = res.req;
+  const status = res.statusCode;
+  const text = JSON.stringify(body);
+  if (
+    text === undefined ||
+    req.method === 'HEAD' ||
+    req.headers['if-none-match'] !== undefined ||
+    req.headers['if-modified-since'] !== undefined ||
+    status === 204 ||
+    status === 205 ||
+    status === 304 ||
+    res.hasHeader('content-type') ||
+    res.hasHeader('transfer-encoding')
+  ) {
+    res.json(body);
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
+  res.end(text, 'utf8');
 }
