@@ -138,11 +138,19 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   // back, and only it may send them; others get no CORS headers (`[]` matches no origin).
   const exposedHeaders = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'];
   const listed = new Set(config.corsOrigins === '*' ? [] : config.corsOrigins);
-  app.use(
-    config.corsOrigins === '*'
-      ? cors({ origin: '*', exposedHeaders })
-      : cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })),
-  );
+  if (config.corsOrigins === '*') {
+    // With any origin, cors's headers on an actual (not preflight) request depend on nothing in
+    // it: taken from cors once; preflights go through cors itself.
+    const anyOrigin = cors({ origin: '*', exposedHeaders });
+    const actualHeaders = staticHeaders(anyOrigin, { method: 'GET', headers: {} });
+    app.use((req, res, next) => {
+      if (req.method === 'OPTIONS') return anyOrigin(req, res, next);
+      for (let i = 0; i < actualHeaders.length; i++) res.setHeader(actualHeaders[i][0], actualHeaders[i][1]);
+      next();
+    });
+  } else {
+    app.use(cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })));
+  }
 
   // Docs and the served documents sit outside both contracts, so they go before the API routers.
   const docs = createDocs(config);
@@ -192,11 +200,11 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
 }
 
 /**
- * The headers a middleware sets whatever the request (helmet's, configured without nonces), as it
- * sets them: run once against a response that records them. Refuses a middleware that does
+ * The headers a middleware sets whatever the request (helmet's, configured without nonces; cors's
+ * with any origin), as it sets them: run once against a response that records them. Refuses a middleware that does
  * anything else, so a change of options cannot silently turn into a header set per request.
  */
-function staticHeaders(middleware: express.RequestHandler): [string, string | string[]][] {
+function staticHeaders(middleware: express.RequestHandler, req: object = { headers: {} }): [string, string | string[]][] {
   const headers: [string, string | string[]][] = [];
   let done = false;
   const res = {
@@ -206,7 +214,7 @@ function staticHeaders(middleware: express.RequestHandler): [string, string | st
     },
     removeHeader() {},
   };
-  middleware({ headers: {} } as express.Request, res as unknown as express.Response, (err?: unknown) => {
+  middleware(req as express.Request, res as unknown as express.Response, (err?: unknown) => {
     if (err) throw err;
     done = true;
   });
