@@ -104,24 +104,10 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       this._log = value;
     },
   });
-  app.use((req, res, next) => {
-    const given = req.headers['x-request-id'];
-    req.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
-    res.setHeader('X-Request-Id', req.id);
-    if (logger.isLevelEnabled('info')) {
-      const started = process.hrtime.bigint();
-      res.once('finish', () => {
-        logger.info(
-          { reqId: req.id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-          'request',
-        );
-      });
-    }
-    next();
-  });
   // Security headers on every answer. The APIs answer JSON only, so their policy allows nothing;
-  // the docs pages set their own (src/docs.ts).
-  app.use(
+  // the docs pages set their own (src/docs.ts). Helmet's headers do not depend on the request:
+  // they are taken from it once, here, and set with the request id in one middleware.
+  const securityHeaders = staticHeaders(
     helmet({
       contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
       frameguard: { action: 'deny' },
@@ -130,7 +116,21 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       crossOriginOpenerPolicy: false,
     }),
   );
+  const logRequests = logger.isLevelEnabled('info');
   app.use((req, res, next) => {
+    const given = req.headers['x-request-id'];
+    req.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    res.setHeader('X-Request-Id', req.id);
+    if (logRequests) {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        logger.info(
+          { reqId: req.id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          'request',
+        );
+      });
+    }
+    for (let i = 0; i < securityHeaders.length; i++) res.setHeader(securityHeaders[i][0], securityHeaders[i][1]);
     if (req.secure) res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     next();
   });
@@ -138,11 +138,19 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   // back, and only it may send them; others get no CORS headers (`[]` matches no origin).
   const exposedHeaders = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Location'];
   const listed = new Set(config.corsOrigins === '*' ? [] : config.corsOrigins);
-  app.use(
-    config.corsOrigins === '*'
-      ? cors({ origin: '*', exposedHeaders })
-      : cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })),
-  );
+  if (config.corsOrigins === '*') {
+    // With any origin, cors's headers on an actual (not preflight) request depend on nothing in
+    // it: taken from cors once; preflights go through cors itself.
+    const anyOrigin = cors({ origin: '*', exposedHeaders });
+    const actualHeaders = staticHeaders(anyOrigin, { method: 'GET', headers: {} });
+    app.use((req, res, next) => {
+      if (req.method === 'OPTIONS') return anyOrigin(req, res, next);
+      for (let i = 0; i < actualHeaders.length; i++) res.setHeader(actualHeaders[i][0], actualHeaders[i][1]);
+      next();
+    });
+  } else {
+    app.use(cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })));
+  }
 
   // Docs and the served documents sit outside both contracts, so they go before the API routers.
   const docs = createDocs(config);
@@ -189,4 +197,27 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       redis?.disconnect();
     },
   };
+}
+
+/**
+ * The headers a middleware sets whatever the request (helmet's, configured without nonces; cors's
+ * with any origin), as it sets them: run once against a response that records them. Refuses a middleware that does
+ * anything else, so a change of options cannot silently turn into a header set per request.
+ */
+function staticHeaders(middleware: express.RequestHandler, req: object = { headers: {} }): [string, string | string[]][] {
+  const headers: [string, string | string[]][] = [];
+  let done = false;
+  const res = {
+    setHeader(name: string, value: string | string[]) {
+      headers.push([name, value]);
+      return res;
+    },
+    removeHeader() {},
+  };
+  middleware(req as express.Request, res as unknown as express.Response, (err?: unknown) => {
+    if (err) throw err;
+    done = true;
+  });
+  if (!done) throw new Error('security headers: the middleware did not complete at once');
+  return headers;
 }

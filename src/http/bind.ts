@@ -130,6 +130,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
   validator.getAjv = (_ctx, opts = {}) => requestCompiler(opts);
   validator.preCompileRequestValidators();
+  patchValidateRequest(api.validator as unknown as OabValidator, api.router as unknown as { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations);
 
   api.register({
     validationFail: (c: Context) => errors.validation((c.validation.errors ?? []) as ErrorObject[]),
@@ -206,6 +207,97 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     return send(res, errors.internal());
   });
   return r;
+}
+
+interface ParsedRequest {
+  params: Record<string, unknown>;
+  query: Record<string, unknown>;
+  headers: Record<string, unknown>;
+  cookies: Record<string, unknown>;
+  requestBody: unknown;
+}
+type ValidateFn = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+interface OabValidator {
+  coerceTypes: boolean;
+  getRequestValidatorsForOperation(operationId: string): ValidateFn[] | null;
+  validateRequest(req: unknown, operation?: unknown): unknown;
+}
+
+/**
+ * openapi-backend's validateRequest, step for step, with what depends only on the operation (its
+ * array-typed and JSON-content query parameters, its body media types) looked up once here
+ * rather than with lodash on every request. It runs the same compiled validators on the same
+ * parameter object, with the same coercion and result; only the operations this router serves
+ * reach it (handleRequest passes the matched operation).
+ */
+function patchValidateRequest(validator: OabValidator, router: { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations: SpecOperation[]): void {
+  type Param = { name: string; in: string; schema?: { type?: unknown }; content?: Record<string, unknown>; $ref?: string };
+  const facts = new Map(
+    operations.map((op) => {
+      const params = (op.parameters ?? []) as Param[];
+      // lodash's _.find(parameters, { name, in: 'query' }): the first such parameter counts.
+      const firstQuery = new Map<string, Param>();
+      for (const p of params) if (p.in === 'query' && !firstQuery.has(p.name)) firstQuery.set(p.name, p);
+      const arrayQuery = new Set([...firstQuery].filter(([, p]) => p.schema?.type === 'array').map(([name]) => name));
+      const jsonQuery = params.filter((p) => !('$ref' in p) && p.in === 'query' && p.content?.['application/json']);
+      const formats = Object.keys(op.requestBody?.content ?? {});
+      return [op, { arrayQuery, jsonQuery, onlyJson: formats.length === 1 && formats[0] === 'application/json' }] as const;
+    }),
+  );
+  const original = validator.validateRequest.bind(validator);
+  validator.validateRequest = (req: unknown, operation?: unknown) => {
+    const fact = facts.get(operation as SpecOperation);
+    if (!fact) return original(req, operation);
+    const request = req as { body?: unknown };
+    const result: { valid: boolean; coerced: Record<string, unknown>; errors: ErrorObject[] | null } = { valid: true, coerced: { ...(req as object) }, errors: [] };
+    const errors: ErrorObject[] = [];
+    const validators = validator.getRequestValidatorsForOperation((operation as SpecOperation).operationId) ?? [];
+    const { params, query, headers, cookies, requestBody } = router.parseRequest(req, operation);
+    if (query && fact.arrayQuery.size) {
+      for (const name in query) if (typeof query[name] === 'string' && fact.arrayQuery.has(name)) query[name] = [query[name]];
+    }
+    const parameters: Record<string, unknown> = {};
+    if (params != null) parameters.path = params;
+    if (query != null) parameters.query = query;
+    if (headers != null) parameters.header = headers;
+    if (cookies != null) parameters.cookie = cookies;
+    if (typeof request.body !== 'object' && request.body !== undefined && fact.onlyJson) {
+      try {
+        JSON.parse(`${request.body as string}`);
+      } catch (err) {
+        if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: '', schemaPath: '#/requestBody', params: [] as never, message: err.message });
+      }
+    }
+    if (fact.jsonQuery.length) {
+      const rawQuery = router.parseRequestQuery(req);
+      for (const param of fact.jsonQuery) {
+        const rawValue = rawQuery[param.name];
+        if (typeof rawValue !== 'string') continue;
+        try {
+          JSON.parse(rawValue);
+        } catch (err) {
+          if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: `/query/${param.name}`, schemaPath: `#/parameters/${param.name}`, params: [] as never, message: err.message });
+        }
+      }
+    }
+    const rawContentType = headers['content-type'];
+    const contentType = String((Array.isArray(rawContentType) ? rawContentType[0] : rawContentType) || '').split(';')[0].trim().toLowerCase();
+    if (typeof requestBody === 'object' || contentType === 'application/json') parameters.requestBody = requestBody;
+    for (const validate of validators) {
+      validate(parameters);
+      if (validate.errors) errors.push(...validate.errors);
+      else if (validator.coerceTypes) {
+        result.coerced.query = parameters.query;
+        result.coerced.params = parameters.path;
+      }
+    }
+    if (errors.length === 0) result.errors = null;
+    else {
+      result.errors = errors;
+      result.valid = false;
+    }
+    return result;
+  };
 }
 
 /**
@@ -347,8 +439,37 @@ async function sendResult(res: Response, result: RawResult & { sse?: unknown }, 
 }
 
 function send(res: Response, result: RawResult): void {
-  for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
+  if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]);
   res.status(result.status);
   if (result.body === undefined) res.end();
-  else res.json(result.body);
+  else writeJson(res, result.body);
+}
+
+/**
+ * What express's `res.json` writes (our app sets no JSON replacer, spaces or escaping), without
+ * its content-type parsing, charset rewriting and header getters per call. Whenever express would
+ * do more than that (a HEAD, a conditional request it may answer 304, a status without a body, a
+ * type or transfer encoding set earlier), express itself writes the answer.
+ */
+function writeJson(res: Response, body: unknown): void {
+  const req = res.req;
+  const status = res.statusCode;
+  const text = JSON.stringify(body);
+  if (
+    text === undefined ||
+    req.method === 'HEAD' ||
+    req.headers['if-none-match'] !== undefined ||
+    req.headers['if-modified-since'] !== undefined ||
+    status === 204 ||
+    status === 205 ||
+    status === 304 ||
+    res.hasHeader('content-type') ||
+    res.hasHeader('transfer-encoding')
+  ) {
+    res.json(body);
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
+  res.end(text, 'utf8');
 }
