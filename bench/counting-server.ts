@@ -4,6 +4,7 @@
 // the Postgres write-path analysis (BENCH_POOL_MAX sets the pool size there).
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { pathToFileURL } from 'node:url';
 
 // BENCH_APP_ROOT: the checkout whose src/ is measured (the bench's --server), this one by default.
@@ -31,7 +32,19 @@ db.on('query', (q: { sql: string }) => {
   if (/^begin/i.test(q.sql)) counts.transactions++;
   if (WRITES_TASKS.test(q.sql)) counts.taskWrites++;
 });
-process.on('message', () => process.send!(counts));
+// 'counts' (the default) answers the counts; 'memory' collects garbage first when node runs with
+// --expose-gc (the stream case's hold phase), then answers process.memoryUsage(); `{ snapshot: FILE }`
+// writes a heap snapshot there.
+process.on('message', (m: unknown) => {
+  if (m === 'memory') {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    return void process.send!({ ...process.memoryUsage(), collected: Boolean(gc) });
+  }
+  if (m && typeof m === 'object' && 'snapshot' in m) return void process.send!({ snapshot: v8.writeHeapSnapshot(String(m.snapshot)) });
+  process.send!(counts);
+});
 const { app, close } = await createApp({ config, db, logger: createLogger(config.logLevel) });
 const server = app.listen(config.port, config.host, () => void (server.address() as AddressInfo));
 process.on('SIGTERM', () => {

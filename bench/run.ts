@@ -1,10 +1,12 @@
 // `npm run bench`: what users pay, against peers measured in the same run. See bench/README.md.
 //   --smoke        every case very briefly (CI: checks the bench works; the figures mean nothing)
 //   --db=sqlite,pg which databases (default both; pg is skipped when 127.0.0.1:5432 is down)
-//   --profile=DIR  also write a CPU profile of each project server (node --cpu-prof) to DIR
+//   --profile=DIR  also write a CPU profile of each project server (node --cpu-prof) to DIR, the stream server's too
+//   --heap=DIR     heap snapshots of the stream server holding its streams (idle, all open) to DIR
 //   --out=FILE     JSON result (default bench/results/latest.json; the table goes beside it, .md)
 //   --only=self,me scenarios to run (keys below; default all)
-//   --skip=peers,writes,streams,cold  parts to leave out (for a profile of one scenario)
+//   --skip=peers,writes,streams,cold  parts to leave out (for a profile of one scenario); lag or hold
+//                  leaves out one phase of the streams
 //   --server=FILE  the server entry to measure (default dist/src/server.js; e.g. another checkout's build)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +26,7 @@ const args = new Map<string, string | undefined>(process.argv.slice(2).map((a) =
 const SMOKE = args.has('smoke') || process.env.BENCH_SMOKE === '1';
 const DBS = (args.get('db') ?? 'sqlite,pg').split(',');
 const PROFILE_DIR = args.get('profile');
+const HEAP_DIR = args.get('heap');
 const ONLY = args.get('only')?.split(',');
 const SKIP = new Set(args.get('skip')?.split(',') ?? []);
 const SERVER = path.resolve(ROOT, args.get('server') ?? 'dist/src/server.js');
@@ -325,7 +328,7 @@ async function benchDatabase(kind: string): Promise<DatabaseResult> {
       console.log(`bench: ${kind} write path`);
       const writePath = SKIP.has('writes') ? [] : await analyseWrites(env, seed, pgUrl);
       console.log(`bench: ${kind} streams`);
-      const streams = SKIP.has('streams') ? undefined : await benchStreams({ env, seed, tasks: PLAN.tasks, delayMs: PLAN.delayMs, presetId: seed.presetId! });
+      const streams = SKIP.has('streams') ? undefined : await benchStreams({ env, seed, tasks: PLAN.tasks, delayMs: PLAN.delayMs, presetId: seed.presetId!, profileArgs: PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `streams-${kind}`)}`] : undefined, phases: { lag: !SKIP.has('lag'), hold: !SKIP.has('hold') }, heapDir: HEAP_DIR && path.resolve(HEAP_DIR) });
       return { rows, writePath, streams };
     } finally {
       for (const p of procs.values()) await stop(p);
@@ -440,7 +443,8 @@ function markdown(r: typeof result): string {
     for (const w of d.writePath) out.push(`| ${w.scenario} | ${w.variant} | ${num(w.rps)} | ${num(w.p99)} | ${(w.serverCore * 100).toFixed(0)}% | ${w.queriesPerReq.toFixed(2)} | ${w.transactionsPerReq.toFixed(2)} |`);
     out.push('');
     const s = d.streams;
-    if (s) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); RSS ${num(s.rssPerStreamKB)} KB per task and stream; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
+    if (s?.tasks) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); peak RSS ${num(s.rssPeakPerTaskKB)} KB per task over the run; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
+    if (s?.held) out.push(`Held with every stream open at once (${s.held.open[0]} then ${s.held.open[1]} open, ${s.held.collected ? 'after a full GC' : 'garbage included: no --expose-gc'}): ${num(s.held.rssPerStreamKB)} KB RSS per task and stream (V8 heap used ${num(s.held.heapPerStreamKB)} KB, taken ${num(s.held.heapTotalPerStreamKB)} KB, external ${num(s.held.externalPerStreamKB)} KB); ${num(s.held.rssFromIdlePerStreamKB)} KB counted from idle.`, '');
   }
   if (r.coldStart.serverMs.length) out.push(`Cold start, spawn to first 200 (\`node dist/src/server.js\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`, '');
   return out.join('\n');

@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import { forUpdate, isPostgres } from '../db.ts';
+import { forUpdate, isPostgres, prepare, type Prepared } from '../db.ts';
 import { LlmError, type ChatMessage } from '../llm/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Chats } from './chats.ts';
@@ -180,12 +180,35 @@ export class Tasks {
   /** Writes of a run's growing text to the database, for benchmarks and tests. */
   progressWrites = 0;
 
+  /**
+   * The statements a task and its stream send again and again (a progress write per delta, the
+   * reads and hold changes of every stream), prepared once: knex building and preparing them anew
+   * cost more than running them. Writes return the ids they changed, which say whether they did.
+   */
+  private readonly sql: {
+    get: Prepared<TaskRow>;
+    progress: Prepared<{ id: string }>;
+    hold: Prepared<Pick<TaskRow, 'stream_holder' | 'stream_lease_until'>>;
+    takeFree: Prepared<{ id: string }>;
+    takeFrom: Prepared<{ id: string }>;
+    release: Prepared<{ id: string }>;
+  };
+
   constructor(
     private readonly db: Knex,
     private readonly deps: { chats: Chats; users: Users; router: ModelRouter; logger: Logger },
     private readonly settings: TaskSettings,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.sql = {
+      get: prepare(db, 'SELECT * FROM aideer_tasks WHERE id = ? AND (ended_at IS NULL OR ended_at > ?)'),
+      progress: prepare(db, "UPDATE aideer_tasks SET content = ?, event_marks = ?, event_seq = ?, updated_at = ? WHERE id = ? AND status = 'running' AND runner_id = ? RETURNING id"),
+      hold: prepare(db, 'SELECT stream_holder, stream_lease_until FROM aideer_tasks WHERE id = ?'),
+      takeFree: prepare(db, 'UPDATE aideer_tasks SET stream_holder = ?, stream_lease_until = ? WHERE id = ? AND stream_holder IS NULL RETURNING id'),
+      takeFrom: prepare(db, 'UPDATE aideer_tasks SET stream_holder = ?, stream_lease_until = ? WHERE id = ? AND stream_holder = ? RETURNING id'),
+      release: prepare(db, 'UPDATE aideer_tasks SET stream_holder = NULL, stream_lease_until = NULL WHERE id = ? AND stream_holder = ? RETURNING id'),
+    };
+  }
 
   private get postgres(): boolean {
     return isPostgres(this.db);
@@ -193,7 +216,7 @@ export class Tasks {
 
   /** The task, unless it ended more than the TTL ago (then it is as good as purged). */
   async get(id: string): Promise<TaskRow | undefined> {
-    return this.visible(this.db('aideer_tasks').where({ id })).first();
+    return this.sql.get.first(id, this.now() - this.settings.ttlMs);
   }
 
   private visible<Q extends Knex.QueryBuilder>(query: Q): Q {
@@ -327,9 +350,7 @@ export class Tasks {
         const seq = lastId(run.log);
         if (seq === written || run.log.final) return;
         this.progressWrites++;
-        const n = await this.db('aideer_tasks')
-          .where({ id, status: 'running', runner_id: this.instanceId })
-          .update({ content: run.log.text, event_marks: JSON.stringify(run.log.marks), event_seq: seq, updated_at: this.now() });
+        const n = (await this.sql.progress.all(run.log.text, JSON.stringify(run.log.marks), seq, this.now(), id, this.instanceId)).length;
         written = seq;
         if (n === 1) await this.signal(id, seq);
       }).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, taskId: id }, 'task progress write failed'));
@@ -469,16 +490,14 @@ export class Tasks {
     // Compare-and-set on the holder; a hold that changed in between (released, taken) is read again.
     for (let tries = 0; tries < 3; tries++) {
       const now = this.now();
-      const previous = (await this.db('aideer_tasks').select('stream_holder', 'stream_lease_until').where({ id }).first()) as Pick<TaskRow, 'stream_holder' | 'stream_lease_until'> | undefined;
+      const previous = await this.sql.hold.first(id);
       if (!previous) return 'gone';
       const local = previous.stream_holder ? this.streams.get(previous.stream_holder) : undefined;
       const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
       if (!free && !takeOver) return undefined;
-      const taken = await this.db('aideer_tasks')
-        .where({ id })
-        .andWhere((q) => (previous.stream_holder ? q.where('stream_holder', previous.stream_holder) : q.whereNull('stream_holder')))
-        .update({ stream_holder: holder, stream_lease_until: now + this.settings.streamLeaseMs });
-      if (taken !== 1) continue;
+      const lease = now + this.settings.streamLeaseMs;
+      const taken = previous.stream_holder ? await this.sql.takeFrom.all(holder, lease, id, previous.stream_holder) : await this.sql.takeFree.all(holder, lease, id);
+      if (taken.length !== 1) continue;
       this.streams.set(holder, connection);
       let byTask = this.streamsByTask.get(id);
       if (!byTask) this.streamsByTask.set(id, (byTask = new Map()));
@@ -513,7 +532,7 @@ export class Tasks {
     // Forgotten here only once released in the database: meanwhile a reconnecting client can take
     // over from this dead connection (see acquireStream).
     try {
-      await this.db('aideer_tasks').where({ id, stream_holder: holder }).update({ stream_holder: null, stream_lease_until: null });
+      await this.sql.release.all(id, holder);
     } finally {
       this.streams.delete(holder);
     }
