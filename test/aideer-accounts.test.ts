@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import bcrypt from 'bcrypt';
 import { client, type Client } from './helpers/http.ts';
 import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
-import { V1, giveCredits, logIn, mintToken, signUp, signUpAdmin, uniqueName } from './helpers/aideer.ts';
+import { V1, giveCredits, logIn, mintToken, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 
 describe('AIDeer authentication', () => {
@@ -56,8 +56,9 @@ describe('AIDeer authentication', () => {
   });
 
   it('when the token\'s user was deleted, then 401 User not found', async () => {
+    const admin = await signUpAdmin(api, server);
     const user = await signUp(api);
-    await server.db('aideer_users').where({ id: user.id }).delete();
+    await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
     const res = await api.get(`${V1}/users/me`).set(user.bearer).expect(401);
     expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: User not found' });
   });
@@ -85,7 +86,7 @@ describe('AIDeer users', () => {
     api = client(server.url);
   });
 
-  describe('POST /users (sign-up)', () => {
+  describe('createUser — POST /users (sign-up)', () => {
     it('when a new name signs up without a token, then the user is created with 0 credits and the default avatar', async () => {
       const username = uniqueName();
       const res = await api.post(`${V1}/users`).send({ username, password: 'secret1', nickname: 'Alice' }).expect(200);
@@ -134,7 +135,7 @@ describe('AIDeer users', () => {
     });
   });
 
-  describe('POST /session/oauth2/token', () => {
+  describe('loginForAccessToken — POST /session/oauth2/token', () => {
     it('when the form is right, then a bearer token that works', async () => {
       const user = await signUp(api);
       const res = await api.get(`${V1}/users/me`).set(user.bearer).expect(200);
@@ -198,7 +199,18 @@ describe('AIDeer users', () => {
     });
   });
 
-  describe('GET /users and GET /users/{user_id}', () => {
+  describe('readUserMe — GET /users/me', () => {
+    it('when a user reads itself, then its own record, as GET /users/{user_id} shows it, and never another user\'s', async () => {
+      const a = await signUp(api, { nickname: 'Me' });
+      const b = await signUp(api);
+      const me = await api.get(`${V1}/users/me`).set(a.bearer).expect(200);
+      expect(me.body).to.deep.equal({ id: a.id, username: a.username, nickname: 'Me', permission: 1, avatar: '/static/avatars/default.webp', credits_left: 0 });
+      expect((await api.get(`${V1}/users/${a.id}`).set(b.bearer).expect(200)).body).to.deep.equal(me.body);
+      expect((await api.get(`${V1}/users/me`).set(b.bearer).expect(200)).body).to.include({ id: b.id, username: b.username });
+    });
+  });
+
+  describe('listUsers — GET /users', () => {
     it('when an admin lists users, then they come in id order, paged', async () => {
       const admin = await signUpAdmin(api, server);
       const a = await signUp(api);
@@ -219,7 +231,9 @@ describe('AIDeer users', () => {
       expect(res.body.detail[0]).to.include({ type: 'less_than_equal' });
       expect(res.body.detail[0].loc).to.deep.equal(['query', 'limit']);
     });
+  });
 
+  describe('readUser — GET /users/{user_id}', () => {
     it('when any user reads another user, then 200; an unknown id is 404 and a non-integer id 422', async () => {
       const a = await signUp(api);
       const b = await signUp(api);
@@ -233,7 +247,7 @@ describe('AIDeer users', () => {
     });
   });
 
-  describe('PUT /users/{user_id}', () => {
+  describe('updateUser — PUT /users/{user_id}', () => {
     it('when a user renames itself, then only the fields sent change', async () => {
       const a = await signUp(api, { nickname: 'Old' });
       const name = uniqueName();
@@ -263,12 +277,12 @@ describe('AIDeer users', () => {
       const b = await signUp(api);
       const res = await api.put(`${V1}/users/${a.id}`).set(a.bearer).send({ username: b.username, nickname: 'Changed' }).expect(400);
       expect(res.body).to.deep.equal({ detail: 'Username already exists' });
-      expect((await server.db('aideer_users').where({ id: a.id }).first()).nickname).to.equal('Keep');
+      expect((await api.get(`${V1}/users/${a.id}`).set(a.bearer).expect(200)).body).to.include({ username: a.username, nickname: 'Keep' });
       await api.put(`${V1}/users/2147483000`).set(a.bearer).send({ username: a.username }).expect(404);
     });
   });
 
-  describe('passwords', () => {
+  describe('updateMyPassword — PUT /users/me/password', () => {
     it('when the old password is right, then the new one logs in and the old one no longer does', async () => {
       const a = await signUp(api);
       const res = await api.put(`${V1}/users/me/password`).set(a.bearer).send({ old_password: a.password, new_password: 'brand-new-pass' }).expect(200);
@@ -290,7 +304,9 @@ describe('AIDeer users', () => {
       await api.put(`${V1}/users/me/password`).set(a.bearer).send({ new_password: 'first-pass' }).expect(200);
       await logIn(api, a.username, 'first-pass');
     });
+  });
 
+  describe('resetUserPassword — PUT /users/{user_id}/password', () => {
     it('when an admin resets a password, then it works; a user cannot; an unknown id is 404', async () => {
       const admin = await signUpAdmin(api, server);
       const a = await signUp(api);
@@ -302,7 +318,7 @@ describe('AIDeer users', () => {
     });
   });
 
-  describe('DELETE /users/{user_id}', () => {
+  describe('deleteUser — DELETE /users/{user_id}', () => {
     it('when an admin deletes a user, then the user, its credit records and its token are gone in one go', async () => {
       const admin = await signUpAdmin(api, server);
       const a = await signUp(api);
@@ -337,8 +353,9 @@ describe('AIDeer avatars', () => {
     api = client(server.url);
   });
 
-  async function storedAvatar(userId: number) {
-    const { avatar } = await server.db('aideer_users').where({ id: userId }).first();
+  /** The user's avatar path as GET /users/me shows it, and the image served there. */
+  async function storedAvatar(user: AideerUser) {
+    const avatar = await avatarOf(user);
     const res = await api.get(avatar).buffer(true).parse((r, cb) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
@@ -348,111 +365,132 @@ describe('AIDeer avatars', () => {
     return { avatar: avatar as string, meta: await sharp(res.body as Buffer).metadata() };
   }
 
+  async function avatarOf(user: AideerUser): Promise<string> {
+    return (await api.get(`${V1}/users/me`).set(user.bearer).expect(200)).body.avatar as string;
+  }
+
   const cases: [string, 'png' | 'jpeg' | 'webp', number, number, number, number][] = [
     ['a large landscape PNG', 'png', 1200, 600, 128, 64],
     ['a portrait JPEG', 'jpeg', 300, 900, 43, 128],
     ['a small WebP', 'webp', 40, 30, 40, 30],
     ['a large square JPEG', 'jpeg', 2000, 2000, 128, 128],
   ];
-  for (const [what, format, w, h, ew, eh] of cases) {
-    it(`when ${what} (${w}×${h}) is uploaded, then a ${ew}×${eh} WebP is stored and served`, async () => {
-      const a = await signUp(api);
-      const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image(format, w, h), `avatar.${format}`).expect(200);
-      expect(res.body).to.deep.equal({ message: 'Avatar updated successfully' });
-      const { avatar, meta } = await storedAvatar(a.id);
-      expect(avatar).to.match(/^\/static\/avatars\/[0-9a-f]{64}\.webp$/);
-      expect(meta).to.include({ format: 'webp', width: ew, height: eh });
-    });
-  }
-
-  it('when a JPEG carries an EXIF rotation, then the avatar is stored upright', async () => {
-    const a = await signUp(api);
-    // 200×100 pixels, to be shown rotated a quarter turn (orientation 6): 100×200 upright
-    const rotated = await sharp(await image('jpeg', 200, 100)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', rotated, 'r.jpg').expect(200);
-    expect((await storedAvatar(a.id)).meta).to.include({ width: 64, height: 128 });
-  });
-
-  it('when a user with an uploaded avatar is deleted, then the file goes too', async () => {
-    const admin = await signUpAdmin(api, server);
-    const a = await signUp(api);
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 77, 33), 'own.png').expect(200);
-    const { avatar } = await server.db('aideer_users').where({ id: a.id }).first();
-    await api.get(avatar).expect(200);
-    await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
-    await api.get(avatar).expect(404);
-  });
-
-  it('when GET /users/me/avatar is called, then 307 to the avatar, which serves the image', async () => {
-    const a = await signUp(api);
-    const def = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
-    expect(def.headers.location).to.equal(`${server.url}/static/avatars/default.webp`);
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 64, 64), 'a.png').expect(200);
-    const mine = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
-    const { avatar } = await server.db('aideer_users').where({ id: a.id }).first();
-    expect(mine.headers.location).to.equal(`${server.url}${avatar}`);
-    const other = await signUp(api);
-    const theirs = await api.get(`${V1}/users/${a.id}/avatar`).set(other.bearer).redirects(0).expect(307);
-    expect(theirs.headers.location).to.equal(mine.headers.location);
-    await api.get(`${V1}/users/2147483000/avatar`).set(other.bearer).redirects(0).expect(404);
-    await api.get(`${new URL(mine.headers.location).pathname}`).expect(200);
-  });
-
-  it('when the Host header is not a plain host name, then the avatar redirect is relative rather than echoing it', async () => {
-    const a = await signUp(api);
-    const res = await api.get(`${V1}/users/me/avatar`).set(a.bearer).set('Host', 'evil_host.example').redirects(0).expect(307);
-    expect(res.headers.location).to.equal('/static/avatars/default.webp');
-  });
-
-  it('when PUBLIC_BASE_URL is set, then avatar redirects point at it', async () => {
-    const own = await startServer({ PUBLIC_BASE_URL: 'https://api.example.com/' });
-    try {
-      const ownApi = client(own.url);
-      const a = await signUp(ownApi);
-      const res = await ownApi.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
-      expect(res.headers.location).to.equal('https://api.example.com/static/avatars/default.webp');
-    } finally {
-      await own.close();
+  describe('setMyAvatar — POST /users/me/avatar', () => {
+    for (const [what, format, w, h, ew, eh] of cases) {
+      it(`when ${what} (${w}×${h}) is uploaded, then a ${ew}×${eh} WebP is stored and served`, async () => {
+        const a = await signUp(api);
+        const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image(format, w, h), `avatar.${format}`).expect(200);
+        expect(res.body).to.deep.equal({ message: 'Avatar updated successfully' });
+        const { avatar, meta } = await storedAvatar(a);
+        expect(avatar).to.match(/^\/static\/avatars\/[0-9a-f]{64}\.webp$/);
+        expect(meta).to.include({ format: 'webp', width: ew, height: eh });
+      });
     }
+
+    it('when a JPEG carries an EXIF rotation, then the avatar is stored upright', async () => {
+      const a = await signUp(api);
+      // 200×100 pixels, to be shown rotated a quarter turn (orientation 6): 100×200 upright
+      const rotated = await sharp(await image('jpeg', 200, 100)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', rotated, 'r.jpg').expect(200);
+      expect((await storedAvatar(a)).meta).to.include({ width: 64, height: 128 });
+    });
+
+    it('when a user replaces its avatar, then the old file is removed unless another user has it', async () => {
+      const a = await signUp(api);
+      const b = await signUp(api);
+      const first = await image('png', 100, 50);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', first, 'a.png').expect(200);
+      await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', first, 'a.png').expect(200);
+      const shared = await avatarOf(a);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 50, 100), 'b.png').expect(200);
+      await api.get(shared).expect(200); // b still uses it
+      await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', await image('png', 70, 70), 'c.png').expect(200);
+      await api.get(shared).expect(404);
+    });
+
+    it('when the file is text or a truncated image, then 422 Invalid image file and the avatar is unchanged', async () => {
+      const a = await signUp(api);
+      const text = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', Buffer.from('hello, not an image'), 'notes.txt').expect(422);
+      expect(text.body).to.deep.equal({ detail: 'Invalid image file' });
+      const jpeg = await image('jpeg', 400, 400, true);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'cut.jpg').expect(422);
+      const png = await image('png', 300, 300, true);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', png.subarray(0, Math.floor(png.length / 2)), 'cut.png').expect(422);
+      expect(await avatarOf(a)).to.equal('/static/avatars/default.webp');
+    });
+
+    it('when the file field is missing, then 422 missing avatar_file', async () => {
+      const a = await signUp(api);
+      const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422);
+      expect(res.body.detail[0]).to.include({ type: 'missing' });
+      expect(res.body.detail[0].loc).to.deep.equal(['body', 'avatar_file']);
+    });
+
+    it('when the file is over 5 MiB, then 413', async () => {
+      const a = await signUp(api);
+      const big = await image('png', 1500, 1500, true);
+      expect(big.length).to.be.greaterThan(6 * 1024 * 1024);
+      const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', big, 'big.png').expect(413);
+      expect(res.body).to.deep.equal({ detail: 'Request body too large' });
+    });
   });
 
-  it('when a user replaces its avatar, then the old file is removed unless another user has it', async () => {
-    const a = await signUp(api);
-    const b = await signUp(api);
-    const first = await image('png', 100, 50);
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', first, 'a.png').expect(200);
-    await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', first, 'a.png').expect(200);
-    const { avatar: shared } = await server.db('aideer_users').where({ id: a.id }).first();
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 50, 100), 'b.png').expect(200);
-    await api.get(shared).expect(200); // b still uses it
-    await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', await image('png', 70, 70), 'c.png').expect(200);
-    await api.get(shared).expect(404);
+  describe('getMyAvatar — GET /users/me/avatar', () => {
+    it('when the caller asks for its avatar, then 307 to it, which serves the image', async () => {
+      const a = await signUp(api);
+      const def = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
+      expect(def.headers.location).to.equal(`${server.url}/static/avatars/default.webp`);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 64, 64), 'a.png').expect(200);
+      const mine = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
+      const avatar = await avatarOf(a);
+      expect(mine.headers.location).to.equal(`${server.url}${avatar}`);
+      await api.get(`${new URL(mine.headers.location).pathname}`).expect(200);
+    });
+
+    it('when the Host header is not a plain host name, then the avatar redirect is relative rather than echoing it', async () => {
+      const a = await signUp(api);
+      const res = await api.get(`${V1}/users/me/avatar`).set(a.bearer).set('Host', 'evil_host.example').redirects(0).expect(307);
+      expect(res.headers.location).to.equal('/static/avatars/default.webp');
+    });
+
+    it('when PUBLIC_BASE_URL is set, then avatar redirects point at it', async () => {
+      const own = await startServer({ PUBLIC_BASE_URL: 'https://api.example.com/' });
+      try {
+        const ownApi = client(own.url);
+        const a = await signUp(ownApi);
+        const res = await ownApi.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
+        expect(res.headers.location).to.equal('https://api.example.com/static/avatars/default.webp');
+      } finally {
+        await own.close();
+      }
+    });
   });
 
-  it('when the file is text or a truncated image, then 422 Invalid image file and the avatar is unchanged', async () => {
-    const a = await signUp(api);
-    const text = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', Buffer.from('hello, not an image'), 'notes.txt').expect(422);
-    expect(text.body).to.deep.equal({ detail: 'Invalid image file' });
-    const jpeg = await image('jpeg', 400, 400, true);
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'cut.jpg').expect(422);
-    const png = await image('png', 300, 300, true);
-    await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', png.subarray(0, Math.floor(png.length / 2)), 'cut.png').expect(422);
-    expect((await server.db('aideer_users').where({ id: a.id }).first()).avatar).to.equal('/static/avatars/default.webp');
+  describe('getUserAvatar — GET /users/{user_id}/avatar', () => {
+    it('when a user asks for another user\'s avatar, then 307 to the same file the owner is sent to; an unknown id is 404', async () => {
+      const a = await signUp(api);
+      const other = await signUp(api);
+      const before = await api.get(`${V1}/users/${a.id}/avatar`).set(other.bearer).redirects(0).expect(307);
+      expect(before.headers.location).to.equal(`${server.url}/static/avatars/default.webp`);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 64, 64), 'a.png').expect(200);
+      const mine = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
+      const theirs = await api.get(`${V1}/users/${a.id}/avatar`).set(other.bearer).redirects(0).expect(307);
+      expect(theirs.headers.location).to.equal(mine.headers.location);
+      expect(theirs.headers.location).to.equal(`${server.url}${await avatarOf(a)}`);
+      await api.get(`${V1}/users/2147483000/avatar`).set(other.bearer).redirects(0).expect(404);
+    });
   });
 
-  it('when the file field is missing, then 422 missing avatar_file', async () => {
-    const a = await signUp(api);
-    const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422);
-    expect(res.body.detail[0]).to.include({ type: 'missing' });
-    expect(res.body.detail[0].loc).to.deep.equal(['body', 'avatar_file']);
-  });
-
-  it('when the file is over 5 MiB, then 413', async () => {
-    const a = await signUp(api);
-    const big = await image('png', 1500, 1500, true);
-    expect(big.length).to.be.greaterThan(6 * 1024 * 1024);
-    const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', big, 'big.png').expect(413);
-    expect(res.body).to.deep.equal({ detail: 'Request body too large' });
+  describe('deleteUser — DELETE /users/{user_id}', () => {
+    it('when a user with an uploaded avatar is deleted, then the file goes too', async () => {
+      const admin = await signUpAdmin(api, server);
+      const a = await signUp(api);
+      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 77, 33), 'own.png').expect(200);
+      const avatar = await avatarOf(a);
+      await api.get(avatar).expect(200);
+      await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
+      await api.get(avatar).expect(404);
+    });
   });
 });
 
@@ -466,97 +504,112 @@ describe('AIDeer credits and redeem codes', () => {
     admin = await signUpAdmin(api, server);
   });
 
-  it('when a user redeems a code, then the balance rises by its value with a record, and the code is used up', async () => {
-    const code = uniqueName('c');
-    const created = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 120 }).expect(200);
-    expect(created.body).to.deep.equal({ redeem_code: code, value: 120 });
-    const lookup = await api.get(`${V1}/codes/${code}`).expect(200);
-    expect(lookup.body).to.deep.equal({ redeem_code: code, value: 120 });
-    const a = await signUp(api);
-    const res = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code.toLowerCase() }).expect(200);
-    expect(res.body).to.deep.equal({ message: 'Redeem 120 credits successfully' });
-    const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
-    expect(credits.body.credits_left).to.equal(120);
-    expect(credits.body.credit_records).to.have.length(1);
-    expect(credits.body.credit_records[0]).to.include({ user_id: a.id, amount: 120, description: `Add: Redeem credit, code: ${code.toUpperCase()}` });
-    const again = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(422);
-    expect(again.body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
-    expect((await api.get(`${V1}/codes/${code}`).expect(422)).body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
-    const row = await server.db('aideer_redeem_codes').where({ code: code.toUpperCase() }).first();
-    expect(row.redeemed_by).to.equal(a.id);
-    expect(row.redeemed_at).to.be.a('number');
+  describe('redeemCredits — POST /users/me/credits', () => {
+    it('when a user redeems a code, then the balance getMyCredits reports rises by its value with a record, and the code is used up', async () => {
+      const code = uniqueName('c');
+      const created = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 120 }).expect(200);
+      expect(created.body).to.deep.equal({ redeem_code: code, value: 120 });
+      const lookup = await api.get(`${V1}/codes/${code}`).expect(200);
+      expect(lookup.body).to.deep.equal({ redeem_code: code, value: 120 });
+      const a = await signUp(api);
+      const res = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code.toLowerCase() }).expect(200);
+      expect(res.body).to.deep.equal({ message: 'Redeem 120 credits successfully' });
+      const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
+      expect(credits.body.credits_left).to.equal(120);
+      expect(credits.body.credit_records).to.have.length(1);
+      expect(credits.body.credit_records[0]).to.include({ user_id: a.id, amount: 120, description: `Add: Redeem credit, code: ${code.toUpperCase()}` });
+      const again = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(422);
+      expect(again.body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
+      expect((await api.get(`${V1}/codes/${code}`).expect(422)).body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
+    });
+
+    it('when 50 redemptions of one code run at once, then exactly one succeeds and the balance rises once', async () => {
+      const code = uniqueName('race');
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 7 }).expect(200);
+      const a = await signUp(api);
+      const results = await Promise.all(Array.from({ length: 50 }, () => api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code })));
+      expect(results.filter((r) => r.status === 200)).to.have.length(1);
+      expect(results.filter((r) => r.status === 422)).to.have.length(49);
+      const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
+      expect(credits.body.credits_left).to.equal(7);
+      const sum = credits.body.credit_records.reduce((s: number, r: { amount: number }) => s + r.amount, 0);
+      expect(credits.body.credits_left).to.equal(sum);
+    });
+
+    it('when an unknown code is redeemed, then 422 with the code upper-cased; no code at all is 422 too', async () => {
+      const a = await signUp(api);
+      expect((await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: 'nope-code' }).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
+      await api.post(`${V1}/users/me/credits`).set(a.bearer).send({}).expect(422);
+    });
+
+    it('when the redeeming user is deleted, then the code stays used', async () => {
+      const code = uniqueName('kept');
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
+      const a = await signUp(api);
+      await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
+      await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
+      const b = await signUp(api);
+      await api.post(`${V1}/users/me/credits`).set(b.bearer).send({ redeem_code: code }).expect(422);
+    });
   });
 
-  it('when 50 redemptions of one code run at once, then exactly one succeeds and the balance rises once', async () => {
-    const code = uniqueName('race');
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 7 }).expect(200);
-    const a = await signUp(api);
-    const results = await Promise.all(Array.from({ length: 50 }, () => api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code })));
-    expect(results.filter((r) => r.status === 200)).to.have.length(1);
-    expect(results.filter((r) => r.status === 422)).to.have.length(49);
-    const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
-    expect(credits.body.credits_left).to.equal(7);
-    const sum = credits.body.credit_records.reduce((s: number, r: { amount: number }) => s + r.amount, 0);
-    expect(credits.body.credits_left).to.equal(sum);
+  describe('createRedeemCode — POST /codes', () => {
+    it('when an admin re-posts an unused code, then its value changes; a used code is 400', async () => {
+      const code = uniqueName('re');
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 1 }).expect(200);
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code.toUpperCase(), value: 9 }).expect(200);
+      expect((await api.get(`${V1}/codes/${code}`).expect(200)).body.value).to.equal(9);
+      const a = await signUp(api);
+      await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
+      const res = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 5 }).expect(400);
+      expect(res.body).to.deep.equal({ detail: 'Redeem code already used' });
+    });
+
+    it('when a non-admin creates a code, then 403; an admin\'s code of value 0 is 422', async () => {
+      const a = await signUp(api);
+      await api.post(`${V1}/codes`).set(a.bearer).send({ redeem_code: 'X1', value: 3 }).expect(403);
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: 'X1', value: 0 }).expect(422);
+    });
   });
 
-  it('when an unknown code is redeemed or looked up, then 422 with the code upper-cased', async () => {
-    const a = await signUp(api);
-    expect((await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: 'nope-code' }).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
-    expect((await api.get(`${V1}/codes/nope-code`).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
-    await api.post(`${V1}/users/me/credits`).set(a.bearer).send({}).expect(422);
+  describe('readRedeemCode — GET /codes/{code}', () => {
+    it('when an unknown code is looked up, then 422 with the code upper-cased', async () => {
+      expect((await api.get(`${V1}/codes/nope-code`).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
+    });
+
+    it('when one address looks up codes faster than the limit, then 429 with Retry-After', async () => {
+      const own = await startServer({ CODE_LOOKUP_RATE_LIMIT: '2' });
+      try {
+        const ownApi = client(own.url);
+        await ownApi.get(`${V1}/codes/A`).expect(422);
+        await ownApi.get(`${V1}/codes/B`).expect(422);
+        const res = await ownApi.get(`${V1}/codes/C`).expect(429);
+        expect(res.body).to.deep.equal({ detail: 'Too many requests' });
+        expect(Number(res.headers['retry-after'])).to.be.within(1, 60);
+      } finally {
+        await own.close();
+      }
+    });
   });
 
-  it('when an admin re-posts an unused code, then its value changes; a used code is 400', async () => {
-    const code = uniqueName('re');
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 1 }).expect(200);
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code.toUpperCase(), value: 9 }).expect(200);
-    expect((await api.get(`${V1}/codes/${code}`).expect(200)).body.value).to.equal(9);
-    const a = await signUp(api);
-    await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
-    const res = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 5 }).expect(400);
-    expect(res.body).to.deep.equal({ detail: 'Redeem code already used' });
-  });
+  describe('deleteRedeemCode — DELETE /codes/{code}', () => {
+    it('when an admin deletes a code, then it is gone (and deleting again still answers 200)', async () => {
+      const code = uniqueName('del');
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
+      const res = await api.delete(`${V1}/codes/${code}`).set(admin.bearer).expect(200);
+      expect(res.body).to.deep.equal({ message: `Redeem code ${code} deleted successfully` });
+      await api.get(`${V1}/codes/${code}`).expect(422);
+      await api.delete(`${V1}/codes/${code}`).set(admin.bearer).expect(200);
+    });
 
-  it('when the redeeming user is deleted, then the code stays used', async () => {
-    const code = uniqueName('kept');
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
-    const a = await signUp(api);
-    await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
-    await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
-    const b = await signUp(api);
-    await api.post(`${V1}/users/me/credits`).set(b.bearer).send({ redeem_code: code }).expect(422);
-  });
-
-  it('when an admin deletes a code, then it is gone (and deleting again still answers 200)', async () => {
-    const code = uniqueName('del');
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
-    const res = await api.delete(`${V1}/codes/${code}`).set(admin.bearer).expect(200);
-    expect(res.body).to.deep.equal({ message: `Redeem code ${code} deleted successfully` });
-    await api.get(`${V1}/codes/${code}`).expect(422);
-    await api.delete(`${V1}/codes/${code}`).set(admin.bearer).expect(200);
-  });
-
-  it('when a non-admin creates or deletes a code, then 403', async () => {
-    const a = await signUp(api);
-    await api.post(`${V1}/codes`).set(a.bearer).send({ redeem_code: 'X1', value: 3 }).expect(403);
-    await api.delete(`${V1}/codes/X1`).set(a.bearer).expect(403);
-    await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: 'X1', value: 0 }).expect(422);
-    await api.delete(`${V1}/codes/${'x'.repeat(65)}`).set(admin.bearer).expect(422);
-  });
-
-  it('when one address looks up codes faster than the limit, then 429 with Retry-After', async () => {
-    const own = await startServer({ CODE_LOOKUP_RATE_LIMIT: '2' });
-    try {
-      const ownApi = client(own.url);
-      await ownApi.get(`${V1}/codes/A`).expect(422);
-      await ownApi.get(`${V1}/codes/B`).expect(422);
-      const res = await ownApi.get(`${V1}/codes/C`).expect(429);
-      expect(res.body).to.deep.equal({ detail: 'Too many requests' });
-      expect(Number(res.headers['retry-after'])).to.be.within(1, 60);
-    } finally {
-      await own.close();
-    }
+    it('when a non-admin deletes a code, then 403 and the code stays; an over-long code is 422', async () => {
+      const a = await signUp(api);
+      const code = uniqueName('keep');
+      await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
+      await api.delete(`${V1}/codes/${code}`).set(a.bearer).expect(403);
+      expect((await api.get(`${V1}/codes/${code}`).expect(200)).body).to.deep.equal({ redeem_code: code, value: 3 });
+      await api.delete(`${V1}/codes/${'x'.repeat(65)}`).set(admin.bearer).expect(422);
+    });
   });
 });
 
@@ -580,123 +633,128 @@ describe('AIDeer WeChat log-in and refresh', () => {
     return (await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200)).body as { access_token: string; refresh_token: string; token_type: string };
   }
 
-  it('when the code is good, then a new user is registered and gets access and refresh tokens', async () => {
-    const openid = uniqueName('openid');
-    const tokens = await wechatLogin(openid, 'key-1');
-    expect(tokens.token_type).to.equal('bearer');
-    const me = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
-    expect(me.body.username).to.match(/^wechat_\d{8}$/);
-    expect(me.body).to.include({ permission: 1, nickname: null, credits_left: 0 });
-    const again = await wechatLogin(openid, 'key-2');
-    const me2 = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200);
-    expect(me2.body.id).to.equal(me.body.id);
-    const refreshClaims = JSON.parse(Buffer.from(tokens.refresh_token.split('.')[1], 'base64url').toString());
-    expect(refreshClaims).to.include({ refresh: true, sub: String(me.body.id) });
-    expect(refreshClaims.exp - refreshClaims.iat).to.equal(129600 * 60);
+  describe('wechatLogin — GET /session/wechat/token', () => {
+    it('when the code is good, then a new user is registered and gets access and refresh tokens', async () => {
+      const openid = uniqueName('openid');
+      const tokens = await wechatLogin(openid, 'key-1');
+      expect(tokens.token_type).to.equal('bearer');
+      const me = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
+      expect(me.body.username).to.match(/^wechat_\d{8}$/);
+      expect(me.body).to.include({ permission: 1, nickname: null, credits_left: 0 });
+      const again = await wechatLogin(openid, 'key-2');
+      const me2 = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200);
+      expect(me2.body.id).to.equal(me.body.id);
+      const refreshClaims = JSON.parse(Buffer.from(tokens.refresh_token.split('.')[1], 'base64url').toString());
+      expect(refreshClaims).to.include({ refresh: true, sub: String(me.body.id) });
+      expect(refreshClaims.exp - refreshClaims.iat).to.equal(129600 * 60);
+    });
+
+    it('when WeChat says the code is invalid (40029), then 401 Invalid code', async () => {
+      const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'unknown-code' }).expect(401);
+      expect(res.body).to.deep.equal({ detail: 'Invalid code' });
+    });
+
+    it('when WeChat answers another error code, then 500 WeChat server error: code, message', async () => {
+      wechat.sessions.set('busy', { errcode: -1, errmsg: 'system busy' });
+      const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'busy' }).expect(500);
+      expect(res.body).to.deep.equal({ detail: 'WeChat server error: -1, system busy' });
+    });
+
+    it('when WeChat answers an HTTP error, then 500 WeChat server error: status', async () => {
+      wechat.sessions.set('down', { httpStatus: 503 });
+      const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'down' }).expect(500);
+      expect(res.body).to.deep.equal({ detail: 'WeChat server error: 503' });
+    });
+
+    it('when the code is missing, then 422', async () => {
+      await api.get(`${V1}/session/wechat/token`).expect(422);
+    });
+
+    it('when WeChat answers without an openid, then 500 rather than a user without one', async () => {
+      wechat.sessions.set('half', { errcode: 0, errmsg: 'ok' });
+      const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'half' }).expect(500);
+      expect(res.body).to.deep.equal({ detail: 'WeChat server error: unreadable response' });
+    });
+
+    it('when WeChat is not configured or cannot be reached, then 500 saying so', async () => {
+      const shared = await sharedServer();
+      const res = await client(shared.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
+      expect(res.body).to.deep.equal({ detail: 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured' });
+      const nowhere = await startServer({ WECHAT_APPID: 'a', WECHAT_SECRET: 'b', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' });
+      try {
+        const down = await client(nowhere.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
+        expect(down.body).to.deep.equal({ detail: 'WeChat server error: unreachable' });
+      } finally {
+        await nowhere.close();
+      }
+    });
+
   });
 
-  it('when WeChat says the code is invalid (40029), then 401 Invalid code', async () => {
-    const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'unknown-code' }).expect(401);
-    expect(res.body).to.deep.equal({ detail: 'Invalid code' });
-  });
+  describe('wechatRefresh — GET /session/wechat/refresh', () => {
+    it('when the session is alive, then refresh answers a new access token and the same refresh token, signed with the newest session key', async () => {
+      const openid = uniqueName('openid');
+      await wechatLogin(openid, 'old-key');
+      const tokens = await wechatLogin(openid, 'new-key'); // the stored key must follow the latest log-in
+      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
+      expect(res.body.refresh_token).to.equal(tokens.refresh_token);
+      expect(res.body.token_type).to.equal('bearer');
+      await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
+      const check = wechat.checks[wechat.checks.length - 1];
+      expect(check.openid).to.equal(openid);
+      expect(check.access_token).to.match(/^server-token-\d+$/);
+    });
 
-  it('when WeChat answers another error code, then 500 WeChat server error: code, message', async () => {
-    wechat.sessions.set('busy', { errcode: -1, errmsg: 'system busy' });
-    const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'busy' }).expect(500);
-    expect(res.body).to.deep.equal({ detail: 'WeChat server error: -1, system busy' });
-  });
+    it('when the server token is cached, then it is reused, and refetched once when WeChat revokes it', async () => {
+      const tokens = await wechatLogin(uniqueName('openid'), 'k');
+      await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
+      const issued = wechat.tokensIssued;
+      await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
+      expect(wechat.tokensIssued).to.equal(issued);
+      wechat.revokeTokenOnce = true;
+      await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
+      expect(wechat.tokensIssued).to.equal(issued + 1);
+    });
 
-  it('when WeChat answers an HTTP error, then 500 WeChat server error: status', async () => {
-    wechat.sessions.set('down', { httpStatus: 503 });
-    const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'down' }).expect(500);
-    expect(res.body).to.deep.equal({ detail: 'WeChat server error: 503' });
-  });
+    it('when WeChat says the session expired (87009), then 401 Wechat session expired', async () => {
+      const openid = uniqueName('openid');
+      const tokens = await wechatLogin(openid, 'k');
+      wechat.checkErrcode.set(openid, 87009);
+      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(401);
+      expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
+    });
 
-  it('when the code is missing, then 422', async () => {
-    await api.get(`${V1}/session/wechat/token`).expect(422);
-  });
+    it('when checksession answers another error, then 500', async () => {
+      const openid = uniqueName('openid');
+      const tokens = await wechatLogin(openid, 'k');
+      wechat.checkErrcode.set(openid, 45011);
+      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(500);
+      expect(res.body.detail).to.match(/^WeChat server error: 45011/);
+    });
 
-  it('when WeChat answers without an openid, then 500 rather than a user without one', async () => {
-    wechat.sessions.set('half', { errcode: 0, errmsg: 'ok' });
-    const res = await api.get(`${V1}/session/wechat/token`).query({ code: 'half' }).expect(500);
-    expect(res.body).to.deep.equal({ detail: 'WeChat server error: unreadable response' });
-  });
+    it('when an access token is sent to refresh, then 400 Refresh token required; no token is 401', async () => {
+      const tokens = await wechatLogin(uniqueName('openid'), 'k');
+      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.access_token}`).expect(400);
+      expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Refresh token required' });
+      await api.get(`${V1}/session/wechat/refresh`).expect(401);
+    });
 
-  it('when WeChat is not configured or cannot be reached, then 500 saying so', async () => {
-    const shared = await sharedServer();
-    const res = await client(shared.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
-    expect(res.body).to.deep.equal({ detail: 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured' });
-    const nowhere = await startServer({ WECHAT_APPID: 'a', WECHAT_SECRET: 'b', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' });
-    try {
-      const down = await client(nowhere.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
-      expect(down.body).to.deep.equal({ detail: 'WeChat server error: unreachable' });
-    } finally {
-      await nowhere.close();
-    }
-  });
-
-  it('when the session is alive, then refresh answers a new access token and the same refresh token, signed with the newest session key', async () => {
-    const openid = uniqueName('openid');
-    await wechatLogin(openid, 'old-key');
-    const tokens = await wechatLogin(openid, 'new-key'); // the stored key must follow the latest log-in
-    const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
-    expect(res.body.refresh_token).to.equal(tokens.refresh_token);
-    expect(res.body.token_type).to.equal('bearer');
-    await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
-    const check = wechat.checks[wechat.checks.length - 1];
-    expect(check.openid).to.equal(openid);
-    expect(check.access_token).to.match(/^server-token-\d+$/);
-  });
-
-  it('when the server token is cached, then it is reused, and refetched once when WeChat revokes it', async () => {
-    const tokens = await wechatLogin(uniqueName('openid'), 'k');
-    await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
-    const issued = wechat.tokensIssued;
-    await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
-    expect(wechat.tokensIssued).to.equal(issued);
-    wechat.revokeTokenOnce = true;
-    await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
-    expect(wechat.tokensIssued).to.equal(issued + 1);
-  });
-
-  it('when WeChat says the session expired (87009), then 401 Wechat session expired', async () => {
-    const openid = uniqueName('openid');
-    const tokens = await wechatLogin(openid, 'k');
-    wechat.checkErrcode.set(openid, 87009);
-    const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(401);
-    expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
-  });
-
-  it('when checksession answers another error, then 500', async () => {
-    const openid = uniqueName('openid');
-    const tokens = await wechatLogin(openid, 'k');
-    wechat.checkErrcode.set(openid, 45011);
-    const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(500);
-    expect(res.body.detail).to.match(/^WeChat server error: 45011/);
-  });
-
-  it('when an access token is sent to refresh, then 400 Refresh token required; no token is 401', async () => {
-    const tokens = await wechatLogin(uniqueName('openid'), 'k');
-    const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.access_token}`).expect(400);
-    expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Refresh token required' });
-    await api.get(`${V1}/session/wechat/refresh`).expect(401);
-  });
-
-  it('when a password user presents a (minted) refresh token, then 401 Wechat session expired', async () => {
-    const user = await signUp(api);
-    const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`).expect(401);
-    expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
+    it('when a password user presents a (minted) refresh token, then 401 Wechat session expired', async () => {
+      const user = await signUp(api);
+      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`).expect(401);
+      expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
+    });
   });
 });
 
 describe('AIDeer utils', () => {
-  it('when DEBUG is off, then every utils route is 404', async () => {
+  it('when DEBUG is off, then initDatabase, createAdmin and dropDatabase (GET /utils/init, /utils/admin, /utils/drop) are 404', async () => {
     const server = await sharedServer();
     const api = client(server.url);
     for (const name of ['init', 'admin', 'drop']) expect((await api.get(`${V1}/utils/${name}`).expect(404)).body).to.deep.equal({ detail: 'Not Found' });
   });
 
-  it('when DEBUG is on, then init is idempotent, admin creates the configured admin once, and drop empties every AIDeer table', async () => {
+  it('when DEBUG is on, then initDatabase is idempotent, createAdmin creates the configured admin once, and dropDatabase empties every AIDeer table', async () => {
     const server = await startServer({ DEBUG: 'true', ADMIN_USER: 'root-admin', ADMIN_PASSWD: 'admin-pass' });
     try {
       const api = client(server.url);
@@ -721,7 +779,7 @@ describe('AIDeer utils', () => {
     }
   });
 
-  it('when DEBUG is on but no admin credentials are set, then admin answers 500 Admin credentials not set', async () => {
+  it('when DEBUG is on but no admin credentials are set, then createAdmin — GET /utils/admin answers 500 Admin credentials not set', async () => {
     const server = await startServer({ DEBUG: 'true' });
     try {
       const res = await client(server.url).get(`${V1}/utils/admin`).expect(500);

@@ -6,24 +6,29 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { client, sse, type Client, type SseEvent } from './helpers/http.ts';
 import { CHECK_HEADER, createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
-import { V1, createChatTask, giveCredits, signUp } from './helpers/aideer.ts';
+import { V1, createChatTask, giveCredits, signUp, type AideerUser } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
 import { DRAIN_REASON } from '../src/aideer/tasks.ts';
 
 const CHUNKS = Array.from({ length: 12 }, (_, i) => `w${i} `);
 const TEXT = CHUNKS.join('');
 
-async function startTask(api: Client, server: TestServer, model = 'deepseek-chat', question = 'hello'): Promise<{ taskId: string; userId: number }> {
+async function startTask(api: Client, server: TestServer, model = 'deepseek-chat', question = 'hello'): Promise<{ taskId: string; userId: number; user: AideerUser }> {
   const user = await signUp(api);
   await giveCredits(server, user.id, 10_000);
-  return { taskId: await createChatTask(api, user, question, model), userId: user.id };
+  return { taskId: await createChatTask(api, user, question, model), userId: user.id, user };
+}
+
+/** Polls GET /tasks/{task_id} until the task has `status`. */
+async function untilStatus(api: Client, taskId: string, status: string): Promise<void> {
+  while ((await api.get(`${V1}/tasks/${taskId}`).expect(200)).body.status !== status) await sleep(20);
 }
 
 const dataEvents = (events: SseEvent[]) => events.filter((e) => e.data);
 const ids = (events: SseEvent[]) => dataEvents(events).map((e) => Number(e.id));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-describe('AIDeer task events, resume and takeover', () => {
+describe('streamTask — GET /tasks/{task_id}/stream: events, resume and takeover', () => {
   let fake: FakeOpenAI;
   let server: TestServer;
   let api: Client;
@@ -106,11 +111,7 @@ describe('AIDeer task events, resume and takeover', () => {
     const first = await sse(server.url, `${V1}/tasks/${taskId}/stream`);
     const seen = await first.until((e) => e.data?.content === 'partial');
     first.disconnect();
-    for (;;) {
-      const row = await server.db('aideer_tasks').where({ id: taskId }).first();
-      if (row.status === 'failed') break;
-      await sleep(20);
-    }
+    await untilStatus(api, taskId, 'failed');
     expect((await sse(server.url, `${V1}/tasks/${taskId}/stream`)).status).to.equal(422);
     const resumed = await sse(server.url, `${V1}/tasks/${taskId}/stream`, { 'Last-Event-ID': seen.id! });
     await resumed.done;
@@ -135,11 +136,8 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
   it('when a task was left running by a dead server with attempts to spare, then it restarts from its start: a reset event under the next id, finished, charged once', async () => {
     const first = await startServer({}, { database });
     const api = client(first.url);
-    const { taskId, userId } = await startTask(api, first, 'deepseek-chat', 'alpha beta gamma delta');
-    for (;;) {
-      if ((await first.db('aideer_tasks').where({ id: taskId }).first()).status === 'finished') break;
-      await sleep(20);
-    }
+    const { taskId, userId, user } = await startTask(api, first, 'deepseek-chat', 'alpha beta gamma delta');
+    await untilStatus(api, taskId, 'finished');
     await first.close();
     // Make it look cut mid-run by a server that died: two events written, the claim lapsed.
     const charge = await database.db('aideer_credit_records').where({ task_id: taskId }).first();
@@ -156,8 +154,9 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       expect(data.at(-1)!.data).to.deep.equal({ status: 'finished', content: 'alpha beta gamma delta' });
       const row = await database.db('aideer_tasks').where({ id: taskId }).first();
       expect(row).to.include({ status: 'finished', attempts: 2, runner_id: null });
-      expect(await database.db('aideer_credit_records').where({ task_id: taskId })).to.have.length(1);
-      expect(Number((await database.db('aideer_credit_records').where({ user_id: userId }).sum({ s: 'amount' }).first())!.s)).to.equal(Number((await database.db('aideer_users').where({ id: userId }).first()).credits_left));
+      const credits = (await client(second.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200)).body as { credits_left: number; credit_records: { amount: number; description: string }[] };
+      expect(credits.credit_records.filter((r) => r.description.includes(taskId))).to.have.length(1);
+      expect(credits.credits_left).to.equal(credits.credit_records.reduce((sum, r) => sum + r.amount, 0));
     } finally {
       await second.close();
     }

@@ -62,7 +62,7 @@ describe('AIDeer tasks', () => {
     return user;
   }
 
-  describe('POST /tasks', () => {
+  describe('createTask — POST /tasks', () => {
     it('when the user has no credits, then 402 before the chat is even looked up', async () => {
       const user = await signUp(api);
       const res = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' }).expect(402);
@@ -87,22 +87,6 @@ describe('AIDeer tasks', () => {
       expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: chat, type: 'image_generation' }).expect(422)).body).to.deep.equal({ detail: 'Task type image_generation is not supported' });
       const bad = await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: 'not-a-uuid', type: 'chat_generation' }).expect(422);
       expect(bad.body.detail[0]).to.include({ type: 'uuid_parsing' });
-    });
-
-    it('when created, then the task is pending (or already running) at once for GET, unknown ids are 404 and bad ids 422', async () => {
-      fake.reply({ kind: 'stream', chunks: ['a', 'b'], delayMs: 100 });
-      const user = await funded();
-      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      expect(created.body.status).to.equal('pending');
-      const read = await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200);
-      expect(['pending', 'running']).to.include(read.body.status);
-      expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
-      await api.get(`${V1}/tasks/nope`).expect(422);
-      // ids are matched whatever their case; only the canonical form is an id
-      expect((await api.get(`${V1}/tasks/${created.body.task_id.toUpperCase()}`).expect(200)).body.task_id).to.equal(created.body.task_id);
-      await api.get(`${V1}/tasks/urn:uuid:${created.body.task_id}`).expect(422);
-      await waitStatus(api, created.body.task_id, 'finished');
     });
 
     it('when 20 tasks are created at once by a user with 1 credit, then at most the cap succeed, the rest 429, and the balance equals its records', async () => {
@@ -133,7 +117,42 @@ describe('AIDeer tasks', () => {
     });
   });
 
-  describe('chat generation and its stream', () => {
+  describe('readTask — GET /tasks/{task_id}', () => {
+    it('when a task was just created, then it reads as pending (or already running); unknown ids are 404, bad ids 422, and case does not matter', async () => {
+      fake.reply({ kind: 'stream', chunks: ['a', 'b'], delayMs: 100 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      expect(created.body.status).to.equal('pending');
+      const read = await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200);
+      expect(['pending', 'running']).to.include(read.body.status);
+      expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
+      await api.get(`${V1}/tasks/nope`).expect(422);
+      // ids are matched whatever their case; only the canonical form is an id
+      expect((await api.get(`${V1}/tasks/${created.body.task_id.toUpperCase()}`).expect(200)).body.task_id).to.equal(created.body.task_id);
+      await api.get(`${V1}/tasks/urn:uuid:${created.body.task_id}`).expect(422);
+      await waitStatus(api, created.body.task_id, 'finished');
+    });
+  });
+
+  describe('deleteTask — DELETE /tasks/{task_id}', () => {
+    it('when a finished task is deleted, then it is gone; a running one cannot be deleted', async () => {
+      fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
+      const user = await funded();
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const busy = await api.delete(`${V1}/tasks/${body.task_id}`).expect(422);
+      expect(busy.body.detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
+      await waitStatus(api, body.task_id, 'finished');
+      expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({ message: `Task ${body.task_id} deleted successfully` });
+      await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
+      await api.delete(`${V1}/tasks/${body.task_id}`).expect(404);
+      const missing = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+      expect(missing.status).to.equal(404);
+    });
+  });
+
+  describe('streamTask — GET /tasks/{task_id}/stream: chat generation', () => {
     it('when the upstream streams a reply, then the stream carries it cumulatively, the chat gets it, and usage × multiplier is charged once', async () => {
       fake.reply({ kind: 'stream', chunks: ['你好', '，我是', ' AIDeer', '。'], delayMs: 60, usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 } });
       const user = await funded(1000);
@@ -177,7 +196,7 @@ describe('AIDeer tasks', () => {
       expect(last).to.include({ role: 'assistant', type: 'text', content: '你好，我是 AIDeer。', visibility: true });
       const c = await credits(api, user);
       expect(c.credits_left).to.equal(1000 - 29 * 11);
-      const charges = await server.db('aideer_credit_records').where({ task_id: created.body.task_id });
+      const charges = c.credit_records.filter((r) => r.description.includes(created.body.task_id));
       expect(charges).to.have.length(1);
       expect(charges[0]).to.include({ amount: -319, description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.body.task_id}` });
       expect((await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200)).body.status).to.equal('finished');
@@ -290,23 +309,9 @@ describe('AIDeer tasks', () => {
       expect((await sse(server.url, `${V1}/tasks/${body.task_id}/stream`)).status).to.equal(422);
     });
 
-    it('when a finished task is deleted, then it is gone; a running one cannot be deleted', async () => {
-      fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
-      const user = await funded();
-      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      const busy = await api.delete(`${V1}/tasks/${body.task_id}`).expect(422);
-      expect(busy.body.detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
-      await waitStatus(api, body.task_id, 'finished');
-      expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({ message: `Task ${body.task_id} deleted successfully` });
-      await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
-      await api.delete(`${V1}/tasks/${body.task_id}`).expect(404);
-      const missing = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
-      expect(missing.status).to.equal(404);
-    });
   });
 
-  describe('title generation', () => {
+  describe('streamTask — GET /tasks/{task_id}/stream: title generation (createTask of type title_generation)', () => {
     it('when a title task runs, then the stream sends only the final event, the chat gets the title and total_tokens × 1 is charged', async () => {
       fake.reply({ kind: 'stream', chunks: ['自我', '介绍'], usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 }, delayMs: 50 });
       const user = await funded(100);

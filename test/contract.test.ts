@@ -49,6 +49,48 @@ describe('the contracts', () => {
   });
 });
 
+/** Files whose tests are generated from the spec: an operationId in their titles comes from the spec, not a person. */
+const SWEEP_FILES = ['contract.test.ts', 'authz-matrix.test.ts', 'hostile-input.test.ts'];
+const TITLED_OPERATION = /\b([a-z][A-Za-z0-9]*) — (GET|POST|PUT|PATCH|DELETE) (\/[^\s:,;)]*)/g;
+
+describe('tests named by operationId', () => {
+  it('when the whole suite is loaded, then each operationId of both documents names a test outside the sweeps, and "operationId — METHOD path" names its own method and path', function (this: Mocha.Context) {
+    let root = this.test!.parent!;
+    while (root.parent) root = root.parent;
+    const tests: Mocha.Test[] = [];
+    const walk = (suite: Mocha.Suite) => {
+      tests.push(...suite.tests);
+      suite.suites.forEach(walk);
+    };
+    walk(root);
+    const testDir = path.join(ROOT, 'test');
+    const testFiles = fs.readdirSync(testDir, { recursive: true }).map(String).filter((f) => f.endsWith('.test.ts')).map((f) => path.join(testDir, f));
+    const loaded = new Set(tests.map((t) => t.file && path.resolve(t.file)));
+    // Run on part of the suite (one file), the titles of the rest are not there to check.
+    if (testFiles.some((f) => !loaded.has(f))) this.skip();
+
+    const operations = new Map<string, string>();
+    for (const api of Object.keys(SPEC_FILES) as (keyof typeof SPEC_FILES)[]) {
+      for (const [route, item] of Object.entries(loadSpec(api).paths ?? {})) {
+        for (const [method, op] of Object.entries(item as Record<string, { operationId?: string }>)) {
+          if (op?.operationId) operations.set(op.operationId, `${method.toUpperCase()} ${route}`);
+        }
+      }
+    }
+    expect(operations.size).to.be.greaterThan(50);
+    const titles = tests.filter((t) => !SWEEP_FILES.includes(path.basename(t.file ?? ''))).map((t) => t.fullTitle());
+    const unnamed = [...operations.keys()].filter((id) => !titles.some((title) => new RegExp(`\\b${id}\\b`).test(title)));
+    expect(unnamed, 'operations no test title names').to.deep.equal([]);
+    const misnamed = new Set<string>();
+    for (const title of titles) {
+      for (const [, id, method, route] of title.matchAll(TITLED_OPERATION)) {
+        if (operations.has(id) && operations.get(id) !== `${method} ${route}`) misnamed.add(`${id} — ${method} ${route} (the spec: ${operations.get(id)})`);
+      }
+    }
+    expect([...misnamed], 'titles naming the wrong method or path').to.deep.equal([]);
+  });
+});
+
 describe('binding operations to handlers', () => {
   it('when an operation has no handler or a handler names no operation, then binding is refused naming them', async () => {
     const ids = requests.filter((r) => r.api === 'oneapi').map((r) => r.operationId);

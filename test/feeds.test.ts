@@ -31,6 +31,8 @@ const LONG_TITLE = `${WORD} ${'长'.repeat(300)}`;
 interface FeedServer {
   base: string;
   hits: Map<string, number>;
+  /** Holds every request for /held.xml until released; from then on it answers 500 at once. */
+  hold(): { requested: Promise<void>; release(): void };
   close(): Promise<void>;
 }
 
@@ -104,10 +106,14 @@ function atom(base: string): string {
 async function startFeedServer(): Promise<FeedServer> {
   const hits = new Map<string, number>();
   let base = '';
+  let held: { requested(): void; released: Promise<void> } | undefined;
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '').split('?')[0];
     hits.set(route, (hits.get(route) ?? 0) + 1);
     switch (route) {
+      case '/held.xml':
+        held?.requested();
+        return void (held?.released ?? Promise.resolve()).then(() => res.writeHead(500).end());
       case '/rss.xml':
         return res.writeHead(200, { 'content-type': 'application/rss+xml; charset=utf-8' }).end(rss(base));
       case '/atom.xml':
@@ -168,6 +174,13 @@ async function startFeedServer(): Promise<FeedServer> {
   return {
     base,
     hits,
+    hold() {
+      let requested!: () => void;
+      let release!: () => void;
+      const seen = new Promise<void>((r) => (requested = r));
+      held = { requested, released: new Promise<void>((r) => (release = r)) };
+      return { requested: seen, release };
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -275,15 +288,42 @@ describe('feed ingestion', () => {
     });
 
     it('when the feeds are read again, then nothing is stored twice', async () => {
-      const before = await server.db('oneapi_articles').count({ n: '*' });
+      // Each look comes from a new reader: one reader cannot subscribe to the same word twice.
+      const listed = async () => {
+        const reader = await newSession(api);
+        const sub = (await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).body.data;
+        return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).body.data;
+      };
+      const before = await listed();
       const again = await server.app.oneapi!.feeds.refresh();
       expect(outcomeOf(again, '/rss.xml')).to.include({ added: 0 });
       expect(outcomeOf(again, '/atom.xml')).to.include({ added: 0 });
-      expect(await server.db('oneapi_articles').count({ n: '*' })).to.deep.equal(before);
+      expect(await listed()).to.deep.equal(before);
     });
 
-    it('when feeds fail, then the API keeps answering', async () => {
-      await api.get(`${API}/subscriptions`).set(authHeaders(session)).expect(200);
+    it('when feeds fail, then the API keeps answering, while the run waits on a feed and after it failed', async () => {
+      const held = feeds.hold();
+      // A time limit far beyond the test: only the release ends the held feed's read.
+      const own = await startServer({ FEED_URLS: [`${feeds.base}/held.xml`, `${feeds.base}/rss.xml`, `${feeds.base}/broken.xml`].join(','), FEED_SAMPLE: 'false', FEED_TIMEOUT_SECONDS: '300' });
+      try {
+        const ownApi = client(own.url);
+        const reader = await newSession(ownApi);
+        const run = own.app.oneapi!.feeds.refresh();
+        await held.requested;
+        // The run now waits on the held feed: reads and writes are answered all the same.
+        const sub = (await ownApi.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).body.data;
+        expect((await ownApi.get(`${API}/subscriptions`).set(authHeaders(reader)).expect(200)).body.data.subscriptions).to.deep.equal([sub]);
+        held.release();
+        const ended = await run;
+        expect(outcomeOf(ended, '/held.xml')).to.deep.equal({ feed: `${feeds.base}/held.xml`, error: 'HTTP 500' });
+        expect(outcomeOf(ended, '/broken.xml')).to.have.property('error');
+        // After the failures the server still answers, with what the feed that worked brought.
+        const articles = (await ownApi.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).body.data.articles;
+        expect(articles.map((a: { article_url: string }) => a.article_url).sort()).to.deep.equal(['a', 'c', 'e', 'f'].map((p) => `${feeds.base}/posts/${p}`));
+      } finally {
+        held.release();
+        await own.close();
+      }
     });
   });
 

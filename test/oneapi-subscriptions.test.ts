@@ -36,10 +36,26 @@ describe('One-API subscriptions', () => {
     (await api.post(`${API}/subscriptions`).set(authHeaders(who)).send({ topic_name, ...(topic_description === undefined ? {} : { topic_description }) }).expect(200)).body.data;
   const listOf = async (who: Session, query: Record<string, string | number> = {}) =>
     (await api.get(`${API}/subscriptions`).set(authHeaders(who)).query(query).expect(200)).body.data;
+  /** Every subscription of `who`, read page by page through GET /subscriptions. */
+  const allOf = async (who: Session): Promise<Record<string, any>[]> => {
+    const all: Record<string, any>[] = [];
+    for (let page = 1; ; page++) {
+      const data = await listOf(who, { page, size: 100 });
+      all.push(...data.subscriptions);
+      if (!data.subscriptions.length || all.length >= data.total) return all;
+    }
+  };
+  const named = async (who: Session, name: string) => (await allOf(who)).filter((s) => s.topic_name === name);
+  const byId = async (who: Session, id: number) => (await allOf(who)).find((s) => s.id === id);
+  /** The articles a new subscription to `word` lists: those whose title or content mention it. */
+  const articlesMentioning = async (word: string) => {
+    const sub = await subscribe(admin, word);
+    return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).body.data.articles as Record<string, any>[];
+  };
   const addArticle = async (fields: Record<string, unknown>) =>
     (await api.post(`${API}/articles`).set(authHeaders(admin)).send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields }).expect(200)).body.data;
 
-  describe('POST /api/subscriptions', () => {
+  describe('createSubscription — POST /subscriptions', () => {
     it('when the name is new, then 订阅创建成功 with the active subscription, listed first', async () => {
       const name = uniqueWord('技术');
       const before = Date.now();
@@ -61,7 +77,7 @@ describe('One-API subscriptions', () => {
       const first = await subscribe(alice, name, '原描述');
       const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '新描述' }).expect(400);
       expect(res.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
-      const rows = await server.db('oneapi_subscriptions').where({ user_id: alice.id, topic_name: name });
+      const rows = await named(alice, name);
       expect(rows).to.have.length(1);
       expect(rows[0]).to.include({ id: first.id, topic_description: '原描述', status: 1 });
     });
@@ -92,9 +108,18 @@ describe('One-API subscriptions', () => {
     });
 
     it('when names differ only in case, then they are two subscriptions', async () => {
+      const session = await newSession(api);
       const name = uniqueWord('Ai');
-      await subscribe(alice, name);
-      await subscribe(alice, name.toLowerCase());
+      const upper = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200);
+      const lower = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name.toLowerCase() }).expect(200);
+      expect([upper.body.message, lower.body.message]).to.deep.equal([M.created, M.created]);
+      expect(lower.body.data.id).to.not.equal(upper.body.data.id);
+      expect(lower.body.data).to.include({ topic_name: name.toLowerCase(), status: 1 });
+      expect(upper.body.data).to.include({ topic_name: name, status: 1 });
+      expect(await listOf(session)).to.include({ total: 2 });
+      // Each is a subscription of its own: cancelling one leaves the other active.
+      await api.put(`${API}/subscriptions/${upper.body.data.id}/cancel`).set(authHeaders(session)).expect(200);
+      expect((await listOf(session)).subscriptions).to.deep.equal([lower.body.data, { ...upper.body.data, status: 0 }]);
     });
 
     it('when the same name is created 8 times at once, then exactly one is created and the others are 400 您已经订阅了该主题', async () => {
@@ -102,7 +127,7 @@ describe('One-API subscriptions', () => {
       const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
       expect(results.filter((r) => r.status === 200).map((r) => r.body.message)).to.deep.equal([M.created]);
       for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
-      expect(await server.db('oneapi_subscriptions').where({ user_id: alice.id, topic_name: name })).to.have.length(1);
+      expect(await named(alice, name)).to.have.length(1);
     });
 
     it('when a cancelled name is re-created 8 times at once, then exactly one reactivates it and the others are 400', async () => {
@@ -112,8 +137,7 @@ describe('One-API subscriptions', () => {
       const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
       expect(results.filter((r) => r.status === 200).map((r) => r.body.message)).to.deep.equal([M.reactivated]);
       expect(results.filter((r) => r.status === 400)).to.have.length(7);
-      const rows = await server.db('oneapi_subscriptions').where({ user_id: alice.id, topic_name: name });
-      expect(rows.map((r) => r.status)).to.deep.equal([1]);
+      expect((await named(alice, name)).map((r) => r.status)).to.deep.equal([1]);
     });
 
     it('when a second row of one user and name is written straight to the database, then the unique constraint refuses it', async () => {
@@ -141,7 +165,7 @@ describe('One-API subscriptions', () => {
         const session = await newSession(api);
         const res = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send(body).expect(400);
         expect(res.body).to.deep.equal({ success: false, message });
-        expect(await server.db('oneapi_subscriptions').where({ user_id: session.id })).to.have.length(0);
+        expect((await listOf(session)).total).to.equal(0);
       });
     }
 
@@ -156,7 +180,7 @@ describe('One-API subscriptions', () => {
     });
   });
 
-  describe('GET /api/subscriptions', () => {
+  describe('listSubscriptions — GET /subscriptions', () => {
     it('when the caller has none, then an empty list with total 0', async () => {
       const session = await newSession(api);
       expect(await listOf(session)).to.deep.equal({ subscriptions: [], total: 0, page: 1, size: 10 });
@@ -196,24 +220,14 @@ describe('One-API subscriptions', () => {
     }
   });
 
-  describe('PUT /api/subscriptions/{id}/cancel and /reactivate', () => {
+  describe('cancelSubscription — PUT /subscriptions/{id}/cancel', () => {
     it('when an active one is cancelled, then 订阅已取消; cancelling it again is 400 订阅已取消，无需重复操作', async () => {
       const sub = await subscribe(alice, uniqueWord());
       const res = await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(200);
       expect(res.body).to.deep.equal({ success: true, message: M.cancelled });
       const again = await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(400);
       expect(again.body).to.deep.equal({ success: false, message: M.alreadyCancelled });
-      expect((await server.db('oneapi_subscriptions').where({ id: sub.id }).first()).status).to.equal(0);
-    });
-
-    it('when a cancelled one is reactivated, then 订阅已重新激活; reactivating it again is 400 订阅已处于激活状态', async () => {
-      const sub = await subscribe(alice, uniqueWord());
-      const active = await api.put(`${API}/subscriptions/${sub.id}/reactivate`).set(authHeaders(alice)).expect(400);
-      expect(active.body).to.deep.equal({ success: false, message: M.alreadyActive });
-      await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(200);
-      const res = await api.put(`${API}/subscriptions/${sub.id}/reactivate`).set(authHeaders(alice)).expect(200);
-      expect(res.body).to.deep.equal({ success: true, message: M.reactivated });
-      expect((await server.db('oneapi_subscriptions').where({ id: sub.id }).first()).status).to.equal(1);
+      expect(await byId(alice, sub.id)).to.include({ status: 0 });
     });
 
     it('when one subscription is cancelled 6 times at once, then exactly one succeeds', async () => {
@@ -223,7 +237,19 @@ describe('One-API subscriptions', () => {
     });
   });
 
-  describe('DELETE /api/subscriptions/{id}', () => {
+  describe('reactivateSubscription — PUT /subscriptions/{id}/reactivate', () => {
+    it('when a cancelled one is reactivated, then 订阅已重新激活; reactivating it again is 400 订阅已处于激活状态', async () => {
+      const sub = await subscribe(alice, uniqueWord());
+      const active = await api.put(`${API}/subscriptions/${sub.id}/reactivate`).set(authHeaders(alice)).expect(400);
+      expect(active.body).to.deep.equal({ success: false, message: M.alreadyActive });
+      await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(200);
+      const res = await api.put(`${API}/subscriptions/${sub.id}/reactivate`).set(authHeaders(alice)).expect(200);
+      expect(res.body).to.deep.equal({ success: true, message: M.reactivated });
+      expect(await byId(alice, sub.id)).to.include({ status: 1 });
+    });
+  });
+
+  describe('deleteSubscription — DELETE /subscriptions/{id}', () => {
     it('when the caller deletes one, then 订阅已删除, it leaves the list and is 404 订阅不存在 everywhere', async () => {
       const session = await newSession(api);
       const sub = await subscribe(session, uniqueWord());
@@ -253,22 +279,22 @@ describe('One-API subscriptions', () => {
 
   describe('operations on one subscription', () => {
     const operations = [
-      ['cancel', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/cancel` })],
-      ['reactivate', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/reactivate` })],
-      ['delete', (id: number | string) => ({ method: 'delete', url: `${API}/subscriptions/${id}` })],
-      ['list articles', (id: number | string) => ({ method: 'get', url: `${API}/subscriptions/${id}/articles` })],
+      ['cancel', 'cancelSubscription', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/cancel` })],
+      ['reactivate', 'reactivateSubscription', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/reactivate` })],
+      ['delete', 'deleteSubscription', (id: number | string) => ({ method: 'delete', url: `${API}/subscriptions/${id}` })],
+      ['list articles', 'listSubscriptionArticles', (id: number | string) => ({ method: 'get', url: `${API}/subscriptions/${id}/articles` })],
     ] as const;
     const call = (r: { method: string; url: string }) => api[r.method as 'get' | 'put' | 'delete'](r.url);
 
-    for (const [name, route] of operations) {
-      it(`when the caller tries to ${name} another user's subscription, then 403 无权限操作此订阅 and it is unchanged`, async () => {
+    for (const [name, operationId, route] of operations) {
+      it(`when the caller tries to ${name} (${operationId}) another user's subscription, then 403 无权限操作此订阅 and it is unchanged`, async () => {
         const theirs = await subscribe(bob, uniqueWord());
         const res = await call(route(theirs.id)).set(authHeaders(alice)).expect(403);
         expect(res.body).to.deep.equal({ success: false, message: M.forbidden });
-        expect(await server.db('oneapi_subscriptions').where({ id: theirs.id }).first()).to.include({ user_id: bob.id, status: 1 });
+        expect(await byId(bob, theirs.id)).to.deep.equal(theirs);
       });
 
-      it(`when the caller tries to ${name} a subscription that does not exist, then 404 订阅不存在`, async () => {
+      it(`when the caller tries to ${name} (${operationId}) a subscription that does not exist, then 404 订阅不存在`, async () => {
         const res = await call(route(MISSING_ID)).set(authHeaders(alice)).expect(404);
         expect(res.body).to.deep.equal({ success: false, message: M.notFound });
       });
@@ -278,7 +304,7 @@ describe('One-API subscriptions', () => {
         ['2147483648', '请求参数错误: id 不能大于 2147483647'],
         ['abc', '请求参数错误: id 类型应为 integer'],
       ]) {
-        it(`when the caller tries to ${name} id "${id}", then 400 ${message}, one message for the field`, async () => {
+        it(`when the caller tries to ${name} (${operationId}) id "${id}", then 400 ${message}, one message for the field`, async () => {
           const res = await call(route(id)).set(authHeaders(alice)).expect(400);
           expect(res.body).to.deep.equal({ success: false, message });
         });
@@ -326,7 +352,7 @@ describe('One-API subscriptions', () => {
     });
   });
 
-  describe('GET /api/subscriptions/{id}/articles', () => {
+  describe('listSubscriptionArticles — GET /subscriptions/{id}/articles', () => {
     const articlesOf = async (who: Session, id: number, query: Record<string, string | number> = {}) =>
       (await api.get(`${API}/subscriptions/${id}/articles`).set(authHeaders(who)).query(query).expect(200)).body.data;
 
@@ -413,7 +439,7 @@ describe('One-API subscriptions', () => {
     });
   });
 
-  describe('POST /api/articles', () => {
+  describe('createArticle — POST /articles', () => {
     it('when an admin adds an article, then 文章创建成功 with it; its URL is stored normalised', async () => {
       const path = uniqueWord('p');
       const res = await api
@@ -435,24 +461,35 @@ describe('One-API subscriptions', () => {
     it('when a root user adds an article, then it is stored too', async () => {
       const root = await newSession(api);
       await server.db('oneapi_users').where({ id: root.id }).update({ role: 100 });
-      await api.post(`${API}/articles`).set(authHeaders(root)).send({ title: 't', article_url: `https://example.com/${uniqueWord()}` }).expect(200);
+      const title = uniqueWord('root');
+      const url = `https://example.com/${uniqueWord()}`;
+      const res = await api.post(`${API}/articles`).set(authHeaders(root)).send({ title, article_url: url }).expect(200);
+      expect(res.body.message).to.equal(ARTICLE_MESSAGES.created);
+      expect(res.body.data).to.include({ title, article_url: url });
+      // Stored: a subscription to its title lists it, and its URL is now taken.
+      expect(await articlesMentioning(title)).to.deep.equal([res.body.data]);
+      const again = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: 'again', article_url: url }).expect(400);
+      expect(again.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.duplicateUrl });
     });
 
     it('when the URL is already stored (in any spelling of the same URL), then 400 文章链接已存在 and nothing is added', async () => {
       const path = uniqueWord('dup');
-      await addArticle({ article_url: `https://example.com/${path}` });
+      const again = uniqueWord('again');
+      const first = await addArticle({ article_url: `https://example.com/${path}`, title: path });
       for (const url of [`https://example.com/${path}`, `https://EXAMPLE.com:443/${path}`]) {
-        const res = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: 'again', article_url: url }).expect(400);
+        const res = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: again, article_url: url }).expect(400);
         expect(res.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.duplicateUrl });
       }
-      expect(await server.db('oneapi_articles').where('article_url', `https://example.com/${path}`)).to.have.length(1);
+      expect(await articlesMentioning(again)).to.deep.equal([]);
+      expect(await articlesMentioning(path)).to.deep.equal([first]);
     });
 
     it('when the caller is not an admin, then 403 无权进行此操作，权限不足 and nothing is added', async () => {
       const url = `https://example.com/${uniqueWord()}`;
-      const res = await api.post(`${API}/articles`).set(authHeaders(alice)).send({ title: 't', article_url: url }).expect(403);
+      const title = uniqueWord('refused');
+      const res = await api.post(`${API}/articles`).set(authHeaders(alice)).send({ title, article_url: url }).expect(403);
       expect(res.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.notAdmin });
-      expect(await server.db('oneapi_articles').where('article_url', url)).to.have.length(0);
+      expect(await articlesMentioning(title)).to.deep.equal([]);
     });
 
     for (const [what, body, message] of [
