@@ -283,17 +283,24 @@ describe('AIDeer tasks', () => {
     });
 
     it('when the task\'s user is deleted while its stream is open, then the stream ends with a failed event', async () => {
-      fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c', 'd'], delayMs: 250 });
-      const admin = await signUpAdmin(api, server);
-      const user = await funded();
-      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
-      await stream.until((e) => e.data?.status === 'running');
-      await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
-      await stream.done;
-      expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'failed', content: 'The task no longer exists' });
-      expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
+      // The reply holds after its text until the test lets it go, so the task is still running
+      // when its user is deleted, however slow the machine.
+      let release!: () => void;
+      fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c', 'd'], until: new Promise<void>((resolve) => (release = resolve)) });
+      try {
+        const admin = await signUpAdmin(api, server);
+        const user = await funded();
+        const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
+        const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+        const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
+        await stream.until((e) => e.data?.status === 'running' && e.data.content === 'abcd');
+        await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
+        await stream.done;
+        expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'failed', content: 'The task no longer exists' });
+        expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
+      } finally {
+        release();
+      }
     });
 
     it('when a stream\'s hold has lapsed (its server died), then a new stream takes over', async () => {

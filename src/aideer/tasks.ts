@@ -513,7 +513,9 @@ export class Tasks {
 
   /**
    * Renews the holds of every stream of this process in one query (every third of a hold's
-   * lease); a stream whose hold another connection took ends.
+   * lease). A hold not renewed was taken by another connection, or its task is gone (deleted with
+   * its user): the task's row is read for its streams, which end with `close` in the first case
+   * and with the failed event of a task that no longer exists in the second.
    */
   private async renewStreams(): Promise<void> {
     const holders = [...this.streams.keys()];
@@ -521,7 +523,8 @@ export class Tasks {
       const batch = holders.slice(i, i + READ_BATCH);
       const kept = (await this.db('aideer_tasks').whereIn('stream_holder', batch).update({ stream_lease_until: this.now() + this.settings.streamLeaseMs }, ['stream_holder'])) as { stream_holder: string }[];
       const held = new Set(kept.map((r) => r.stream_holder));
-      for (const holder of batch) if (!held.has(holder)) this.streams.get(holder)?.end('takeover');
+      const lost = batch.filter((holder) => !held.has(holder));
+      if (lost.length) for (const [id, byTask] of this.streamsByTask) if (lost.some((holder) => byTask.has(holder))) void this.refresh(id);
     }
   }
 
