@@ -67,53 +67,149 @@ export function forUpdate<Q extends Knex.QueryBuilder>(trx: Knex, query: Q): Q {
   return isPostgres(trx) ? (query.forUpdate() as Q) : query;
 }
 
-/** A statement of a hot lookup, prepared once per connection. */
-export interface Prepared<Row> {
-  first(...values: unknown[]): Promise<Row | undefined>;
-  all(...values: unknown[]): Promise<Row[]>;
+/** A statement of a hot path, prepared once per connection. */
+export interface Prepared<Row> extends Runs<Row> {
+  /**
+   * The same statement on `on`: a knex transaction (`trx` of `db.transaction`) or a `transact` one,
+   * on that transaction's connection; or another Knex, from its pool.
+   */
+  in(on: Executor): Runs<Row>;
 }
 
+export interface Runs<Row> {
+  first(...values: unknown[]): Promise<Row | undefined>;
+  all(...values: unknown[]): Promise<Row[]>;
+  /** For a statement without RETURNING: how many rows it changed. */
+  run(...values: unknown[]): Promise<number>;
+}
+
+/** Where a prepared statement runs: a Knex (its pool, or a knex transaction's connection) or a Tx. */
+export type Executor = Knex | Tx;
+
 type Pooled = { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; emit(event: 'query', q: object): void };
-type SqliteStatement = { all(...values: unknown[]): unknown[] };
-type PgConnection = { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }> };
+type SqliteStatement = { reader: boolean; all(...values: unknown[]): unknown[]; run(...values: unknown[]): { changes: number } };
+type SqliteConnection = { prepare(sql: string): SqliteStatement; inTransaction: boolean };
+type PgConnection = { query(q: string | { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }> };
+type Result = { rows: unknown[]; changes: number };
 
 /**
- * For the lookups every request makes (token to user): knex builds, compiles and prepares each
- * query anew, which costs more than the query itself. `sql` uses `?` placeholders. The connection
- * comes from knex's pool, so a lookup never runs inside another request's transaction.
+ * A transaction of `transact`: prepared statements run in it with `statement.in(tx)`. Nothing but
+ * prepared statements runs in it (it has no query builder).
  */
-export function prepare<Row>(db: Knex, sql: string): Prepared<Row> {
-  const pool = db.client as Pooled;
-  let rows: (conn: unknown, values: unknown[]) => Promise<unknown[]> | unknown[];
+export class Tx {
+  /** @internal the transaction's connection, as the pool (or knex's transaction client) lends it. */
+  readonly client: Pooled;
+  private done = false;
+
+  constructor(connection: unknown, pool: Pooled) {
+    this.client = {
+      acquireConnection: async () => {
+        if (this.done) throw new Error('Transaction query already complete');
+        return connection;
+      },
+      releaseConnection: async () => {},
+      emit: (event, q) => pool.emit(event, q),
+    };
+  }
+
+  /** @internal */
+  end() {
+    this.done = true;
+  }
+}
+
+/** Runs `sql` on a connection: one function per dialect, statements prepared once per connection. */
+function runner(db: Knex, sql: string): (conn: unknown, values: unknown[]) => Promise<Result> | Result {
   if (isPostgres(db)) {
     let n = 0;
     const text = sql.replace(/\?/g, () => `$${++n}`);
     // pg prepares a named statement on a connection the first time it sees the name there; the
     // name follows the text, so apps sharing a database share the statement.
     const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    rows = async (conn, values) => (await (conn as PgConnection).query({ name, text, values })).rows;
-  } else {
-    const statements = new WeakMap<object, SqliteStatement>();
-    rows = (conn, values) => {
-      let statement = statements.get(conn as object);
-      if (!statement) statements.set(conn as object, (statement = (conn as { prepare(sql: string): SqliteStatement }).prepare(sql)));
-      return statement.all(...values);
+    return async (conn, values) => {
+      const r = await (conn as PgConnection).query({ name, text, values });
+      return { rows: r.rows, changes: r.rowCount ?? 0 };
     };
   }
-  const all = async (values: unknown[]) => {
-    const conn = await pool.acquireConnection();
+  const statements = new WeakMap<object, SqliteStatement>();
+  return (conn, values) => {
+    let statement = statements.get(conn as object);
+    if (!statement) statements.set(conn as object, (statement = (conn as SqliteConnection).prepare(sql)));
+    // better-sqlite3 binds no booleans (knex stores them as 1 and 0 too).
+    for (let i = 0; i < values.length; i++) if (typeof values[i] === 'boolean') values[i] = values[i] ? 1 : 0;
+    if (statement.reader) return { rows: statement.all(...values), changes: 0 };
+    return { rows: [], changes: statement.run(...values).changes };
+  };
+}
+
+/**
+ * For statements on hot paths (token to user, the writes of a request): knex builds, compiles and
+ * prepares each query anew, which costs more than the query itself. `sql` uses `?` placeholders.
+ * Without `in`, the connection comes from knex's pool, so a statement never runs inside another
+ * request's transaction.
+ */
+export function prepare<Row>(db: Knex, sql: string): Prepared<Row> {
+  const rows = runner(db, sql);
+  const exec = async (on: Executor, values: unknown[]): Promise<Result> => {
+    if ((on as Knex).isTransaction && (on as Knex.Transaction).isCompleted()) throw new Error('Transaction query already complete');
+    const client = on.client as Pooled;
+    const conn = await client.acquireConnection();
     // As knex does for its own queries, so its query listeners see every statement.
-    pool.emit('query', { sql, bindings: values });
+    client.emit('query', { sql, bindings: values });
     try {
-      return (await rows(conn, values)) as Row[];
+      return await rows(conn, values);
     } finally {
-      await pool.releaseConnection(conn);
+      await client.releaseConnection(conn);
     }
   };
-  return {
-    first: async (...values) => (await all(values))[0],
-    all: (...values) => all(values),
-  };
+  const runs = (on: Executor): Runs<Row> => ({
+    first: async (...values) => (await exec(on, values)).rows[0] as Row | undefined,
+    all: async (...values) => (await exec(on, values)).rows as Row[],
+    run: async (...values) => (await exec(on, values)).changes,
+  });
+  return { ...runs(db), in: runs };
+}
+
+/** BEGIN, COMMIT and ROLLBACK of each database, prepared like any other statement. */
+const control = new WeakMap<Knex, { begin: Prepared<never>; commit: Prepared<never>; rollback: Prepared<never> }>();
+
+/**
+ * Runs `work` in a transaction on a connection of the pool, committed when it resolves and rolled
+ * back when it throws (the error is thrown on). Lighter than knex's `db.transaction`, which builds
+ * a knex instance and a client for each one: for hot writes made of prepared statements only.
+ */
+export async function transact<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
+  let c = control.get(db);
+  if (!c) control.set(db, (c = { begin: prepare(db, 'BEGIN'), commit: prepare(db, 'COMMIT'), rollback: prepare(db, 'ROLLBACK') }));
+  const pool = db.client as Pooled;
+  const conn = await pool.acquireConnection();
+  const tx = new Tx(conn, pool);
+  try {
+    await c.begin.in(tx).run();
+    let result: T;
+    try {
+      result = await work(tx);
+      await c.commit.in(tx).run();
+    } catch (err) {
+      await rollback(c.rollback, tx, conn, isPostgres(db));
+      throw err;
+    }
+    return result;
+  } finally {
+    tx.end();
+    await pool.releaseConnection(conn);
+  }
+}
+
+async function rollback(statement: Prepared<never>, tx: Tx, conn: unknown, pg: boolean): Promise<void> {
+  // SQLite ends the transaction itself on some errors (a full disk, say): nothing left to undo.
+  if (!pg && !(conn as SqliteConnection).inTransaction) return;
+  try {
+    await statement.in(tx).run();
+  } catch (err) {
+    // A connection that cannot roll back is not given to anyone else: the pool drops it.
+    (conn as { __knex__disposed?: unknown }).__knex__disposed = err;
+  }
 }
 
 export function createDb(opts: DbOptions): Knex {

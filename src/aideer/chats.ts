@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components, operations } from '../../generated/aideer.ts';
-import { forUpdate, prepare, type Prepared } from '../db.ts';
+import { forUpdate, isPostgres, prepare, transact, type Prepared } from '../db.ts';
 import { foreignKeyViolation, uniqueViolation } from '../dbErrors.ts';
 import { loadSpec } from '../spec.ts';
 import { iso, parseSendableTime } from '../time.ts';
@@ -211,14 +211,32 @@ async function lockChat(trx: Knex, chatId: string): Promise<ChatRow | undefined>
   return forUpdate(trx, trx('aideer_chats').where({ id: chatId })).first() as Promise<ChatRow | undefined>;
 }
 
+// Creating a chat is a hot write: its statements are prepared once (src/db.ts), not built by knex.
+const CHAT_COLUMNS = 'id, owner_id, preset_id, title, visibility, create_time, update_time';
+const INSERT_CHAT_SQL = `INSERT INTO aideer_chats (${CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_CHAT_MESSAGE_SQL = 'INSERT INTO aideer_messages (chat_id, preset_id, position, role, type, content, visibility, create_time) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)';
+// Postgres writes the chat and all its messages in one statement (one round trip, no BEGIN and
+// COMMIT), the messages as arrays, whatever their number.
+const CREATE_CHAT_PG_SQL = `WITH chat AS (${INSERT_CHAT_SQL} RETURNING id)
+  INSERT INTO aideer_messages (chat_id, preset_id, position, role, type, content, visibility, create_time)
+  SELECT chat.id, NULL, m.position, m.role, m.type, m.content, m.visibility, m.create_time
+    FROM chat, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::boolean[], ?::bigint[]) AS m(position, role, type, content, visibility, create_time)`;
+
 export class Chats {
   /** The list's statement for each sort, prepared on first use. */
   private readonly pages = new Map<string, Prepared<ChatPageRow>>();
+  private readonly insertChat: Prepared<never>;
+  private readonly insertMessage: Prepared<never>;
+  private readonly createPg?: Prepared<never>;
 
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.insertChat = prepare(db, INSERT_CHAT_SQL);
+    this.insertMessage = prepare(db, INSERT_CHAT_MESSAGE_SQL);
+    if (isPostgres(db)) this.createPg = prepare(db, CREATE_CHAT_PG_SQL);
+  }
 
   /** The chat's row, without its messages (enough for access checks). */
   byId(chatId: string): Promise<ChatRow | undefined> {
@@ -249,10 +267,24 @@ export class Chats {
     const now = this.now();
     // The spec has no default for it on purpose (a replacement without one keeps the chat's).
     const chat: ChatRow = { id: newId(), owner_id: ownerId, preset_id: fields.preset_id, title: fields.title, visibility: fields.visibility ?? 'private', create_time: now, update_time: now };
-    return this.saving(async (trx) => {
-      await trx('aideer_chats').insert(chat);
-      return chatRead(chat, await writeMessages(trx, { chat_id: chat.id }, fields.messages, now, { created: true }));
-    });
+    const rows: MessageRow[] = fields.messages.map((m, position) => ({ chat_id: chat.id, preset_id: null, position, role: m.role, type: m.type, content: m.content, visibility: m.visibility, create_time: m.create_time ?? now }));
+    const values = [chat.id, chat.owner_id, chat.preset_id, chat.title, chat.visibility, chat.create_time, chat.update_time];
+    try {
+      if (this.createPg) {
+        const column = <K extends keyof MessageRow>(k: K) => rows.map((r) => r[k]);
+        await this.createPg.run(...values, column('position'), column('role'), column('type'), column('content'), column('visibility'), column('create_time'));
+      } else {
+        await transact(this.db, async (tx) => {
+          await this.insertChat.in(tx).run(...values);
+          for (const r of rows) await this.insertMessage.in(tx).run(r.chat_id, r.position, r.role, r.type, r.content, r.visibility, r.create_time);
+        });
+      }
+    } catch (err) {
+      // The only foreign key the caller chooses is the preset: it was deleted meanwhile.
+      if (foreignKeyViolation(err)) throw new PresetNotFound();
+      throw err;
+    }
+    return chatRead(chat, rows);
   }
 
   /** Full replacement; undefined when the chat is gone. Throws PresetNotFound. */

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components } from '../../generated/aideer.ts';
 import { uniqueViolation } from '../dbErrors.ts';
-import { forUpdate, isPostgres, prepare, type Prepared } from '../db.ts';
+import { forUpdate, isPostgres, prepare, transact, type Executor, type Prepared } from '../db.ts';
 
 export type UserRead = components['schemas']['UserRead'];
 export type CreditRecordRead = components['schemas']['CreditRecordRead'];
@@ -30,16 +30,37 @@ export function userRead(u: UserRow): UserRead {
 
 export class UsernameTaken extends Error {}
 
+// A code counts as used once `redeemed_at` is set: of any number of concurrent redemptions, this
+// conditional UPDATE lets exactly one claim it.
+const CLAIM_SQL = 'UPDATE aideer_redeem_codes SET redeemed_by = ?, redeemed_at = ? WHERE code = ? AND redeemed_at IS NULL RETURNING value';
+const RECORD_SQL = 'INSERT INTO aideer_credit_records (user_id, amount, description, create_time, task_id) VALUES (?, ?, ?, ?, ?)';
+const CREDIT_SQL = 'UPDATE aideer_users SET credits_left = credits_left + ? WHERE id = ?';
+// Postgres claims, records and credits in one statement (one round trip, no BEGIN and COMMIT):
+// the record and the credit take their value from the claim, so an unclaimed code writes nothing.
+const REDEEM_PG_SQL = `WITH claimed AS (${CLAIM_SQL}),
+  record AS (INSERT INTO aideer_credit_records (user_id, amount, description, create_time, task_id) SELECT ?, value, ?, ?, NULL FROM claimed),
+  credit AS (UPDATE aideer_users SET credits_left = credits_left + claimed.value FROM claimed WHERE aideer_users.id = ?)
+  SELECT value FROM claimed`;
+
 export class Users {
   // Every authenticated request reads its user: prepared once, not built by knex each time. Read
   // fresh each time (no cache), so a deleted user is refused at once on every instance.
   private readonly userById: Prepared<UserRow>;
+  // Redeeming and charging are hot writes: prepared too (src/db.ts).
+  private readonly claim: Prepared<{ value: number }>;
+  private readonly record: Prepared<never>;
+  private readonly credit: Prepared<never>;
+  private readonly redeemPg?: Prepared<{ value: number }>;
 
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
   ) {
     this.userById = prepare<UserRow>(db, 'SELECT * FROM aideer_users WHERE id = ?');
+    this.claim = prepare(db, CLAIM_SQL);
+    this.record = prepare(db, RECORD_SQL);
+    this.credit = prepare(db, CREDIT_SQL);
+    if (isPostgres(db)) this.redeemPg = prepare(db, REDEEM_PG_SQL);
   }
 
   byId(id: number): Promise<UserRow | undefined> {
@@ -144,9 +165,9 @@ export class Users {
    * Adds `amount` (negative for a charge) to the balance with its record, in the caller's
    * transaction. A task's charge names the task: the record's unique task id refuses a second one.
    */
-  async changeCredits(trx: Knex, userId: number, amount: number, description: string, taskId?: string): Promise<void> {
-    await trx('aideer_credit_records').insert({ user_id: userId, amount, description, create_time: this.now(), task_id: taskId ?? null });
-    await trx('aideer_users').where({ id: userId }).increment('credits_left', amount);
+  async changeCredits(trx: Executor, userId: number, amount: number, description: string, taskId?: string): Promise<void> {
+    await this.record.in(trx).run(userId, amount, description, this.now(), taskId ?? null);
+    await this.credit.in(trx).run(amount, userId);
   }
 
   // ── redeem codes (A8) ──
@@ -155,15 +176,19 @@ export class Users {
 
   /**
    * Redeems an unused code: one conditional UPDATE claims it, so of any number of concurrent
-   * redemptions exactly one succeeds; the credit and its record are written in the same transaction.
+   * redemptions exactly one succeeds; the credit and its record are written in the same transaction
+   * (on Postgres, the same statement).
    */
   async redeem(userId: number, given: string): Promise<number | undefined> {
     const code = given.toUpperCase();
-    return this.db.transaction(async (trx) => {
-      const [claimed] = await trx('aideer_redeem_codes').where({ code }).whereNull('redeemed_at').update({ redeemed_by: userId, redeemed_at: this.now() }).returning('value');
+    const description = `Add: Redeem credit, code: ${code}`;
+    const now = this.now();
+    if (this.redeemPg) return (await this.redeemPg.first(userId, now, code, userId, description, now, userId))?.value;
+    return transact(this.db, async (tx) => {
+      const claimed = await this.claim.in(tx).first(userId, now, code);
       if (!claimed) return undefined;
-      await this.changeCredits(trx, userId, claimed.value, `Add: Redeem credit, code: ${code}`);
-      return claimed.value as number;
+      await this.changeCredits(tx, userId, claimed.value, description);
+      return claimed.value;
     });
   }
 

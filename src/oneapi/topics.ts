@@ -3,6 +3,7 @@
 // is "not found" from then on.
 import type { Knex } from 'knex';
 import type { components } from '../../generated/oneapi.ts';
+import { isPostgres, prepare, transact, type Prepared } from '../db.ts';
 import type { ChatMessage } from '../llm/index.ts';
 import { iso } from '../time.ts';
 import type { Refusal } from './envelope.ts';
@@ -41,11 +42,39 @@ function toMessage(row: MessageRow): TopicMessage {
   return { id: row.id, role: row.role, content: row.content, created_at: iso(row.created_at) };
 }
 
+// Sending a message is the hot write: its statements are prepared once (src/db.ts), not built by knex.
+const OWNED_SQL = `SELECT ${TOPIC_COLUMNS.join(', ')} FROM ${TOPICS} WHERE id = ? AND deleted_at IS NULL`;
+const HISTORY_SQL = `SELECT role, content FROM ${MESSAGES} WHERE topic_id = ? ORDER BY id DESC LIMIT ?`;
+// Also the check that the topic is still there, in the same transaction as the inserts.
+const TOUCH_SQL = `UPDATE ${TOPICS} SET updated_at = ? WHERE id = ? AND deleted_at IS NULL`;
+// One statement for both; ids follow the VALUES order, so the user's message stays first.
+const INSERT_PAIR_SQL = `INSERT INTO ${MESSAGES} (topic_id, role, content, created_at) VALUES (?, 'user', ?, ?), (?, 'assistant', ?, ?) RETURNING ${MESSAGE_COLUMNS.join(', ')}`;
+// Postgres does both in one statement (one round trip, no BEGIN and COMMIT): when the UPDATE finds
+// no live topic, the INSERT has no row to take its id from and writes nothing.
+const EXCHANGE_PG_SQL = `WITH topic AS (${TOUCH_SQL} RETURNING id)
+  INSERT INTO ${MESSAGES} (topic_id, role, content, created_at)
+  SELECT topic.id, m.role, m.content, m.created_at
+    FROM topic, (VALUES (1, 'user', ?::text, ?::bigint), (2, 'assistant', ?::text, ?::bigint)) AS m(n, role, content, created_at)
+    ORDER BY m.n
+  RETURNING ${MESSAGE_COLUMNS.join(', ')}`;
+
 export class Topics {
+  private readonly ownedRow: Prepared<TopicRow>;
+  private readonly history: Prepared<ChatMessage>;
+  private readonly touch: Prepared<never>;
+  private readonly insertPair: Prepared<MessageRow>;
+  private readonly exchangePg?: Prepared<MessageRow>;
+
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.ownedRow = prepare(db, OWNED_SQL);
+    this.history = prepare(db, HISTORY_SQL);
+    this.touch = prepare(db, TOUCH_SQL);
+    this.insertPair = prepare(db, INSERT_PAIR_SQL);
+    if (isPostgres(db)) this.exchangePg = prepare(db, EXCHANGE_PG_SQL);
+  }
 
   private live(db: Knex = this.db) {
     return db(TOPICS).whereNull('deleted_at');
@@ -79,7 +108,7 @@ export class Topics {
 
   /** The live topic if it is the user's (O8: deleted or missing → notFound, another's → forbidden). */
   async owned(userId: number, topicId: number): Promise<Topic | Refusal> {
-    const row = (await this.live().select(TOPIC_COLUMNS).where({ id: topicId }).first()) as TopicRow | undefined;
+    const row = await this.ownedRow.first(topicId);
     if (!row) return 'notFound';
     if (row.user_id !== userId) return 'forbidden';
     return toTopic(row);
@@ -113,21 +142,17 @@ export class Topics {
     answer: (conversation: ChatMessage[]) => Promise<string>,
   ): Promise<{ user_message: TopicMessage; ai_message: TopicMessage } | 'notFound'> {
     const sentAt = this.now();
-    const history = (await this.db(MESSAGES).select('role', 'content').where({ topic_id: topicId }).orderBy('id', 'desc').limit(historySize)) as ChatMessage[];
+    const history = await this.history.all(topicId, historySize);
     const reply = await answer([...history.reverse(), { role: 'user', content }]);
     const repliedAt = this.now();
-    return this.db.transaction(async (trx) => {
-      // Also the check that the topic is still there, in the same transaction as the inserts.
-      if ((await this.live(trx).where({ id: topicId }).update({ updated_at: repliedAt })) !== 1) return 'notFound' as const;
-      // One statement for both; ids follow the VALUES order, so the user's message stays first.
-      const rows = (await trx(MESSAGES)
-        .insert([
-          { topic_id: topicId, role: 'user', content, created_at: sentAt },
-          { topic_id: topicId, role: 'assistant', content: reply, created_at: repliedAt },
-        ])
-        .returning(MESSAGE_COLUMNS)) as MessageRow[];
-      const byRole = (role: string) => rows.find((r) => r.role === role)!;
-      return { user_message: toMessage(byRole('user')), ai_message: toMessage(byRole('assistant')) };
-    });
+    const rows = this.exchangePg
+      ? await this.exchangePg.all(repliedAt, topicId, content, sentAt, reply, repliedAt)
+      : await transact(this.db, async (tx) => {
+          if ((await this.touch.in(tx).run(repliedAt, topicId)) !== 1) return [];
+          return this.insertPair.in(tx).all(topicId, content, sentAt, topicId, reply, repliedAt);
+        });
+    if (!rows.length) return 'notFound';
+    const byRole = (role: string) => rows.find((r) => r.role === role)!;
+    return { user_message: toMessage(byRole('user')), ai_message: toMessage(byRole('assistant')) };
   }
 }
