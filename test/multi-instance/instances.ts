@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import knexFactory, { type Knex } from 'knex';
+import { postgresDriver } from '../../src/db.ts';
 import { ROOT } from '../../src/spec.ts';
 import { createPostgresDatabase } from '../helpers/postgres.ts';
 
@@ -21,6 +22,8 @@ export interface TestPostgres {
 /** A database created for this run (and dropped after it), on the CI Postgres server. */
 export async function createPostgres(): Promise<TestPostgres> {
   const own = await createPostgresDatabase(POSTGRES_URL, 'mi');
+  // Read bigints as numbers, as the server does.
+  postgresDriver();
   const db = knexFactory({ client: 'pg', connection: own.url, pool: { min: 0, max: 4 } });
   return {
     url: own.url,
