@@ -8,6 +8,7 @@ import * as m0004 from './0004_oneapi_subscriptions.ts';
 import * as m0005 from './0005_aideer_chats.ts';
 import * as m0006 from './0006_aideer_tasks.ts';
 import * as m0007 from './0007_aideer_task_events.ts';
+import * as m0008 from './0008_aideer_chat_page_index.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,6 +23,7 @@ const migrations: [string, Migration][] = [
   ['0005_aideer_chats', m0005],
   ['0006_aideer_tasks', m0006],
   ['0007_aideer_task_events', m0007],
+  ['0008_aideer_chat_page_index', m0008],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
