@@ -30,6 +30,13 @@ const HEAP_DIR = args.get('heap');
 const ONLY = args.get('only')?.split(',');
 const SKIP = new Set(args.get('skip')?.split(',') ?? []);
 const SERVER = path.resolve(ROOT, args.get('server') ?? 'dist/server.js');
+/** The checkout a server entry belongs to (dist/server.js or dist/src/server.js): the folder above it holding openapi/. */
+function appRoot(entry: string): string {
+  for (let dir = path.dirname(entry); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'openapi', 'aideer.yaml'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no openapi/aideer.yaml above ${entry}`);
+  }
+}
 const OUT = path.resolve(args.get('out') ?? path.join(ROOT, 'bench', 'results', SMOKE ? 'smoke.json' : 'latest.json'));
 
 const PLAN = SMOKE
@@ -205,7 +212,7 @@ async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessE
       SIGNIN_RATE_LIMIT: '1000000',
       LLM_ECHO_DELAY_MS: '0',
       FEED_SAMPLE: 'false',
-      BENCH_APP_ROOT: path.resolve(path.dirname(SERVER), '..', '..'),
+      BENCH_APP_ROOT: appRoot(SERVER),
     };
     return await fn(db, env, pgUrl);
   } finally {
