@@ -7,7 +7,7 @@
 //   --only=self,me scenarios to run (keys below; default all)
 //   --skip=peers,writes,streams,cold  parts to leave out (for a profile of one scenario); lag or hold
 //                  leaves out one phase of the streams
-//   --server=FILE  the server entry to measure (default dist/src/server.js; e.g. another checkout's build)
+//   --server=FILE  the server entry to measure (default dist/server.js, the bundle npm start runs; e.g. another checkout's build)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,14 @@ const PROFILE_DIR = args.get('profile');
 const HEAP_DIR = args.get('heap');
 const ONLY = args.get('only')?.split(',');
 const SKIP = new Set(args.get('skip')?.split(',') ?? []);
-const SERVER = path.resolve(ROOT, args.get('server') ?? 'dist/src/server.js');
+const SERVER = path.resolve(ROOT, args.get('server') ?? 'dist/server.js');
+/** The checkout a server entry belongs to (dist/server.js or dist/src/server.js): the folder above it holding openapi/. */
+function appRoot(entry: string): string {
+  for (let dir = path.dirname(entry); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'openapi', 'aideer.yaml'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no openapi/aideer.yaml above ${entry}`);
+  }
+}
 const OUT = path.resolve(args.get('out') ?? path.join(ROOT, 'bench', 'results', SMOKE ? 'smoke.json' : 'latest.json'));
 
 const PLAN = SMOKE
@@ -205,7 +212,7 @@ async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessE
       SIGNIN_RATE_LIMIT: '1000000',
       LLM_ECHO_DELAY_MS: '0',
       FEED_SAMPLE: 'false',
-      BENCH_APP_ROOT: path.resolve(path.dirname(SERVER), '..', '..'),
+      BENCH_APP_ROOT: appRoot(SERVER),
     };
     return await fn(db, env, pgUrl);
   } finally {
@@ -446,6 +453,6 @@ function markdown(r: typeof result): string {
     if (s?.tasks) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); peak RSS ${num(s.rssPeakPerTaskKB)} KB per task over the run; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
     if (s?.held) out.push(`Held with every stream open at once (${s.held.open[0]} then ${s.held.open[1]} open, ${s.held.collected ? 'after a full GC' : 'garbage included: no --expose-gc'}): ${num(s.held.rssPerStreamKB)} KB RSS per task and stream (V8 heap used ${num(s.held.heapPerStreamKB)} KB, taken ${num(s.held.heapTotalPerStreamKB)} KB, external ${num(s.held.externalPerStreamKB)} KB); ${num(s.held.rssFromIdlePerStreamKB)} KB counted from idle.`, '');
   }
-  if (r.coldStart.serverMs.length) out.push(`Cold start, spawn to first 200 (\`node dist/src/server.js\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`, '');
+  if (r.coldStart.serverMs.length) out.push(`Cold start, spawn to first 200 (\`node ${path.relative(ROOT, SERVER)}\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`, '');
   return out.join('\n');
 }

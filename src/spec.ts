@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import type { Document } from 'openapi-backend';
 
-/** The repository root: the folder holding openapi/, whether running from src/ or dist/src/. */
+/** The repository root: the folder holding openapi/, whether running from src/, dist/src/ or the bundle dist/server.js. */
 export const ROOT = (() => {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, 'openapi', 'aideer.yaml'))) {

@@ -163,11 +163,12 @@ describe('stopping (real processes)', () => {
 describe('npm start (real processes)', () => {
   let database: ProcessDatabase;
   before(async function () {
-    // npm start runs the compiled server: compile it once here, as `npm start`'s prestart does.
+    // npm start runs the compiled, bundled server: build it once here, as `npm start`'s prestart does.
     this.timeout(240_000);
     database = await createProcessDatabase();
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    expect(fs.existsSync(path.join(ROOT, 'dist/src/server.js'))).to.equal(true);
+    for (const step of ['dist/scripts/build-specs.js', 'dist/scripts/bundle-server.js']) execFileSync(process.execPath, [step], { cwd: ROOT, stdio: 'inherit' });
+    expect(fs.existsSync(path.join(ROOT, 'dist/server.js'))).to.equal(true);
   });
   after(() => database.drop());
 
