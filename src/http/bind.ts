@@ -448,8 +448,9 @@ function send(res: Response, result: RawResult): void {
 /**
  * What express's `res.json` writes (our app sets no JSON replacer, spaces or escaping), without
  * its content-type parsing, charset rewriting and header getters per call. Whenever express would
- * do more than that (a HEAD, a conditional request it may answer 304, a status without a body, a
- * type or transfer encoding set earlier), express itself writes the answer.
+ * do more than that (a HEAD, a status without a body, a type or transfer encoding set earlier),
+ * express itself writes the answer. No answer of the APIs carries an ETag (app.ts turns them off)
+ * or a Last-Modified, so express never answers a conditional request 304 either.
  */
 function writeJson(res: Response, body: unknown): void {
   const req = res.req;
@@ -458,8 +459,6 @@ function writeJson(res: Response, body: unknown): void {
   if (
     text === undefined ||
     req.method === 'HEAD' ||
-    req.headers['if-none-match'] !== undefined ||
-    req.headers['if-modified-since'] !== undefined ||
     status === 204 ||
     status === 205 ||
     status === 304 ||
