@@ -87,9 +87,9 @@ export interface Runs<Row> {
 export type Executor = Knex | Tx;
 
 type Pooled = { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; emit(event: 'query', q: object): void };
-type SqliteStatement = { reader: boolean; all(...values: unknown[]): unknown[]; run(...values: unknown[]): { changes: number } };
+type SqliteStatement = { reader: boolean; all(...values: unknown[]): unknown[]; run(...values: unknown[]): { changes: number }; raw(on: boolean): SqliteStatement };
 type SqliteConnection = { prepare(sql: string): SqliteStatement; inTransaction: boolean };
-type PgConnection = { query(q: string | { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }> };
+type PgConnection = { query(q: string | { name: string; text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null }> };
 type Result = { rows: unknown[]; changes: number };
 
 /**
@@ -118,8 +118,17 @@ export class Tx {
   }
 }
 
+/** How a statement answers its rows: objects keyed by column, or arrays in the select list's order. */
+export interface PrepareOptions {
+  /**
+   * `array`: each row is an array of its columns, in the select list's order. Drivers make an
+   * object per row with a property per column, which dominates a read of many rows and columns.
+   */
+  rows?: 'object' | 'array';
+}
+
 /** Runs `sql` on a connection: one function per dialect, statements prepared once per connection. */
-function runner(db: Knex, sql: string): (conn: unknown, values: unknown[]) => Promise<Result> | Result {
+function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (conn: unknown, values: unknown[]) => Promise<Result> | Result {
   if (isPostgres(db)) {
     let n = 0;
     const text = sql.replace(/\?/g, () => `$${++n}`);
@@ -127,14 +136,18 @@ function runner(db: Knex, sql: string): (conn: unknown, values: unknown[]) => Pr
     // name follows the text, so apps sharing a database share the statement.
     const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     return async (conn, values) => {
-      const r = await (conn as PgConnection).query({ name, text, values });
+      const r = await (conn as PgConnection).query(rows === 'array' ? { name, text, values, rowMode: 'array' } : { name, text, values });
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     };
   }
   const statements = new WeakMap<object, SqliteStatement>();
   return (conn, values) => {
     let statement = statements.get(conn as object);
-    if (!statement) statements.set(conn as object, (statement = (conn as SqliteConnection).prepare(sql)));
+    if (!statement) {
+      statement = (conn as SqliteConnection).prepare(sql);
+      if (rows === 'array' && statement.reader) statement.raw(true);
+      statements.set(conn as object, statement);
+    }
     // better-sqlite3 binds no booleans (knex stores them as 1 and 0 too).
     for (let i = 0; i < values.length; i++) if (typeof values[i] === 'boolean') values[i] = values[i] ? 1 : 0;
     if (statement.reader) return { rows: statement.all(...values), changes: 0 };
@@ -148,8 +161,8 @@ function runner(db: Knex, sql: string): (conn: unknown, values: unknown[]) => Pr
  * Without `in`, the connection comes from knex's pool, so a statement never runs inside another
  * request's transaction.
  */
-export function prepare<Row>(db: Knex, sql: string): Prepared<Row> {
-  const rows = runner(db, sql);
+export function prepare<Row>(db: Knex, sql: string, options: PrepareOptions = {}): Prepared<Row> {
+  const rows = runner(db, sql, options);
   const exec = async (on: Executor, values: unknown[]): Promise<Result> => {
     if ((on as Knex).isTransaction && (on as Knex.Transaction).isCompleted()) throw new Error('Transaction query already complete');
     const client = on.client as Pooled;

@@ -189,7 +189,22 @@ function ordered<T extends object>(query: Knex.QueryBuilder<T>, listQuery: ListQ
 }
 
 /** A chat of a page with one of its messages (all `m_` fields null for a chat without any). */
-type ChatPageRow = ChatRow & { m_position: number | null; m_role: MessageRead['role'] | null; m_type: MessageRead['type'] | null; m_content: string | null; m_visibility: boolean | number | null; m_create_time: number | null };
+/** A row of the chat page, as an array in the select list's order (`chatPageSql`). */
+type ChatPageRow = [
+  id: string,
+  ownerId: number,
+  presetId: string,
+  title: string,
+  visibility: ChatRow['visibility'],
+  createTime: number,
+  updateTime: number,
+  position: number | null,
+  role: MessageRead['role'] | null,
+  type: MessageRead['type'] | null,
+  content: string | null,
+  messageVisibility: boolean | number | null,
+  messageCreateTime: number | null,
+];
 
 /**
  * A page of the owner's chats joined to their messages: one round trip, and the page and its
@@ -200,7 +215,7 @@ function chatPageSql(orderBy: string, order: string): string {
   if (!['id', 'title', 'create_time', 'update_time'].includes(orderBy) || !['asc', 'desc'].includes(order)) throw new Error(`unknown sort ${orderBy} ${order}`);
   const sort = (t: string) => `${t}${orderBy} ${order}${orderBy === 'id' ? '' : `, ${t}id ${order}`}`;
   return `SELECT c.id, c.owner_id, c.preset_id, c.title, c.visibility, c.create_time, c.update_time,
-      m.position AS m_position, m.role AS m_role, m.type AS m_type, m.content AS m_content, m.visibility AS m_visibility, m.create_time AS m_create_time
+      m.position, m.role, m.type, m.content, m.visibility, m.create_time
     FROM (SELECT * FROM aideer_chats WHERE owner_id = ? ORDER BY ${sort('')} LIMIT ? OFFSET ?) c
     LEFT JOIN aideer_messages m ON m.chat_id = c.id
     ORDER BY ${sort('c.')}, m.position`;
@@ -252,12 +267,16 @@ export class Chats {
     const { offset, limit, order_by: orderBy, order } = query as Required<ListQuery>;
     const key = `${orderBy} ${order}`;
     let page = this.pages.get(key);
-    if (!page) this.pages.set(key, (page = prepare<ChatPageRow>(this.db, chatPageSql(orderBy, order))));
+    // Array rows: 20 rows of 13 columns made into objects cost a third of the statement.
+    if (!page) this.pages.set(key, (page = prepare<ChatPageRow>(this.db, chatPageSql(orderBy, order), { rows: 'array' })));
     const out: ChatRead[] = [];
     let chat: ChatRead | undefined;
-    for (const row of await page.all(ownerId, limit, offset)) {
-      if (chat?.id !== row.id) out.push((chat = chatRead(row, [])));
-      if (row.m_position != null) chat.messages.push(messageRead({ chat_id: row.id, preset_id: null, position: row.m_position, role: row.m_role!, type: row.m_type!, content: row.m_content!, visibility: row.m_visibility!, create_time: row.m_create_time! }));
+    for (const [id, ownerIdOf, presetId, title, visibility, createTime, updateTime, position, role, type, content, messageVisibility, messageCreateTime] of await page.all(ownerId, limit, offset)) {
+      if (chat?.id !== id) {
+        chat = { preset_id: presetId, title, visibility, id, owner_id: ownerIdOf, messages: [], create_time: iso(createTime), update_time: iso(updateTime) };
+        out.push(chat);
+      }
+      if (position !== null) chat.messages.push({ role: role!, type: type!, content: content!, visibility: Boolean(messageVisibility), create_time: iso(messageCreateTime!) });
     }
     return out;
   }
