@@ -1,6 +1,5 @@
 // AIDeer JWTs (decision A11): HS256 with `sub`, `iat`, `exp`; refresh tokens carry `refresh: true`.
-import crypto from 'node:crypto';
-import jwt from 'jsonwebtoken';
+import { createSigner, createVerifier } from 'fast-jwt';
 
 export interface TokenSettings {
   secret: string;
@@ -13,30 +12,38 @@ export interface TokenClaims {
   refresh?: boolean;
 }
 
-export class Tokens {
-  // Given a string, jsonwebtoken tries it as a PEM public key on every verify (a failed parse and
-  // an exception) before taking it as an HMAC secret: the key object is built once instead.
-  private readonly key: crypto.KeyObject;
+type Sign = (claims: TokenClaims) => string;
 
-  constructor(private readonly settings: TokenSettings) {
-    this.key = crypto.createSecretKey(Buffer.from(settings.secret, 'utf8'));
+export class Tokens {
+  private readonly sign: Record<'access' | 'refresh', Sign>;
+  /**
+   * Built once with its key, as is each signer. A client sends the same token on every request
+   * until it expires, so the verifier keeps the outcome of the last 1,000 tokens it checked (fast-jwt's
+   * cache: an entry ends when its token expires, and after 10 minutes at most). What may change
+   * while a token lives (the user deleted, their permission) is read from the user's row on every request.
+   */
+  private readonly verifyToken: (token: string) => Record<string, unknown>;
+
+  constructor(settings: TokenSettings) {
+    const signer = (minutes: number) => createSigner({ key: settings.secret, algorithm: 'HS256', expiresIn: minutes * 60_000 }) as Sign;
+    this.sign = { access: signer(settings.accessMinutes), refresh: signer(settings.refreshMinutes) };
+    this.verifyToken = createVerifier({ key: settings.secret, algorithms: ['HS256'], cache: 1000 });
   }
 
   issue(userId: number, kind: 'access' | 'refresh'): string {
-    const claims: TokenClaims = kind === 'refresh' ? { sub: String(userId), refresh: true } : { sub: String(userId) };
-    const minutes = kind === 'refresh' ? this.settings.refreshMinutes : this.settings.accessMinutes;
-    return jwt.sign(claims, this.key, { algorithm: 'HS256', expiresIn: minutes * 60 });
+    return this.sign[kind](kind === 'refresh' ? { sub: String(userId), refresh: true } : { sub: String(userId) });
   }
 
   /** The claims of a well-signed, unexpired token with a numeric subject, or undefined. */
   verify(token: string): { userId: number; refresh: boolean } | undefined {
+    let claims: Record<string, unknown>;
     try {
-      const claims = jwt.verify(token, this.key, { algorithms: ['HS256'] }) as jwt.JwtPayload;
-      const userId = Number(claims.sub);
-      if (typeof claims.sub !== 'string' || !Number.isSafeInteger(userId) || userId < 1) return undefined;
-      return { userId, refresh: claims.refresh === true };
+      claims = this.verifyToken(token);
     } catch {
       return undefined;
     }
+    const userId = Number(claims.sub);
+    if (typeof claims.sub !== 'string' || !Number.isSafeInteger(userId) || userId < 1) return undefined;
+    return { userId, refresh: claims.refresh === true };
   }
 }
