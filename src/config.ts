@@ -3,7 +3,8 @@
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseChannels } from './oneapi/channels.ts';
+import { parseChannels } from './channelSettings.ts';
+import { urlProblem } from './urls.ts';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -51,17 +52,6 @@ function oneOf<const T extends string>(name: string, values: readonly T[], def: 
     if (!values.includes(v)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
     return v;
   };
-}
-
-/** Why `raw` is not a URL with one of `protocols` (e.g. `https:`), or undefined when it is one. */
-export function urlProblem(raw: string, protocols: readonly string[]): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(raw.trim());
-  } catch {
-    return 'expected a URL';
-  }
-  return protocols.includes(u.protocol) ? undefined : `expected a ${protocols.join(' or ')} URL`;
 }
 
 function url(name: string, protocols: string[]) {

@@ -8,7 +8,8 @@ import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts'
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
 import { MESSAGES } from '../src/oneapi/envelope.ts';
 import { TOPIC_MESSAGES } from '../src/oneapi/handlers/topics.ts';
-import { Channels, parseChannels } from '../src/oneapi/channels.ts';
+import { parseChannels } from '../src/channelSettings.ts';
+import { Channels } from '../src/oneapi/channels.ts';
 import { Topics } from '../src/oneapi/topics.ts';
 import type { ChatMessage } from '../src/llm/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';

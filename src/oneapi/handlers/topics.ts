@@ -2,7 +2,8 @@
 // (decisions O7–O9).
 import type { OneApiHandlers } from '../types.ts';
 import type { Topics } from '../topics.ts';
-import { BUILTIN_CHANNEL_ID, type ChannelRefusal, type Channels } from '../channels.ts';
+import { BUILTIN_CHANNEL_ID } from '../../channelSettings.ts';
+import type { ChannelRefusal, Channels } from '../channels.ts';
 import type { Logger } from '../../logger.ts';
 import { LlmError } from '../../llm/index.ts';
 import { fail, refusalAnswer } from '../envelope.ts';

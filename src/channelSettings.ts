@@ -1,0 +1,85 @@
+// The ONEAPI_CHANNELS setting (decision O9): the channels One-API's topics may use, read and
+// checked with the other settings (src/config.ts) so a mistake stops start-up with its name. Channel
+// 1 is always the built-in offline one. It knows no One-API code: src/oneapi/channels.ts builds the
+// providers from what it returns.
+import { ECHO_MODEL } from './llm/index.ts';
+import { urlProblem } from './urls.ts';
+
+export type ChannelKind = 'builtin' | 'openai-compatible';
+
+export interface ChannelConfig {
+  id: number;
+  name: string;
+  kind: ChannelKind;
+  /** openai-compatible only. */
+  base_url?: string;
+  /** openai-compatible only; unset for servers that take no key. */
+  api_key?: string;
+  /** The first one is a new topic's model when none is given. */
+  models: string[];
+  /** openai-compatible only: longest silence from the upstream (see OpenAICompatibleOptions). */
+  timeout_ms: number;
+}
+
+export const BUILTIN_CHANNEL_ID = 1;
+const DEFAULT_TIMEOUT_MS = 60_000;
+const BUILTIN_DEFAULT: ChannelConfig = { id: BUILTIN_CHANNEL_ID, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', ECHO_MODEL], timeout_ms: DEFAULT_TIMEOUT_MS };
+const KEYS = new Set(['id', 'name', 'kind', 'base_url', 'api_key', 'models', 'timeout_ms']);
+const MODEL_MAX = 100; // ModelName in openapi/oneapi.yaml
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * Reads the ONEAPI_CHANNELS JSON: an array of channel objects. Channel 1 is added when absent, and
+ * may only be redefined as `builtin` (to rename it or change its models). Throws an Error naming
+ * the entry and field at fault, never quoting a key.
+ */
+export function parseChannels(raw: string | undefined): ChannelConfig[] {
+  const text = raw?.trim() ?? '';
+  if (text === '') return [BUILTIN_DEFAULT];
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    throw new Error('expected a JSON array of channels, and this is not valid JSON');
+  }
+  if (!Array.isArray(list)) throw new Error('expected a JSON array of channels');
+  const channels = list.map((entry, i) => parseChannel(entry, `channel #${i + 1}`));
+  const seen = new Set<number>();
+  for (const c of channels) {
+    if (seen.has(c.id)) throw new Error(`channel id ${c.id} appears more than once`);
+    seen.add(c.id);
+  }
+  const builtin = channels.find((c) => c.id === BUILTIN_CHANNEL_ID);
+  if (builtin && builtin.kind !== 'builtin') throw new Error(`channel ${BUILTIN_CHANNEL_ID} is the built-in offline channel: its kind must be "builtin"`);
+  return builtin ? channels : [BUILTIN_DEFAULT, ...channels];
+}
+
+function parseChannel(entry: unknown, where: string): ChannelConfig {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`${where}: expected an object`);
+  const e = entry as Record<string, unknown>;
+  const unknown = Object.keys(e).filter((k) => !KEYS.has(k));
+  if (unknown.length) throw new Error(`${where}: unknown field(s) ${unknown.join(', ')} (expected ${[...KEYS].join(', ')})`);
+  const { id, name, kind, base_url, api_key, models, timeout_ms } = e;
+  if (!Number.isInteger(id) || (id as number) < 1 || (id as number) > INT32_MAX) throw new Error(`${where}: id must be an integer from 1 to ${INT32_MAX}`);
+  where = `channel ${id as number}`;
+  if (kind !== 'builtin' && kind !== 'openai-compatible') throw new Error(`${where}: kind must be "builtin" or "openai-compatible"`);
+  if (name !== undefined && (typeof name !== 'string' || name.trim() === '' || name.length > 100)) throw new Error(`${where}: name must be a string of 1 to 100 characters`);
+  if (!Array.isArray(models) || models.length === 0) throw new Error(`${where}: models must be a non-empty array of model names`);
+  for (const m of models) if (typeof m !== 'string' || m.trim() === '' || m.length > MODEL_MAX) throw new Error(`${where}: each model must be a string of 1 to ${MODEL_MAX} characters`);
+  if (new Set(models).size !== models.length) throw new Error(`${where}: models must not repeat`);
+  if (timeout_ms !== undefined && (!Number.isInteger(timeout_ms) || (timeout_ms as number) < 1 || (timeout_ms as number) > 600_000)) throw new Error(`${where}: timeout_ms must be an integer from 1 to 600000`);
+  if (kind === 'builtin') {
+    for (const k of ['base_url', 'api_key'] as const) if (e[k] !== undefined) throw new Error(`${where}: ${k} is only for "openai-compatible" channels`);
+  } else {
+    if (typeof base_url !== 'string' || urlProblem(base_url, ['http:', 'https:'])) throw new Error(`${where}: base_url must be an http or https URL`);
+    if (api_key !== undefined && (typeof api_key !== 'string' || api_key.trim() === '')) throw new Error(`${where}: api_key must be a non-empty string when given`);
+  }
+  return {
+    id: id as number,
+    name: (name as string | undefined)?.trim() ?? `channel ${id as number}`,
+    kind,
+    ...(kind === 'openai-compatible' ? { base_url: (base_url as string).trim().replace(/\/+$/, ''), ...(api_key !== undefined ? { api_key: (api_key as string).trim() } : {}) } : {}),
+    models: models as string[],
+    timeout_ms: (timeout_ms as number | undefined) ?? DEFAULT_TIMEOUT_MS,
+  };
+}
