@@ -269,6 +269,23 @@ function knexLog(logger: Logger | undefined): Knex.Config['log'] {
   };
 }
 
+/**
+ * Empties every table whose name starts with `prefix` (read from the database's own catalogue, so
+ * new tables are never missed), in one transaction.
+ */
+export async function emptyTables(db: Knex, prefix: string): Promise<void> {
+  if (!/^[a-z_]+$/.test(prefix)) throw new Error(`unexpected table prefix ${prefix}`);
+  const like = `${prefix.replace(/_/g, '\\_')}%`;
+  const rows: { name: string }[] = isPostgres(db)
+    ? (await db.raw(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE ? ESCAPE '\\'`, [like])).rows
+    : await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'`, [like]);
+  const tables = rows.map((r) => r.name);
+  await db.transaction(async (trx) => {
+    if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} CASCADE`);
+    else for (const t of tables) await trx(t).delete();
+  });
+}
+
 export async function migrate(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest()) as [number, string[]];
   return applied;

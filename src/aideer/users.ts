@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { components } from '../../generated/aideer.ts';
 import { uniqueViolation } from '../dbErrors.ts';
+import type { Passwords } from './passwords.ts';
 import { forUpdate, isPostgres, prepare, transact, type Executor, type Prepared } from '../db.ts';
 
 export type UserRead = components['schemas']['UserRead'];
@@ -212,5 +213,16 @@ export class Users {
 
   async deleteCode(given: string): Promise<void> {
     await this.db('aideer_redeem_codes').where({ code: given.toUpperCase() }).delete();
+  }
+}
+
+/** Creates the configured admin unless a user of that name exists. */
+export async function ensureAdmin(users: Users, passwords: Passwords, admin: { user?: string; password?: string }) {
+  if (!admin.user || !admin.password) return 'unset' as const;
+  try {
+    return await users.create({ username: admin.user, permission: ADMIN, password_hash: await passwords.hash(admin.password) });
+  } catch (err) {
+    if (err instanceof UsernameTaken) return 'exists' as const;
+    throw err;
   }
 }

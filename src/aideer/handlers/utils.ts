@@ -1,9 +1,9 @@
 // The `utils` tag (decision A12): debug helpers that exist only with DEBUG=true.
 import type { Knex } from 'knex';
-import { isPostgres, migrate } from '../../db.ts';
+import { emptyTables, migrate } from '../../db.ts';
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
-import { ADMIN, userRead, UsernameTaken, type Users } from '../users.ts';
+import { ensureAdmin, userRead, type Users } from '../users.ts';
 import type { Passwords } from '../passwords.ts';
 
 export interface UtilsDeps {
@@ -12,25 +12,6 @@ export interface UtilsDeps {
   users: Users;
   passwords: Passwords;
   admin: { user?: string; password?: string };
-}
-
-/** Every AIDeer table, read from the database's own catalogue so new ones are never missed. */
-async function aideerTables(db: Knex): Promise<string[]> {
-  const rows: { name: string }[] = isPostgres(db)
-    ? (await db.raw(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'aideer\\_%'`)).rows
-    : await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'aideer\\_%' ESCAPE '\\'`);
-  return rows.map((r) => r.name);
-}
-
-/** Creates the configured admin unless a user of that name exists. */
-export async function ensureAdmin(users: Users, passwords: Passwords, admin: { user?: string; password?: string }) {
-  if (!admin.user || !admin.password) return 'unset' as const;
-  try {
-    return await users.create({ username: admin.user, permission: ADMIN, password_hash: await passwords.hash(admin.password) });
-  } catch (err) {
-    if (err instanceof UsernameTaken) return 'exists' as const;
-    throw err;
-  }
 }
 
 export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps) {
@@ -53,11 +34,7 @@ export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps)
     },
 
     dropDatabase: async () => {
-      const tables = await aideerTables(db);
-      await db.transaction(async (trx) => {
-        if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} CASCADE`);
-        else for (const t of tables) await trx(t).delete();
-      });
+      await emptyTables(db, 'aideer_');
       return { status: 200, body: { message: 'Database dropped' } };
     },
   } satisfies Partial<AideerHandlers>;
