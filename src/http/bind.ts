@@ -1,14 +1,15 @@
 // Binds one OpenAPI document to its handlers by operationId and serves it as an express router.
-// openapi-backend does security and request validation (Ajv 2020, compiled once here); routing is
-// ours (see router.ts) and the operation list is computed once.
+// openapi-backend does security and request validation (Ajv 2020, compiled once); routing is ours
+// (see router.ts), and what we replace inside openapi-backend is in openapiBackend.ts.
 import { isUtf8 } from 'node:buffer';
 import express, { type Request, type Response, type NextFunction, type Router } from 'express';
 import multer from 'multer';
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
 import type { Context, Document } from 'openapi-backend';
-import { LOWERCASE_KEYWORD, requestAjv, requestCompiler } from './ajv.ts';
-import { OperationMatcher, type MatchResult, type RoutedOperation } from './router.ts';
+import { LOWERCASE_KEYWORD, requestAjv } from './ajv.ts';
+import { adaptOpenApiBackend, type SpecOperation } from './openapiBackend.ts';
+import { OperationMatcher, type MatchResult } from './router.ts';
 import type { Handler, RawResult } from './types.ts';
 import type { Logger } from '../logger.ts';
 
@@ -56,10 +57,6 @@ export interface ApiBinding<Auth> {
 
 export class BindingError extends Error {}
 
-interface SpecOperation extends RoutedOperation {
-  parameters?: { in: string; name: string }[];
-  requestBody?: { content?: Record<string, unknown> };
-}
 
 /** Refuses to start when an operation has no handler or a handler names no operation. */
 export function checkBinding(name: string, operationIds: Iterable<string>, handlers: Record<string, unknown>): void {
@@ -89,48 +86,10 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const operations = api.router.getOperations() as unknown as SpecOperation[];
   if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
   checkBinding(binding.name, operations.map((op) => op.operationId), handlers);
-  const byId = new Map(operations.map((op) => [op.operationId, op]));
-  const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
   const bodyTypes = new Map(operations.map((op) => [op.operationId, Object.keys(op.requestBody?.content ?? {})]));
   const matcher = new OperationMatcher(operations);
   const matched = new WeakMap<object, MatchResult<SpecOperation>>();
-  const router = api.router as unknown as Record<string, unknown>;
-  router.getOperations = () => operations;
-  router.getOperation = (id: string) => byId.get(id);
-  router.matchOperation = (req: { method: string; path: string }) => {
-    const m = matched.get(req) ?? matcher.match(req.method, req.path);
-    if (m.kind === 'found') return m.operation;
-    throw new Error(m.kind === 'notFound' ? '404-notFound: no route matches request' : '405-methodNotAllowed: this method is not registered for the route');
-  };
-  // openapi-backend parses each request three times (routing, security, validation): once here.
-  // Headers are passed as they are: no operation declares a header parameter the validator could
-  // coerce in place, except those listed, which get a copy.
-  const headerParams = new Set(operations.filter((op) => (op.parameters ?? []).some((p) => p.in === 'header')).map((op) => op.operationId));
-  const parsed = new WeakMap<object, unknown>();
-  router.parseRequest = (req: { method: string; path: string; query?: Record<string, unknown>; headers: Record<string, unknown>; body?: unknown; params?: Record<string, unknown> }, operation?: SpecOperation) => {
-    const m = matched.get(req);
-    const known = parsed.get(req);
-    if (known) return known;
-    const found = m?.kind === 'found' ? m.operation : operation;
-    const query: Record<string, unknown> = {};
-    if (found) {
-      // Unknown query parameters are ignored, as the original services did.
-      const names = queryNames.get(found.operationId)!;
-      for (const k in req.query) if (names.has(k)) query[k] = req.query[k];
-    } else Object.assign(query, req.query);
-    const params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
-    const headers = found && headerParams.has(found.operationId) ? { ...req.headers } : req.headers;
-    const result = { method: req.method.toLowerCase(), path: req.path, query, headers, body: req.body, params, cookies: {}, requestBody: req.body };
-    if (m) parsed.set(req, result);
-    return result;
-  };
-  // Request validators are compiled now, once, not on first use; and with our shared Ajv directly
-  // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv),
-  // each distinct schema once (requestCompiler).
-  const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
-  validator.getAjv = (_ctx, opts = {}) => requestCompiler(opts);
-  validator.preCompileRequestValidators();
-  patchValidateRequest(api.validator as unknown as OabValidator, api.router as unknown as { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations);
+  adaptOpenApiBackend(api, operations, matcher, matched);
 
   api.register({
     validationFail: (c: Context) => errors.validation((c.validation.errors ?? []) as ErrorObject[]),
@@ -207,97 +166,6 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     return send(res, errors.internal());
   });
   return r;
-}
-
-interface ParsedRequest {
-  params: Record<string, unknown>;
-  query: Record<string, unknown>;
-  headers: Record<string, unknown>;
-  cookies: Record<string, unknown>;
-  requestBody: unknown;
-}
-type ValidateFn = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
-interface OabValidator {
-  coerceTypes: boolean;
-  getRequestValidatorsForOperation(operationId: string): ValidateFn[] | null;
-  validateRequest(req: unknown, operation?: unknown): unknown;
-}
-
-/**
- * openapi-backend's validateRequest, step for step, with what depends only on the operation (its
- * array-typed and JSON-content query parameters, its body media types) looked up once here
- * rather than with lodash on every request. It runs the same compiled validators on the same
- * parameter object, with the same coercion and result; only the operations this router serves
- * reach it (handleRequest passes the matched operation).
- */
-function patchValidateRequest(validator: OabValidator, router: { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations: SpecOperation[]): void {
-  type Param = { name: string; in: string; schema?: { type?: unknown }; content?: Record<string, unknown>; $ref?: string };
-  const facts = new Map(
-    operations.map((op) => {
-      const params = (op.parameters ?? []) as Param[];
-      // lodash's _.find(parameters, { name, in: 'query' }): the first such parameter counts.
-      const firstQuery = new Map<string, Param>();
-      for (const p of params) if (p.in === 'query' && !firstQuery.has(p.name)) firstQuery.set(p.name, p);
-      const arrayQuery = new Set([...firstQuery].filter(([, p]) => p.schema?.type === 'array').map(([name]) => name));
-      const jsonQuery = params.filter((p) => !('$ref' in p) && p.in === 'query' && p.content?.['application/json']);
-      const formats = Object.keys(op.requestBody?.content ?? {});
-      return [op, { arrayQuery, jsonQuery, onlyJson: formats.length === 1 && formats[0] === 'application/json' }] as const;
-    }),
-  );
-  const original = validator.validateRequest.bind(validator);
-  validator.validateRequest = (req: unknown, operation?: unknown) => {
-    const fact = facts.get(operation as SpecOperation);
-    if (!fact) return original(req, operation);
-    const request = req as { body?: unknown };
-    const result: { valid: boolean; coerced: Record<string, unknown>; errors: ErrorObject[] | null } = { valid: true, coerced: { ...(req as object) }, errors: [] };
-    const errors: ErrorObject[] = [];
-    const validators = validator.getRequestValidatorsForOperation((operation as SpecOperation).operationId) ?? [];
-    const { params, query, headers, cookies, requestBody } = router.parseRequest(req, operation);
-    if (query && fact.arrayQuery.size) {
-      for (const name in query) if (typeof query[name] === 'string' && fact.arrayQuery.has(name)) query[name] = [query[name]];
-    }
-    const parameters: Record<string, unknown> = {};
-    if (params != null) parameters.path = params;
-    if (query != null) parameters.query = query;
-    if (headers != null) parameters.header = headers;
-    if (cookies != null) parameters.cookie = cookies;
-    if (typeof request.body !== 'object' && request.body !== undefined && fact.onlyJson) {
-      try {
-        JSON.parse(`${request.body as string}`);
-      } catch (err) {
-        if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: '', schemaPath: '#/requestBody', params: [] as never, message: err.message });
-      }
-    }
-    if (fact.jsonQuery.length) {
-      const rawQuery = router.parseRequestQuery(req);
-      for (const param of fact.jsonQuery) {
-        const rawValue = rawQuery[param.name];
-        if (typeof rawValue !== 'string') continue;
-        try {
-          JSON.parse(rawValue);
-        } catch (err) {
-          if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: `/query/${param.name}`, schemaPath: `#/parameters/${param.name}`, params: [] as never, message: err.message });
-        }
-      }
-    }
-    const rawContentType = headers['content-type'];
-    const contentType = String((Array.isArray(rawContentType) ? rawContentType[0] : rawContentType) || '').split(';')[0].trim().toLowerCase();
-    if (typeof requestBody === 'object' || contentType === 'application/json') parameters.requestBody = requestBody;
-    for (const validate of validators) {
-      validate(parameters);
-      if (validate.errors) errors.push(...validate.errors);
-      else if (validator.coerceTypes) {
-        result.coerced.query = parameters.query;
-        result.coerced.params = parameters.path;
-      }
-    }
-    if (errors.length === 0) result.errors = null;
-    else {
-      result.errors = errors;
-      result.valid = false;
-    }
-    return result;
-  };
 }
 
 /**
