@@ -89,7 +89,7 @@ export type Executor = Knex | Tx;
 type Pooled = { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; emit(event: 'query', q: object): void };
 type SqliteStatement = { reader: boolean; all(...values: unknown[]): unknown[]; run(...values: unknown[]): { changes: number }; raw(on: boolean): SqliteStatement };
 type SqliteConnection = { prepare(sql: string): SqliteStatement; inTransaction: boolean };
-type PgConnection = { query(q: string | { name: string; text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null }> };
+type PgConnection = { query(q: string | { name: string; text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null; fields: unknown[] }> };
 type Result = { rows: unknown[]; changes: number };
 
 /**
@@ -123,6 +123,7 @@ export interface PrepareOptions {
   /**
    * `array`: each row is an array of its columns, in the select list's order. Drivers make an
    * object per row with a property per column, which dominates a read of many rows and columns.
+   * Only for statements that answer rows (a SELECT, or a write with RETURNING): another throws.
    */
   rows?: 'object' | 'array';
 }
@@ -137,6 +138,7 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
     const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     return async (conn, values) => {
       const r = await (conn as PgConnection).query(rows === 'array' ? { name, text, values, rowMode: 'array' } : { name, text, values });
+      if (rows === 'array' && !r.fields.length) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     };
   }
@@ -145,7 +147,11 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
     let statement = statements.get(conn as object);
     if (!statement) {
       statement = (conn as SqliteConnection).prepare(sql);
-      if (rows === 'array' && statement.reader) statement.raw(true);
+      if (rows === 'array') {
+        // Only a statement that answers rows (a SELECT, or a write with RETURNING) has any to shape.
+        if (!statement.reader) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
+        statement.raw(true);
+      }
       statements.set(conn as object, statement);
     }
     // better-sqlite3 binds no booleans (knex stores them as 1 and 0 too).
