@@ -12,11 +12,11 @@ import path from 'node:path';
 import { createAideer, type Aideer } from './aideer/index.ts';
 import { ROOT } from './spec.ts';
 import { createOneApi } from './oneapi/index.ts';
-import { oneapiErrors } from './oneapi/envelope.ts';
+import { oneapiErrors } from './oneapi/http/envelope.ts';
 import { aideerErrors } from './aideer/errors.ts';
 import { createDocs } from './docs.ts';
-import type { Accounts } from './oneapi/accounts.ts';
-import type { FeedIngester } from './oneapi/feeds.ts';
+import type { Accounts } from './oneapi/domain/accounts.ts';
+import type { FeedIngester } from './oneapi/domain/feeds.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -1,7 +1,7 @@
 // The ONEAPI_CHANNELS setting (decision O9): the channels One-API's topics may use, read and
 // checked with the other settings (src/config.ts) so a mistake stops start-up with its name. Channel
-// 1 is always the built-in offline one. It knows no One-API code: src/oneapi/channels.ts builds the
-// providers from what it returns.
+// 1 is always the built-in offline one. It knows no One-API code: src/oneapi/adapters/channels.ts
+// builds the providers from what it returns.
 import { ECHO_MODEL } from './llm/index.ts';
 import { urlProblem } from './urls.ts';
 

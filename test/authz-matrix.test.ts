@@ -13,8 +13,8 @@ import { startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, mintToken, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, login, newSession, requestCode, uniquePhone, type Session } from './helpers/oneapi.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
-import { ROLE, STATUS, sha256 } from '../src/oneapi/accounts.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
+import { ROLE, STATUS, sha256 } from '../src/oneapi/domain/accounts.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
 const CALLERS = ['anonymous', 'garbage token', 'expired token', 'banned user', 'another user', 'owner', 'admin'] as const;
 type Caller = (typeof CALLERS)[number];

@@ -7,8 +7,8 @@ import { startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
-import { SUBSCRIPTION_MESSAGES } from '../src/oneapi/handlers/subscriptions.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
+import { SUBSCRIPTION_MESSAGES } from '../src/oneapi/http/handlers/subscriptions.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
 const CAP = 3;
 
@@ -123,7 +123,7 @@ describe('Concurrency', () => {
     expect(tally(results)).to.deep.equal({ 200: 1, 400: 19 });
     for (const r of results.filter((r) => r.status === 400)) expect(r.body.message).to.equal(MESSAGES.badCode);
     const session = results.find((r) => r.status === 200)!.body.data;
-    const user = await server.db('oneapi_users').where({ phone }).first();
+    const user = (await server.db('oneapi_users').where({ phone }).first())!;
     expect(await server.db('oneapi_tokens').where({ user_id: user.id })).to.have.length(1);
     await api.get(`${API}/user/self`).set(authHeaders({ token: session.access_token, id: session.id })).expect(200);
     expect((await api.post(`${API}/user/login`).send({ phone, phone_verification_code: code }).expect(400)).body.message).to.equal(MESSAGES.badCode);

@@ -14,7 +14,7 @@ import { ROOT, SPEC_FILES, loadSpec } from '../src/spec.ts';
 import { SETTINGS, ConfigError, loadConfig } from '../src/config.ts';
 import { bindApi, checkBinding, BindingError } from '../src/http/bind.ts';
 import { createLogger } from '../src/logger.ts';
-import { oneapiErrors } from '../src/oneapi/envelope.ts';
+import { oneapiErrors } from '../src/oneapi/http/envelope.ts';
 import { mintToken, signUpAdmin } from './helpers/aideer.ts';
 import { authHeaders, newSession } from './helpers/oneapi.ts';
 

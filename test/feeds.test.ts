@@ -15,8 +15,9 @@ import { expect } from 'chai';
 import { client, type Client } from './helpers/http.ts';
 import { createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
-import { FeedIngester, SAMPLE_FEED, type FeedOutcome } from '../src/oneapi/feeds.ts';
-import { Articles } from '../src/oneapi/articles.ts';
+import { FeedIngester, SAMPLE_FEED, type FeedOutcome } from '../src/oneapi/domain/feeds.ts';
+import { Articles } from '../src/oneapi/domain/articles.ts';
+import { ArticleStore } from '../src/oneapi/store/articles.ts';
 import { ConfigError, SETTINGS, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 
@@ -367,7 +368,7 @@ describe('feed ingestion', () => {
 
     it('when started, then it reads the feeds again every interval, and stopping it ends the schedule', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/count.xml`], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/count.xml`], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
       const before = feeds.hits.get('/count.xml') ?? 0;
       ingester.start();
       const deadline = Date.now() + 5000;
@@ -383,7 +384,7 @@ describe('feed ingestion', () => {
     // The feed's own time limit is far beyond the test's: only the stop can end these reads.
     it('when stopped while a feed is being read, then the read is abandoned at once', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
       const asked = feeds.hits.get('/slow.xml') ?? 0;
       const run = ingester.refresh();
       while ((feeds.hits.get('/slow.xml') ?? 0) === asked) await new Promise((r) => setTimeout(r, 10));
@@ -393,7 +394,7 @@ describe('feed ingestion', () => {
 
     it('when stopped before a started run reaches its first read, then that read is abandoned too', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
       const run = ingester.refresh();
       await ingester.stop();
       expect(await run).to.deep.equal([{ feed: `${feeds.base}/slow.xml`, error: 'stopped' }]);
@@ -403,7 +404,7 @@ describe('feed ingestion', () => {
       v8.setFlagsFromString('--expose-gc');
       const gc = vm.runInNewContext('gc') as () => void;
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 300 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 300 }, logger);
       let outcome: FeedOutcome[] | undefined;
       const run = ingester.refresh().then((o) => (outcome = o));
       for (let i = 0; i < 40 && !outcome; i++) {
@@ -419,7 +420,7 @@ describe('feed ingestion', () => {
       const { logger, lines } = capturedLogger();
       const withCredentials = (p: string) => `${feeds.base.replace('http://', 'http://reader:hunter2pass@')}${p}`;
       const ingester = new FeedIngester(
-        new Articles(database.db),
+        new Articles(new ArticleStore(database.db)),
         { feeds: [withCredentials('/private.xml?key=s3cr3tkey'), withCredentials('/gone.xml?key=s3cr3tkey'), `${feeds.base}/broken.xml?token=t0kenvalue`], refreshSeconds: 3600, timeoutMs: 1000 },
         logger,
       );
@@ -437,7 +438,7 @@ describe('feed ingestion', () => {
     it('when a feed password holds a literal %, then the feed is read with the password as written, a failure is reported, and it is never logged', async () => {
       const { logger, lines } = capturedLogger();
       const withPercent = (p: string) => `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}${p}`;
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [withPercent('/private-pct.xml'), withPercent('/gone.xml')], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [withPercent('/private-pct.xml'), withPercent('/gone.xml')], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
       const outcomes = await ingester.refresh();
       await ingester.stop();
       expect(outcomes).to.deep.equal([
@@ -450,7 +451,7 @@ describe('feed ingestion', () => {
     it('when a feed password holds a literal % and the feeds are read on the schedule, then the runs go on', async () => {
       const { logger, lines } = capturedLogger();
       const feed = `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}/gone.xml?run=${crypto.randomBytes(4).toString('hex')}`;
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [feed], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [feed], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
       const skipped = () => lines.filter((l) => l.includes('feed skipped')).length;
       ingester.start();
       const deadline = Date.now() + 5000;
@@ -462,14 +463,14 @@ describe('feed ingestion', () => {
 
     it('when the Content-Type names the charset and the XML does not, then the text is decoded with it', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/gbk-header.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/gbk-header.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/gbk-header.xml`, items: 1, added: 1 }]);
       expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/gbk-header/1`).first()).to.include({ title: `技术 ${WORD} header` });
     });
 
     it('when an item\'s title is longer than 255 characters, then it is cut to 255 and the other items of the batch are stored too', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/long-title.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/long-title.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/long-title.xml`, items: 2, added: 2 }]);
       const rows = await database.db('oneapi_articles').whereIn('article_url', [`${feeds.base}/long/1`, `${feeds.base}/long/2`]).orderBy('article_url');
       expect(rows.map((r) => r.title)).to.deep.equal([[...LONG_TITLE].slice(0, 255).join(''), 'short']);
@@ -477,14 +478,14 @@ describe('feed ingestion', () => {
 
     it('when an item has no link, then its id is its URL if it is one', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/guid.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/guid.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/guid.xml`, items: 1, added: 1 }]);
       expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/guid/1`).first()).to.include({ title: 'guid only' });
     });
 
     it('when a response announces a body over the size limit, then it is refused at once, without waiting for the body', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [`${feeds.base}/declared-huge.xml`], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/declared-huge.xml`], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
       const started = Date.now();
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/declared-huge.xml`, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
       expect(Date.now() - started).to.be.below(2000);
@@ -496,7 +497,7 @@ describe('feed ingestion', () => {
       const feed = `<rss version="2.0"><channel><title>B</title><item><title>big</title><link>https://big.example.com/${crypto.randomBytes(4).toString('hex')}</link></item></channel></rss>`;
       fs.writeFileSync(file, feed.padEnd(MAX_FEED_BYTES + 1, ' '));
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
       expect(await ingester.refresh()).to.deep.equal([{ feed: file, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
       fs.rmSync(dir, { recursive: true, force: true });
     });
@@ -507,7 +508,7 @@ describe('feed ingestion', () => {
       const word = `localword${crypto.randomBytes(4).toString('hex')}`;
       fs.writeFileSync(file, `<rss version="2.0"><channel><title>L</title><item><title>${word}</title><link>https://local.example.com/${word}</link></item></channel></rss>`);
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(database.db), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
       expect(await ingester.refresh()).to.deep.equal([{ feed: file, items: 1, added: 1 }]);
       await ingester.stop();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -6,8 +6,9 @@ import { expect } from 'chai';
 import { client, type Client } from './helpers/http.ts';
 import { createTestDatabase, sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, login, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
-import { Accounts, sha256 } from '../src/oneapi/accounts.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
+import { Accounts, sha256 } from '../src/oneapi/domain/accounts.ts';
+import { AccountStore } from '../src/oneapi/store/accounts.ts';
 
 describe('One-API accounts', () => {
   let server: TestServer;
@@ -55,7 +56,7 @@ describe('One-API accounts', () => {
     it('when a code is issued, then only its keyed hash is stored', async () => {
       const phone = uniquePhone();
       await requestCode(api, phone, 'register');
-      const row = await server.db('oneapi_phone_codes').where({ phone }).first();
+      const row = (await server.db('oneapi_phone_codes').where({ phone }).first())!;
       expect(row.code_hash).to.match(/^[0-9a-f]{64}$/);
       expect(row.code_hash).to.not.equal(sha256('1111'));
       expect(JSON.stringify(row)).to.not.include('1111');
@@ -223,7 +224,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'login');
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(403);
       expect(res.body).to.deep.equal({ success: false, message: MESSAGES.banned });
-      const user = await server.db('oneapi_users').where({ phone }).first();
+      const user = (await server.db('oneapi_users').where({ phone }).first())!;
       expect(await server.db('oneapi_tokens').where({ user_id: user.id })).to.have.length(0);
     });
 
@@ -398,7 +399,7 @@ describe('One-API account limits', () => {
     const database = await createTestDatabase();
     try {
       let clock = 1_000_000;
-      const accounts = new Accounts(database.db, { secret: 's', codeMode: 'fixed', codeTtlSeconds: 600, codeMaxAttempts: 5, codeCooldownSeconds: 0, tokenTtlDays: 1 }, () => clock);
+      const accounts = new Accounts(new AccountStore(database.db), { secret: 's', codeMode: 'fixed', codeTtlSeconds: 600, codeMaxAttempts: 5, codeCooldownSeconds: 0, tokenTtlDays: 1 }, () => clock);
       const phone = uniquePhone();
       expect(await accounts.issueCode(phone, 'register')).to.deep.equal({ code: '1111' });
       clock -= 3; // the second request read the clock first, then waited for a connection

@@ -6,9 +6,9 @@ import { expect } from 'chai';
 import { client, type Client } from './helpers/http.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
-import { SUBSCRIPTION_MESSAGES as M } from '../src/oneapi/handlers/subscriptions.ts';
-import { ARTICLE_MESSAGES } from '../src/oneapi/handlers/articles.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
+import { SUBSCRIPTION_MESSAGES as M } from '../src/oneapi/http/handlers/subscriptions.ts';
+import { ARTICLE_MESSAGES } from '../src/oneapi/http/handlers/articles.ts';
 import { uniqueViolation } from '../src/dbErrors.ts';
 
 /** A word no other test (and no sample article) contains. */
@@ -449,7 +449,7 @@ describe('One-API subscriptions', () => {
         .expect(200);
       expect(res.body.message).to.equal(ARTICLE_MESSAGES.created);
       expect(res.body.data).to.deep.include({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T00:00:00.000Z', article_url: `https://news.example.com/${path}` });
-      const row = await server.db('oneapi_articles').where({ id: res.body.data.id }).first();
+      const row = (await server.db('oneapi_articles').where({ id: res.body.data.id }).first())!;
       expect(row.source).to.equal(`admin:${admin.id}`);
     });
 

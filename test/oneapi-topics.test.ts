@@ -6,11 +6,12 @@ import { client, type Client } from './helpers/http.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
-import { TOPIC_MESSAGES } from '../src/oneapi/handlers/topics.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
+import { TOPIC_MESSAGES } from '../src/oneapi/http/handlers/topics.ts';
 import { parseChannels } from '../src/channelSettings.ts';
-import { Channels } from '../src/oneapi/channels.ts';
-import { Topics } from '../src/oneapi/topics.ts';
+import { Channels } from '../src/oneapi/adapters/channels.ts';
+import { Topics } from '../src/oneapi/domain/topics.ts';
+import { TopicStore } from '../src/oneapi/store/topics.ts';
 import type { ChatMessage } from '../src/llm/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -246,7 +247,7 @@ describe('One-API topics', () => {
       const res = await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(200);
       expect(res.body).to.deep.equal({ success: true, message: TOPIC_MESSAGES.deleted });
 
-      const row = await server.db('oneapi_topics').where({ id: topic.id }).first();
+      const row = (await server.db('oneapi_topics').where({ id: topic.id }).first())!;
       expect(row.deleted_at).to.be.a('number');
       expect(await messageRows(topic.id)).to.have.length(2);
       const notFound = { success: false, message: TOPIC_MESSAGES.notFound };
@@ -482,7 +483,7 @@ describe('One-API topics', () => {
       const topic = await createTopic(me);
       await send(me, topic.id, 'first').expect(200);
       await send(me, topic.id, 'second').expect(200);
-      const topics = new Topics(server.db);
+      const topics = new Topics(new TopicStore(server.db));
       const conversations: ChatMessage[][] = [];
       for (const historySize of [0, 1]) {
         await topics.exchange(topic.id, `with ${historySize}`, historySize, async (conversation) => {

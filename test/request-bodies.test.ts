@@ -6,7 +6,7 @@ import { sharedServer, type TestServer } from './helpers/server.ts';
 import { V1, signUp, uniqueName } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
 import { MAX_REQUEST_DEPTH } from '../src/http/bind.ts';
-import { MESSAGES } from '../src/oneapi/envelope.ts';
+import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
 /** `{"a": {"a": ... 1}}` with `levels` objects. */
 function nestedObjects(levels: number): string {

@@ -22,7 +22,7 @@ export async function up(knex: Knex): Promise<void> {
     t.string('author', 100).notNullable().defaultTo('');
     t.bigInteger('published_at').nullable();
     t.string('article_url', 500).notNullable().unique();
-    // Title and content in the application's match form (matchKey in src/oneapi/articles.ts), so
+    // Title and content in the application's match form (matchKey in src/oneapi/domain/articles.ts), so
     // matching is the same Unicode-aware comparison on SQLite (whose LOWER() knows only ASCII) and
     // on Postgres (whose LOWER() depends on the database's locale).
     t.text('title_key').notNullable();

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { detail } from '../aideer/errors.ts';
-import { fail } from '../oneapi/envelope.ts';
+import { fail } from '../oneapi/http/envelope.ts';
 
 export interface HttpServerOptions {
   /** Largest request line plus headers, in bytes (MAX_HEADER_BYTES). */

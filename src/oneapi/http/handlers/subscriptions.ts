@@ -1,10 +1,11 @@
 // The `subscriptions` tag: the caller's subscriptions and the articles matching them (decisions
 // O7, O8, O10, O11).
 import type { OneApiHandlers } from '../types.ts';
-import type { Articles } from '../articles.ts';
-import type { Subscriptions } from '../subscriptions.ts';
+import type { Articles } from '../../domain/articles.ts';
+import type { Subscriptions } from '../../domain/subscriptions.ts';
 import { fail, refusalAnswer } from '../envelope.ts';
 import { pageOf } from '../paging.ts';
+import * as wire from '../wire.ts';
 
 export const SUBSCRIPTION_MESSAGES = {
   created: '订阅创建成功',
@@ -30,7 +31,8 @@ export function subscriptionHandlers({ subscriptions, articles }: { subscription
   return {
     listSubscriptions: async ({ auth, query }) => {
       const page = pageOf(query, DEFAULT_SIZE);
-      const { items, total } = await subscriptions.list(auth.user.id, page);
+      const { rows, total } = await subscriptions.list(auth.user.id, page);
+      const items = rows.map(wire.subscription);
       return { status: 200, body: { success: true, message: '', data: { subscriptions: items, total, page: page.page, size: page.size } } };
     },
 
@@ -38,7 +40,7 @@ export function subscriptionHandlers({ subscriptions, articles }: { subscription
       const outcome = await subscriptions.create(auth.user.id, body.topic_name, body.topic_description);
       if (outcome === 'alreadyActive') return fail(400, SUBSCRIPTION_MESSAGES.alreadySubscribed);
       const message = outcome.reactivated ? SUBSCRIPTION_MESSAGES.reactivated : SUBSCRIPTION_MESSAGES.created;
-      return { status: 200, body: { success: true, message, data: outcome.subscription } };
+      return { status: 200, body: { success: true, message, data: wire.subscription(outcome.subscription) } };
     },
 
     cancelSubscription: async ({ auth, params }) => {
@@ -62,7 +64,8 @@ export function subscriptionHandlers({ subscriptions, articles }: { subscription
       const subscription = await subscriptions.owned(auth.user.id, params.id);
       if (typeof subscription === 'string') return refused(subscription);
       const page = pageOf(query, DEFAULT_SIZE);
-      const { items, total } = await articles.matching(subscription.topic_name, page);
+      const { rows, total } = await articles.matching(subscription.topic_name, page);
+      const items = rows.map(wire.article);
       return { status: 200, body: { success: true, message: '', data: { articles: items, total, page: page.page, size: page.size } } };
     },
   } satisfies Partial<OneApiHandlers>;

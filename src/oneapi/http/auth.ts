@@ -1,12 +1,12 @@
 // Header authentication for every protected One-API route (decisions O2, O3): `Authorization`
 // (raw token or `Bearer <token>`) plus `UserID`, which must name the token's user.
 import type { Request } from 'express';
-import { AuthFailure } from '../http/bind.ts';
-import { STATUS, type Accounts, type OneApiUser } from './accounts.ts';
+import { AuthFailure } from '../../http/bind.ts';
+import { STATUS, type Accounts, type AccountUser } from '../domain/accounts.ts';
 import { MESSAGES } from './envelope.ts';
 
 export interface OneApiAuth {
-  user: OneApiUser;
+  user: AccountUser;
   token: string;
 }
 

@@ -1,13 +1,14 @@
 // The `topics` tag: the caller's topics and their messages, replies through the topic's channel
 // (decisions O7–O9).
 import type { OneApiHandlers } from '../types.ts';
-import type { Topics } from '../topics.ts';
-import { BUILTIN_CHANNEL_ID } from '../../channelSettings.ts';
-import type { ChannelRefusal, Channels } from '../channels.ts';
-import type { Logger } from '../../logger.ts';
-import { LlmError } from '../../llm/index.ts';
+import type { Topics } from '../../domain/topics.ts';
+import { BUILTIN_CHANNEL_ID } from '../../../channelSettings.ts';
+import type { ChannelRefusal, Channels } from '../../adapters/channels.ts';
+import type { Logger } from '../../../logger.ts';
+import { LlmError } from '../../../llm/index.ts';
 import { fail, refusalAnswer } from '../envelope.ts';
 import { pageOf } from '../paging.ts';
+import * as wire from '../wire.ts';
 
 export const TOPIC_MESSAGES = {
   created: '话题创建成功',
@@ -42,7 +43,8 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
   return {
     listTopics: async ({ auth, query }) => {
       const page = pageOf(query, TOPICS_PAGE_SIZE);
-      const { items, total } = await topics.list(auth.user.id, page);
+      const { rows, total } = await topics.list(auth.user.id, page);
+      const items = rows.map(wire.topicSummary);
       return { status: 200, body: { success: true, message: '', data: { topics: items, total, page: page.page, size: page.size } } };
     },
 
@@ -52,7 +54,7 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       const route = channels.route(channelId, body.model);
       if ('refused' in route) return channelRefused(route);
       const topic = await topics.create(auth.user.id, { topic_name: body.topic_name, model: route.model, channel_id: channelId });
-      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.created, data: topic } };
+      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.created, data: wire.topic(topic) } };
     },
 
     deleteTopic: async ({ auth, params }) => {
@@ -66,7 +68,8 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       const topic = await topics.owned(auth.user.id, params.id);
       if (typeof topic === 'string') return refused(topic);
       const page = pageOf(query, MESSAGES_PAGE_SIZE);
-      const { items, total } = await topics.messages(topic.id, page);
+      const { rows, total } = await topics.messages(topic.id, page);
+      const items = rows.map(wire.message);
       return { status: 200, body: { success: true, message: '', data: { messages: items, total, page: page.page, size: page.size } } };
     },
 
@@ -86,7 +89,8 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
         return fail(502, err.kind === 'timeout' ? TOPIC_MESSAGES.replyTimedOut : TOPIC_MESSAGES.replyFailed);
       }
       if (stored === 'notFound') return refused('notFound');
-      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.sent, data: stored } };
+      const data = { user_message: wire.message(stored.user_message), ai_message: wire.message(stored.ai_message) };
+      return { status: 200, body: { success: true, message: TOPIC_MESSAGES.sent, data } };
     },
   } satisfies Partial<OneApiHandlers>;
 }

@@ -1,5 +1,5 @@
-import type { operations } from '../../generated/oneapi.ts';
-import type { HandlerMap } from '../http/types.ts';
+import type { operations } from '../../../generated/oneapi.ts';
+import type { HandlerMap } from '../../http/types.ts';
 import type { OneApiAuth } from './auth.ts';
 
 export type OneApiOperations = operations;

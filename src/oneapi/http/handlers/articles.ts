@@ -1,9 +1,10 @@
 // The `articles` tag: admins add articles to the shared store (decision O11).
 import type { OneApiHandlers } from '../types.ts';
-import { ROLE } from '../accounts.ts';
-import { normalizeArticleUrl, type Articles } from '../articles.ts';
+import * as wire from '../wire.ts';
+import { ROLE } from '../../domain/accounts.ts';
+import { normalizeArticleUrl, type Articles } from '../../domain/articles.ts';
 import { fail, MESSAGES } from '../envelope.ts';
-import { parseSendableTime } from '../../time.ts';
+import { parseSendableTime } from '../../../time.ts';
 
 export const ARTICLE_MESSAGES = {
   created: '文章创建成功',
@@ -28,7 +29,7 @@ export function articleHandlers({ articles }: { articles: Articles }) {
         source: `admin:${auth.user.id}`,
       });
       if (stored === 'duplicateUrl') return fail(400, ARTICLE_MESSAGES.duplicateUrl);
-      return { status: 200, body: { success: true, message: ARTICLE_MESSAGES.created, data: stored } };
+      return { status: 200, body: { success: true, message: ARTICLE_MESSAGES.created, data: wire.article(stored) } };
     },
   } satisfies Partial<OneApiHandlers>;
 }

@@ -1,7 +1,7 @@
 // The `user` tag: phone verification, registration, login, profile, logout (decisions O2–O6).
 import type { OneApiHandlers } from '../types.ts';
-import type { Accounts } from '../accounts.ts';
-import type { SmsSender } from '../sms.ts';
+import type { Accounts } from '../../domain/accounts.ts';
+import type { SmsSender } from '../../adapters/sms.ts';
 import { fail, MESSAGES } from '../envelope.ts';
 
 export interface UserDeps {

@@ -1,7 +1,7 @@
 // Delivery of verification codes. The log sender suits development; the webhook sender POSTs to
 // an SMS gateway of the operator's choice.
-import type { Logger } from '../logger.ts';
-import type { Purpose } from './accounts.ts';
+import type { Logger } from '../../logger.ts';
+import type { Purpose } from '../domain/accounts.ts';
 
 export interface SmsSender {
   send(phone: string, code: string, purpose: Purpose): Promise<void>;

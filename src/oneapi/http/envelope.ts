@@ -1,14 +1,13 @@
 // One-API answers everything in the envelope {success, message, data?} (decision O1).
 import type { ErrorObject } from 'ajv';
-import type { ApiErrors } from '../http/bind.ts';
-import type { RawResult } from '../http/types.ts';
+import type { ApiErrors } from '../../http/bind.ts';
+import type { RawResult } from '../../http/types.ts';
+import type { Refusal } from '../domain/refusal.ts';
 
 export function fail<S extends number>(status: S, message: string, headers?: Record<string, string>) {
   return { status, body: { success: false as const, message }, ...(headers ? { headers } : {}) };
 }
 
-/** Why an operation on one of the caller's topics or subscriptions was refused (O8). */
-export type Refusal = 'notFound' | 'forbidden';
 
 /** Answers a Refusal (404 missing or deleted, 403 another user's) in the words of `messages`. */
 export function refusalAnswer(messages: { notFound: string; forbidden: string }) {
@@ -36,7 +35,8 @@ export const MESSAGES = {
 } as const;
 
 function fieldOf(e: ErrorObject): string {
-  if (e.keyword === 'required') return String((e.params as { missingProperty: string }).missingProperty);
+  const params: Record<string, unknown> = e.params;
+  if (e.keyword === 'required') return String(params.missingProperty);
   const parts = e.instancePath.split('/').filter(Boolean);
   // instancePath is /requestBody/x, /query/x, /path/x or /header/x
   return parts.slice(1).join('.') || parts[0] || '请求体';
@@ -44,7 +44,7 @@ function fieldOf(e: ErrorObject): string {
 
 function describe(e: ErrorObject): string {
   const field = fieldOf(e);
-  const p = e.params as Record<string, unknown>;
+  const p: Record<string, unknown> = e.params;
   switch (e.keyword) {
     case 'required':
       return field === 'requestBody' ? '缺少请求体' : `缺少字段 ${field}`;
@@ -61,7 +61,7 @@ function describe(e: ErrorObject): string {
     case 'exclusiveMaximum':
       return `${field} 不能大于${e.keyword === 'maximum' ? '' : '等于'} ${String(p.limit)}`;
     case 'enum':
-      return `${field} 取值应为 ${(p.allowedValues as unknown[]).map(String).join('、')}`;
+      return `${field} 取值应为 ${[p.allowedValues].flat().map(String).join('、')}`;
     case 'pattern':
     case 'format':
       return `${field} 格式不正确`;
