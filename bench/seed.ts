@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Knex } from 'knex';
 import { sha256 } from '../src/oneapi/domain/accounts.ts';
-import { Tokens } from '../src/aideer/tokens.ts';
+import { Tokens } from '../src/aideer/domain/tokens.ts';
 
 export const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
 export const ONEAPI_SECRET = 'bench-oneapi-secret-0123456789abcdef';

@@ -10,7 +10,7 @@
 // 127.0.0.1:6379, or CI_POSTGRES_URL / CI_REDIS_URL). Prints JSON, then a markdown table.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Users } from '../src/aideer/users.ts';
+import { CreditStore } from '../src/aideer/store/credits.ts';
 import { createPostgres, sharedEnv, startInstance, type Instance, type TestPostgres } from '../test/multi-instance/instances.ts';
 
 const STREAMS = Number(process.argv[2] ?? 1000);
@@ -100,7 +100,7 @@ async function userWithChat(pg: TestPostgres, base: string): Promise<{ token: st
   const created = await call(base, 'POST', '/api/v1/users', { username, password: 'pass-word-1' });
   const form = await fetch(`${base}/api/v1/session/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: 'pass-word-1' }) });
   const token = ((await form.json()) as { access_token: string }).access_token;
-  await new Users(pg.db).changeCredits(pg.db, created.body.id as number, 1e9, 'Add: figures');
+  await new CreditStore(pg.db).change(pg.db, created.body.id as number, 1e9, 'Add: figures');
   const preset = await call(base, 'POST', '/api/v1/presets', { title: 'P', messages: [], parameters: { model: 'deepseek-chat' } }, token);
   const chat = await call(base, 'POST', '/api/v1/chats', { preset_id: preset.body.id, title: 'C', messages: [{ role: 'user', type: 'text', content: 'one two three four five six seven eight' }] }, token);
   return { token, chatId: chat.body.id as string };

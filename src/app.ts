@@ -13,7 +13,7 @@ import { createAideer, type Aideer } from './aideer/index.ts';
 import { ROOT } from './spec.ts';
 import { createOneApi } from './oneapi/index.ts';
 import { oneapiErrors } from './oneapi/http/envelope.ts';
-import { aideerErrors } from './aideer/errors.ts';
+import { aideerErrors } from './aideer/http/errors.ts';
 import { createDocs } from './docs.ts';
 import type { Accounts } from './oneapi/domain/accounts.ts';
 import type { FeedIngester } from './oneapi/domain/feeds.ts';

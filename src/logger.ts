@@ -29,3 +29,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     (destination ?? stdout()) as pino.DestinationStream,
   );
 }
+
+/** The message of a thrown value, for a log line: an Error's message, or the value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -92,7 +92,7 @@ describe('AIDeer users', () => {
       const res = await api.post(`${V1}/users`).send({ username, password: 'secret1', nickname: 'Alice' }).expect(200);
       expect(res.body).to.deep.equal({ username, permission: 1, nickname: 'Alice', id: res.body.id, avatar: '/static/avatars/default.webp', credits_left: 0 });
       const row = await server.db('aideer_users').where({ username }).first();
-      expect(row.password_hash).to.match(/^\$2b\$/);
+      expect(row!.password_hash).to.match(/^\$2b\$/);
     });
 
     it('when the name is taken, then 400 Username already exists', async () => {

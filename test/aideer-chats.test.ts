@@ -5,7 +5,9 @@
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { Chats, Presets } from '../src/aideer/chats.ts';
+import { ChatStore } from '../src/aideer/store/chats.ts';
+import { PresetStore } from '../src/aideer/store/presets.ts';
+import { keptTitle } from '../src/aideer/domain/chats.ts';
 import { uniqueViolation } from '../src/dbErrors.ts';
 import { client, type Client } from './helpers/http.ts';
 import { sharedServer, startServer, usingPostgres, type TestServer } from './helpers/server.ts';
@@ -542,7 +544,7 @@ describe('AIDeer messages', () => {
 
   it('when two messages of one chat or preset would share a position, then the database refuses the second', async () => {
     const chat = await makeChat(api, user, preset.id);
-    const row = { role: 'user', type: 'text', content: 'duplicate', visibility: true, create_time: Date.now(), position: 0 };
+    const row = { role: 'user' as const, type: 'text' as const, content: 'duplicate', visibility: true, create_time: Date.now(), position: 0 };
     for (const owner of [{ chat_id: chat.id, preset_id: null }, { chat_id: null, preset_id: preset.id }]) {
       const err = await server.db('aideer_messages').insert({ ...row, ...owner }).then(() => undefined, (e: unknown) => e);
       expect(uniqueViolation(err), JSON.stringify(owner)).to.not.equal(undefined);
@@ -551,10 +553,11 @@ describe('AIDeer messages', () => {
 
   it('when a chat is given a title that is only white space, then it keeps its title', async () => {
     const chat = await makeChat(api, user, preset.id);
-    const chats = new Chats(server.db);
-    expect(await server.db.transaction((trx) => chats.setTitle(trx, chat.id, ' \n\t\u3000 '))).to.equal(true);
+    const chats = new ChatStore(server.db);
+    expect(keptTitle(' \n\t\u3000 ')).to.equal(undefined);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, chat.id, keptTitle(' \n\t\u3000 ')))).to.equal(true);
     expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body).to.deep.equal(chat);
-    expect(await server.db.transaction((trx) => chats.setTitle(trx, crypto.randomUUID(), 'Title'))).to.equal(false);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, crypto.randomUUID(), keptTitle('Title')))).to.equal(false);
   });
 });
 
@@ -568,12 +571,12 @@ describe('AIDeer presets and chats: a change between the check and the write', (
     p = await people(api, server);
   });
 
-  type PresetRow = NonNullable<Awaited<ReturnType<Presets['byId']>>>;
+  type PresetRow = NonNullable<Awaited<ReturnType<PresetStore['byId']>>>;
 
   /** Sends `request` while each preset read is followed at once by `meanwhile`, as a concurrent request could. */
   async function afterPresetRead<T>(meanwhile: (row: PresetRow) => Promise<unknown>, request: () => PromiseLike<T>): Promise<T> {
-    const byId = Presets.prototype.byId;
-    Presets.prototype.byId = async function (this: Presets, id: string) {
+    const byId = PresetStore.prototype.byId;
+    PresetStore.prototype.byId = async function (this: PresetStore, id: string) {
       const row = await byId.call(this, id);
       if (row) await meanwhile(row);
       return row;
@@ -581,7 +584,7 @@ describe('AIDeer presets and chats: a change between the check and the write', (
     try {
       return await request();
     } finally {
-      Presets.prototype.byId = byId;
+      PresetStore.prototype.byId = byId;
     }
   }
 

@@ -8,7 +8,7 @@ import { client, sse, type Client, type SseEvent } from './helpers/http.ts';
 import { CHECK_HEADER, createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { V1, createChatTask, giveCredits, signUp, type AideerUser } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
-import { DRAIN_REASON } from '../src/aideer/tasks.ts';
+import { DRAIN_REASON } from '../src/aideer/domain/tasks.ts';
 
 const CHUNKS = Array.from({ length: 12 }, (_, i) => `w${i} `);
 const TEXT = CHUNKS.join('');
@@ -142,7 +142,7 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
     // Make it look cut mid-run by a server that died: two events written, the claim lapsed.
     const charge = await database.db('aideer_credit_records').where({ task_id: taskId }).first();
     await database.db('aideer_credit_records').where({ task_id: taskId }).delete();
-    await database.db('aideer_users').where({ id: userId }).increment('credits_left', -charge.amount);
+    await database.db('aideer_users').where({ id: userId }).increment('credits_left', -charge!.amount);
     await database.db('aideer_tasks').where({ id: taskId }).update({ status: 'running', content: 'ab', event_marks: '[1,2]', run_first_seq: 1, event_seq: 2, ended_at: null, runner_id: 'a-dead-server', runner_lease_until: Date.now() - 1, attempts: 1 });
     const second = await startServer({ LLM_ECHO_DELAY_MS: '20', TASK_MAX_ATTEMPTS: '2' }, { database });
     try {
@@ -171,12 +171,12 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       const moved = await startTask(api, server, 'deepseek-chat', 'abcdefgh');
       const keptStream = await sse(server.url, `${V1}/tasks/${kept.taskId}/stream`);
       const movedStream = await sse(server.url, `${V1}/tasks/${moved.taskId}/stream`);
-      const before = (await server.db('aideer_tasks').where({ id: kept.taskId }).first()).stream_lease_until;
+      const before = (await server.db('aideer_tasks').where({ id: kept.taskId }).first())!.stream_lease_until!;
       await server.db('aideer_tasks').where({ id: moved.taskId }).update({ stream_holder: 'another-instance' });
       await movedStream.done;
       expect(movedStream.events.at(-1)).to.deep.equal({ event: 'close' });
       expect(dataEvents(movedStream.events).every((e) => e.data!.status === 'running')).to.equal(true);
-      expect((await server.db('aideer_tasks').where({ id: kept.taskId }).first()).stream_lease_until).to.be.greaterThan(before);
+      expect((await server.db('aideer_tasks').where({ id: kept.taskId }).first())!.stream_lease_until).to.be.greaterThan(before);
       keptStream.disconnect();
     } finally {
       await server.close();
@@ -204,8 +204,8 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       expect(await health('/readyz')).to.deep.equal({ status: 503, body: { status: 'draining' }, cache: 'no-store' });
       expect((await health('/livez')).status).to.equal(200);
       await drained;
-      expect((await server.db('aideer_tasks').where({ id: short.taskId }).first()).status).to.equal('finished');
-      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
+      expect((await server.db('aideer_tasks').where({ id: short.taskId }).first())!.status).to.equal('finished');
+      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first())!.to.include({ status: 'failed', error: DRAIN_REASON });
       await stream.done;
       expect(dataEvents(stream.events).at(-1)!.data).to.deep.equal({ status: 'failed', content: DRAIN_REASON });
       expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });

@@ -396,14 +396,14 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
     await first.close();
     const now = Date.now();
-    const orphan = { id: '11111111-1111-4111-8111-111111111111', user_id: user.id, chat_id: chat, type: 'chat_generation', status: 'running', content: 'half', created_at: now - 60_000, updated_at: now - 30_000, runner_lease_until: now - 10_000, attempts: 3 };
+    const orphan = { id: '11111111-1111-4111-8111-111111111111', user_id: user.id, chat_id: chat, type: 'chat_generation' as const, status: 'running' as const, content: 'half', created_at: now - 60_000, updated_at: now - 30_000, runner_lease_until: now - 10_000, attempts: 3 };
     const alive = { ...orphan, id: '22222222-2222-4222-8222-222222222222', runner_lease_until: now + 60_000 };
     await database.db('aideer_tasks').insert([orphan, alive]);
     const second = await startServer({ TASK_MAX_ATTEMPTS: '3' }, { database });
     try {
       const api2 = client(second.url);
       expect((await api2.get(`${V1}/tasks/${orphan.id}`).expect(200)).body.status).to.equal('failed');
-      expect((await database.db('aideer_tasks').where({ id: orphan.id }).first()).error).to.equal('The server running the task stopped 3 times before it finished; create the task again');
+      expect((await database.db('aideer_tasks').where({ id: orphan.id }).first())!.error).to.equal('The server running the task stopped 3 times before it finished; create the task again');
       expect((await api2.get(`${V1}/tasks/${alive.id}`).expect(200)).body.status).to.equal('running');
       const refused = await sse(second.url, `${V1}/tasks/${orphan.id}/stream`);
       expect(refused.status).to.equal(422);
@@ -462,7 +462,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     await waitStatus(api, body.task_id, 'running');
     await server.close();
     const row = await database.db('aideer_tasks').where({ id: body.task_id }).first();
-    expect(row.status).to.equal('failed');
+    expect(row!.status).to.equal('failed');
   });
 
   it('when a finished task is older than TASK_TTL_SECONDS, then it reads as 404 and is purged', async () => {

@@ -58,7 +58,7 @@ describe('Concurrency', () => {
     expect(credits_left, `credits of ${u.username}`).to.equal(credit_records.reduce((sum, r) => sum + r.amount, 0));
     const row = await server.db('aideer_users').where({ id: u.id }).first();
     const [{ total }] = await server.db('aideer_credit_records').where({ user_id: u.id }).sum({ total: 'amount' });
-    expect(Number(row.credits_left)).to.equal(Number(total ?? 0)).and.to.equal(credits_left);
+    expect(Number(row!.credits_left)).to.equal(Number(total ?? 0)).and.to.equal(credits_left);
     return credits_left;
   }
 
@@ -83,7 +83,7 @@ describe('Concurrency', () => {
     for (const r of results.filter((r) => r.status === 422)) expect(r.body).to.deep.equal({ detail: `Invalid redeem code: ${code}` });
     const winner = users[results.findIndex((r) => r.status === 200) % 10];
     const stored = await server.db('aideer_redeem_codes').where({ code }).first();
-    expect(stored.redeemed_by).to.equal(winner.id);
+    expect(stored!.redeemed_by).to.equal(winner.id);
     for (const u of users) expect(await expectBalanced(u)).to.equal(u === winner ? 70 : 0);
     const records = await server.db('aideer_credit_records').whereIn('user_id', users.map((u) => u.id));
     expect(records).to.have.length(1);
@@ -209,7 +209,7 @@ describe('Concurrency', () => {
     const told = Number(/Redeem (\d+) credits successfully/.exec(redeems[i].body.message)![1]);
     expect(await expectBalanced(users[i])).to.equal(told);
     // A value set after the redemption would have been refused: the code keeps what was credited.
-    expect(Number((await server.db('aideer_redeem_codes').where({ code }).first()).value)).to.equal(told);
+    expect(Number((await server.db('aideer_redeem_codes').where({ code }).first())!.value)).to.equal(told);
   });
 
   it(`when 10 tasks are created at once and none can finish, then exactly the cap of ${CAP} run, the rest are 429, and nothing is charged`, async () => {

@@ -12,8 +12,8 @@ import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts'
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
 import { alive, createProcessDatabase, processEnv, spawnServer, type ProcessDatabase, type ServerProcess } from './helpers/process.ts';
 import { databaseLabel } from './helpers/server.ts';
-import { Users } from '../src/aideer/users.ts';
-import { DRAIN_REASON } from '../src/aideer/tasks.ts';
+import { CreditStore } from '../src/aideer/store/credits.ts';
+import { DRAIN_REASON } from '../src/aideer/domain/tasks.ts';
 
 const LEASE_SECONDS = 2;
 /** Figures for the closing note of the run (printed, never asserted). */
@@ -26,8 +26,8 @@ after(() => {
 });
 
 async function fund(database: ProcessDatabase, user: AideerUser, amount = 1_000_000): Promise<void> {
-  const users = new Users(database.db);
-  await database.db.transaction((trx) => users.changeCredits(trx, user.id, amount, 'Add: test grant'));
+  const credits = new CreditStore(database.db);
+  await database.db.transaction((trx) => credits.change(trx, user.id, amount, 'Add: test grant'));
 }
 
 async function presetAndChat(api: Client, user: AideerUser, model: string): Promise<{ presetId: string; chatId: string }> {
@@ -209,7 +209,7 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
         for (const { user } of aideerUsers) {
           const row = await db('aideer_users').where({ id: user.id }).first('credits_left');
           const sum = await db('aideer_credit_records').where({ user_id: user.id }).sum({ s: 'amount' }).first();
-          expect(Number(row.credits_left), `credits of user ${user.id}`).to.equal(Number(sum?.s));
+          expect(Number(row!.credits_left), `credits of user ${user.id}`).to.equal(Number(sum?.s));
         }
         const interrupted = await db('aideer_tasks').where({ status: 'failed', error: 'The server stopped while the task was running' }).count({ n: '*' });
         figures.push(`kill ${round}/${KILLS} survived: acknowledged rows written ${ackCount()}, found ${Object.values(found).reduce((a, b) => a + b, 0)}; requests cut by kills so far ${unacknowledged}; tasks failed by recovery so far ${interrupted[0].n}`);

@@ -1,7 +1,7 @@
-// The verifier keeps the outcome of tokens it checked (src/aideer/tokens.ts): a cached token must
+// The verifier keeps the outcome of tokens it checked (src/aideer/domain/tokens.ts): a cached token must
 // still stop working when it expires, and a refused one must stay refused.
 import { expect } from 'chai';
-import { Tokens } from '../src/aideer/tokens.ts';
+import { Tokens } from '../src/aideer/domain/tokens.ts';
 
 const SECRET = 'tokens-test-secret-0123456789abcdef';
 

@@ -4,29 +4,39 @@ import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { bindApi } from '../http/bind.ts';
 import { createLimiter, limitRequests } from '../http/rateLimit.ts';
+import type { Document } from 'openapi-backend';
 import { loadSpec } from '../spec.ts';
 import { devSecret } from '../secrets.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { aideerErrors, detail } from './errors.ts';
-import { aideerAuthFrom, bearerAuthenticator, type AideerAuth } from './auth.ts';
-import { ensureAdmin, Users } from './users.ts';
-import { Passwords } from './passwords.ts';
-import { Tokens } from './tokens.ts';
-import { WeChat } from './wechat.ts';
-import { AVATAR_MAX_BYTES, AvatarStore } from './avatars.ts';
-import { usersHandlers } from './handlers/users.ts';
-import { sessionHandlers } from './handlers/session.ts';
-import { codesHandlers } from './handlers/codes.ts';
-import { utilsHandlers } from './handlers/utils.ts';
-import { tasksHandlers } from './handlers/tasks.ts';
-import { Chats, Likes, Presets } from './chats.ts';
-import { chatsHandlers } from './handlers/chats.ts';
-import { presetsHandlers } from './handlers/presets.ts';
-import { likesHandlers } from './handlers/likes.ts';
-import { ModelRouter } from './models.ts';
-import { Tasks } from './tasks.ts';
-import type { AideerHandlers } from './types.ts';
+import { aideerErrors, detail } from './http/errors.ts';
+import { aideerAuthFrom, bearerAuthenticator, type AideerAuth } from './http/auth.ts';
+import crypto from 'node:crypto';
+import { UserStore } from './store/users.ts';
+import { TaskStore } from './store/tasks.ts';
+import { CreditStore } from './store/credits.ts';
+import { ChatStore } from './store/chats.ts';
+import { PresetStore } from './store/presets.ts';
+import { LikeStore } from './store/likes.ts';
+import { Users } from './domain/users.ts';
+import { Credits } from './domain/credits.ts';
+import { Chats } from './domain/chats.ts';
+import { Presets } from './domain/presets.ts';
+import { Passwords } from './domain/passwords.ts';
+import { Tokens } from './domain/tokens.ts';
+import { WeChat } from './adapters/wechat.ts';
+import { AVATAR_MAX_BYTES, AvatarStore } from './adapters/avatars.ts';
+import { usersHandlers } from './http/handlers/users.ts';
+import { sessionHandlers } from './http/handlers/session.ts';
+import { codesHandlers } from './http/handlers/codes.ts';
+import { utilsHandlers } from './http/handlers/utils.ts';
+import { tasksHandlers } from './http/handlers/tasks.ts';
+import { chatsHandlers } from './http/handlers/chats.ts';
+import { presetsHandlers } from './http/handlers/presets.ts';
+import { likesHandlers } from './http/handlers/likes.ts';
+import { ModelRouter } from './domain/models.ts';
+import { Tasks } from './domain/tasks.ts';
+import type { AideerHandlers } from './http/types.ts';
 
 export interface AideerDeps {
   config: Config;
@@ -37,7 +47,8 @@ export interface AideerDeps {
 
 export interface Aideer {
   router: Router;
-  users: Users;
+  /** Balances and their records (tests grant credits through it). */
+  credits: CreditStore;
   tasks: Tasks;
   models: ModelRouter;
   /** Creates ADMIN_USER at start-up when it is set and missing (outside DEBUG, A12). */
@@ -48,19 +59,30 @@ export interface Aideer {
   close(): Promise<void>;
 }
 
+/** The names of the spec's preset parameters, the only ones stored. */
+function presetParameterNames(document: Document): string[] {
+  const schema = document.components?.schemas?.PresetParameters;
+  if (!schema || '$ref' in schema || !schema.properties) throw new Error('openapi/aideer.yaml: PresetParameters lists no properties');
+  return Object.keys(schema.properties);
+}
+
 export async function createAideer({ config, db, logger, redis }: AideerDeps): Promise<Aideer> {
-  const users = new Users(db);
+  const document = loadSpec('aideer');
+  const userStore = new UserStore(db);
+  const credits = new CreditStore(db);
+  const chatStore = new ChatStore(db);
+  const presetStore = new PresetStore(db);
   const passwords = new Passwords(config.bcryptRounds);
   const tokens = new Tokens({ secret: config.jwtSecret ?? devSecret(config.dataDir, 'jwtSecret'), accessMinutes: config.jwtAccessTokenExpires, refreshMinutes: config.jwtRefreshTokenExpires });
   const wechat = new WeChat(db, { baseUrl: config.wechatApiBaseUrl, appId: config.wechatAppId, secret: config.wechatSecret });
-  const avatars = new AvatarStore(config.staticDir);
+  const users = new Users(userStore, passwords, new AvatarStore(config.staticDir));
   const admin = { user: config.adminUser, password: config.adminPasswd };
-  const chats = new Chats(db);
-  const presets = new Presets(db);
-  const likes = new Likes(db);
+  const chats = new Chats({ chats: chatStore, presets: presetStore });
+  // Only the spec's parameter names are stored (the validator keeps keys it does not know).
+  const presets = new Presets(presetStore, presetParameterNames(document));
   const models = new ModelRouter(config);
   const pingMs = config.ssePingSeconds * 1000;
-  const tasks = new Tasks(db, { chats, users, router: models, logger }, {
+  const tasks = new Tasks(new TaskStore(db, crypto.randomUUID()), { chats: chatStore, credits, router: models, logger }, {
     progressWriteMs: config.taskProgressWriteMs,
     maxAttempts: config.taskMaxAttempts,
     runnerLeaseMs: config.taskLeaseSeconds * 1000,
@@ -73,20 +95,21 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   await tasks.startMaintenance();
 
   const handlers = {
-    ...usersHandlers({ users, passwords, avatars, publicBaseUrl: config.publicBaseUrl }),
-    ...sessionHandlers({ users, passwords, tokens, wechat }),
-    ...codesHandlers({ users }),
-    ...utilsHandlers({ db, debug: config.debug, users, passwords, admin }),
-    ...tasksHandlers({ tasks, chats, pingMs }),
-    ...chatsHandlers({ chats, presets }),
+    ...usersHandlers({ users, credits: new Credits(credits), publicBaseUrl: config.publicBaseUrl }),
+    ...sessionHandlers({ users, userStore, tokens, wechat }),
+    ...codesHandlers({ credits: new Credits(credits) }),
+    ...utilsHandlers({ db, debug: config.debug, users, admin }),
+    ...tasksHandlers({ tasks, pingMs }),
+    ...chatsHandlers({ chats }),
     ...presetsHandlers({ presets }),
-    ...likesHandlers({ likes }),
+    ...likesHandlers({ likes: new LikeStore(db) }),
   } satisfies AideerHandlers;
 
-  const authenticate = bearerAuthenticator(users, tokens);
+  const authenticate = bearerAuthenticator(userStore, tokens);
   const api = await bindApi<AideerAuth>({
     name: 'AIDeer (openapi/aideer.yaml)',
-    document: loadSpec('aideer'),
+    document,
+    // bindApi takes handlers of any operation; `satisfies` above checked each against its own.
     handlers: handlers as never,
     securityHandlers: { OAuth2PasswordBearer: authenticate },
     authFrom: aideerAuthFrom,
@@ -102,13 +125,13 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
 
   return {
     router,
-    users,
+    credits,
     tasks,
     models,
     drain: (deadlineAt) => tasks.drain(deadlineAt),
     close: () => tasks.stop(),
     async ensureAdmin() {
-      const created = await ensureAdmin(users, passwords, admin);
+      const created = await users.ensureAdmin(admin);
       return typeof created === 'string' ? created : 'created';
     },
   };

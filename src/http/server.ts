@@ -4,7 +4,7 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { detail } from '../aideer/errors.ts';
+import { detail } from '../aideer/http/errors.ts';
 import { fail } from '../oneapi/http/envelope.ts';
 
 export interface HttpServerOptions {

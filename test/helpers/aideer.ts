@@ -47,7 +47,7 @@ export function mintToken(claims: Record<string, unknown>, opts: jwt.SignOptions
 }
 
 export async function giveCredits(server: TestServer, userId: number, amount: number): Promise<void> {
-  await server.app.aideer!.users.changeCredits(server.db, userId, amount, 'Add: test grant');
+  await server.app.aideer!.credits.change(server.db, userId, amount, 'Add: test grant');
 }
 
 /** A chat holding one user message, on a new preset of `model`, and a chat_generation task for it: the task id. */

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { client, sse, type SseEvent, type SseSession } from '../helpers/http.ts';
 import { V1, createChatTask, signUp, type AideerUser } from '../helpers/aideer.ts';
 import { API, uniquePhone } from '../helpers/oneapi.ts';
-import { Users } from '../../src/aideer/users.ts';
+import { CreditStore } from '../../src/aideer/store/credits.ts';
 import { createPostgres, sharedEnv, startInstance, type Instance, type TestPostgres } from './instances.ts';
 
 const QUESTION = 'one two three four five six seven eight';
@@ -46,7 +46,7 @@ describe('two instances on one Postgres', function () {
 
   async function funded(on = a): Promise<AideerUser> {
     const user = await signUp(client(on.url));
-    await new Users(pg.db).changeCredits(pg.db, user.id, 10_000, 'Add: test grant');
+    await new CreditStore(pg.db).change(pg.db, user.id, 10_000, 'Add: test grant');
     return user;
   }
 
@@ -154,11 +154,11 @@ describe('two instances on one Postgres', function () {
     expect(clientIds).to.deep.equal(range(1, clientIds.length));
 
     for (const id of [followed, resumed]) {
-      expect(await pg.db('aideer_tasks').where({ id }).first()).to.include({ status: 'finished', attempts: 2 });
+      expect(await pg.db('aideer_tasks').where({ id }).first())!.to.include({ status: 'finished', attempts: 2 });
       expect(await pg.db('aideer_credit_records').where({ task_id: id })).to.have.length(1);
     }
     const sum = await pg.db('aideer_credit_records').where({ user_id: user.id }).sum({ s: 'amount' }).first();
-    expect((await pg.db('aideer_users').where({ id: user.id }).first()).credits_left).to.equal(Number(sum!.s));
+    expect((await pg.db('aideer_users').where({ id: user.id }).first())!.credits_left).to.equal(Number(sum!.s));
     expect(await pg.db('aideer_tasks').whereIn('status', ['pending', 'running'])).to.have.length(0);
   });
 
@@ -174,7 +174,7 @@ describe('two instances on one Postgres', function () {
     expect(await finalOf(stream), JSON.stringify(stream.events)).to.deep.equal({ status: 'failed', content: reason });
     expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });
     expect(ids(stream.events)).to.deep.equal(range(1, ids(stream.events).length));
-    expect(await pg.db('aideer_tasks').where({ id: taskId }).first()).to.include({ status: 'failed', error: reason });
+    expect(await pg.db('aideer_tasks').where({ id: taskId }).first())!.to.include({ status: 'failed', error: reason });
     expect(await pg.db('aideer_credit_records').where({ task_id: taskId })).to.have.length(0);
   });
 });

@@ -1,7 +1,7 @@
 // Answers that several AIDeer handler files give alike, in the original's words.
-import type { components } from '../../generated/aideer.ts';
+import type { components } from '../../../generated/aideer.ts';
 import { detail } from './errors.ts';
-import { messagesToStore } from './chats.ts';
+import { messagesToStore } from '../domain/messages.ts';
 
 export const chatNotFound = () => detail(404, 'Chat not found');
 

@@ -4,8 +4,8 @@
 // holds the text anyway.
 import type pg from 'pg';
 import type { Knex } from 'knex';
-import { postgresDriver } from '../db.ts';
-import type { Logger } from '../logger.ts';
+import { postgresDriver } from '../../db.ts';
+import { messageOf, type Logger } from '../../logger.ts';
 
 export const TASK_CHANNEL = 'aideer_task_events';
 
@@ -63,7 +63,7 @@ export class TaskListener {
     } catch (err) {
       await client.end().catch(() => undefined);
       if (!again) throw err;
-      this.logger.warn({ err: (err as Error).message }, 'task event listener could not reconnect; retrying');
+      this.logger.warn({ err: messageOf(err) }, 'task event listener could not reconnect; retrying');
       this.schedule();
       return;
     }

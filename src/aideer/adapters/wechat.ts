@@ -56,6 +56,7 @@ export class WeChat {
       throw new WeChatError(500, `WeChat server error: ${res.status}`);
     }
     try {
+      // WeChat's JSON; each caller checks the fields it reads (errcode, openid…) before using them.
       return JSON.parse(await res.text()) as WeChatReply;
     } catch {
       throw new WeChatError(500, 'WeChat server error: unreadable response');
@@ -93,7 +94,7 @@ export class WeChat {
     const now = this.now();
     if (!forceRefresh) {
       const cached = await this.db('aideer_kv').where({ key: TOKEN_KEY }).andWhere('expires_at', '>', now + 300_000).first();
-      if (cached) return cached.value as string;
+      if (cached) return cached.value;
     }
     const reply = await this.call('/cgi-bin/token', { grant_type: 'client_credential', ...this.credentials() });
     if (reply.errcode || typeof reply.access_token !== 'string') throw WeChat.failure(reply);

@@ -3,9 +3,11 @@
 import type { Request } from 'express';
 import passport from 'passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
-import { AuthFailure } from '../http/bind.ts';
-import type { Tokens } from './tokens.ts';
-import { ADMIN, type UserRow, type Users } from './users.ts';
+import { AuthFailure } from '../../http/bind.ts';
+import type { Tokens } from '../domain/tokens.ts';
+import { isAdmin } from '../domain/access.ts';
+import type { UserRow } from '../store/rows.ts';
+import type { UserStore } from '../store/users.ts';
 
 export interface AideerAuth {
   /** The caller. Secured operations always have it; public ones must not read it. */
@@ -25,7 +27,7 @@ class NoCredentials extends AuthFailure {
  * The spec's `admin` scope marks the operations only admins may call; it is checked here, with
  * authentication, so it comes before request validation as in the original.
  */
-export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<{ user: UserRow }> {
+export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<{ user: UserRow }> {
   const authenticator = new passport.Passport();
   for (const kind of ['access', 'refresh'] as const) {
     authenticator.use(
@@ -51,7 +53,7 @@ export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request
       authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
         if (err) return reject(err);
         if (!user) return reject(new NoCredentials());
-        if (scopes.includes('admin') && user.permission < ADMIN) return reject(new AuthFailure(403, 'Insufficient permissions'));
+        if (scopes.includes('admin') && !isAdmin(user)) return reject(new AuthFailure(403, 'Insufficient permissions'));
         resolve({ user });
       })(headersOnly, {}, reject);
     });
@@ -59,7 +61,9 @@ export function bearerAuthenticator(users: Users, tokens: Tokens): (req: Request
 
 /** What handlers receive as `auth`, from the scheme's result (a user, or the error it was refused with). */
 export function aideerAuthFrom(security: Record<string, unknown>): AideerAuth {
+  // bindApi types each scheme's result unknown; this one is what bearerAuthenticator answers (or its error).
   const result = security.OAuth2PasswordBearer as { user?: UserRow; error?: unknown } | undefined;
   const failure = result?.error instanceof AuthFailure && !(result.error instanceof NoCredentials) ? result.error : undefined;
+  // Typed as always there: secured operations always have it, and public ones do not read it.
   return { user: result?.user as UserRow, failure };
 }

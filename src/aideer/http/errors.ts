@@ -1,8 +1,8 @@
 // AIDeer answers like the original FastAPI service (decision A1): {"detail": "..."} for errors and
 // FastAPI's list shape for validation failures, with pydantic v2's error types and messages.
 import type { ErrorObject } from 'ajv';
-import type { ApiErrors } from '../http/bind.ts';
-import type { RawResult } from '../http/types.ts';
+import type { ApiErrors } from '../../http/bind.ts';
+import type { RawResult } from '../../http/types.ts';
 
 export function detail<S extends number>(status: S, message: string, headers?: Record<string, string>) {
   return { status, body: { detail: message }, ...(headers ? { headers } : {}) };
@@ -19,14 +19,15 @@ export interface FastApiValidationItem {
 const LOCATION: Record<string, string> = { requestBody: 'body', query: 'query', path: 'path', header: 'header', cookie: 'cookie' };
 
 function locOf(e: ErrorObject): (string | number)[] {
+  const p: Record<string, unknown> = e.params;
   const [where, ...rest] = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const loc: (string | number)[] = [LOCATION[where] ?? where ?? 'body', ...rest.map((s) => (/^\d+$/.test(s) ? Number(s) : s))];
   if (e.keyword === 'required') {
-    const missing = String((e.params as { missingProperty: string }).missingProperty);
+    const missing = String(p.missingProperty);
     if (where === undefined) return [LOCATION[missing] ?? missing];
     loc.push(where === 'header' ? missing.toLowerCase() : missing);
   }
-  if (e.keyword === 'additionalProperties') loc.push(String((e.params as { additionalProperty: string }).additionalProperty));
+  if (e.keyword === 'additionalProperties') loc.push(String(p.additionalProperty));
   return loc;
 }
 
@@ -46,7 +47,7 @@ const TYPE_ERRORS: Record<string, [string, string]> = {
 };
 
 export function toFastApiItem(e: ErrorObject): FastApiValidationItem {
-  const p = e.params as Record<string, unknown>;
+  const p: Record<string, unknown> = e.params;
   // A missing body field shows the body sent (as FastAPI); a missing body or parameter shows null,
   // never the request object around it, whose headers hold the caller's token and cookies.
   const input = e.keyword === 'required' ? (e.instancePath.startsWith('/requestBody') ? (e.data ?? null) : null) : e.data;
@@ -75,7 +76,7 @@ export function toFastApiItem(e: ErrorObject): FastApiValidationItem {
     case 'exclusiveMaximum':
       return item('less_than', `Input should be less than ${String(p.limit)}`, { lt: p.limit });
     case 'enum': {
-      const expected = quoteList(p.allowedValues as unknown[]);
+      const expected = quoteList(Array.isArray(p.allowedValues) ? p.allowedValues : []);
       return item('enum', `Input should be ${expected}`, { expected });
     }
     case 'const':

@@ -1,20 +1,19 @@
 // The `utils` tag (decision A12): debug helpers that exist only with DEBUG=true.
 import type { Knex } from 'knex';
-import { emptyTables, migrate } from '../../db.ts';
+import { emptyTables, migrate } from '../../../db.ts';
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
-import { ensureAdmin, userRead, type Users } from '../users.ts';
-import type { Passwords } from '../passwords.ts';
+import type { Users } from '../../domain/users.ts';
+import { userRead } from '../wire.ts';
 
 export interface UtilsDeps {
   db: Knex;
   debug: boolean;
   users: Users;
-  passwords: Passwords;
   admin: { user?: string; password?: string };
 }
 
-export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps) {
+export function utilsHandlers({ db, debug, users, admin }: UtilsDeps) {
   // Outside DEBUG the routes answer as if they did not exist.
   if (!debug) {
     const absent = async () => detail(404, 'Not Found');
@@ -27,7 +26,7 @@ export function utilsHandlers({ db, debug, users, passwords, admin }: UtilsDeps)
     },
 
     createAdmin: async () => {
-      const created = await ensureAdmin(users, passwords, admin);
+      const created = await users.ensureAdmin(admin);
       if (created === 'unset') return detail(500, 'Admin credentials not set');
       if (created === 'exists') return detail(400, 'Admin user already exists');
       return { status: 200, body: userRead(created) };

@@ -1,19 +1,20 @@
 // The `session` tag: OAuth2 password log-in, WeChat log-in and refresh (decisions A9, A11).
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
-import type { Users } from '../users.ts';
-import type { Passwords } from '../passwords.ts';
-import type { Tokens } from '../tokens.ts';
-import { WeChatError, type WeChat } from '../wechat.ts';
+import type { Users } from '../../domain/users.ts';
+import type { UserStore } from '../../store/users.ts';
+import type { Tokens } from '../../domain/tokens.ts';
+import { WeChatError, type WeChat } from '../../adapters/wechat.ts';
 
 export interface SessionDeps {
   users: Users;
-  passwords: Passwords;
+  /** WeChat users are found (or registered) by openid. */
+  userStore: UserStore;
   tokens: Tokens;
   wechat: WeChat;
 }
 
-export function sessionHandlers({ users, passwords, tokens, wechat }: SessionDeps) {
+export function sessionHandlers({ users, userStore, tokens, wechat }: SessionDeps) {
   const fromWeChat = (err: unknown) => {
     if (err instanceof WeChatError) return detail(err.status, err.message);
     throw err;
@@ -21,17 +22,16 @@ export function sessionHandlers({ users, passwords, tokens, wechat }: SessionDep
 
   return {
     loginForAccessToken: async ({ body }) => {
-      const user = await users.byUsername(body.username);
-      // The same answer for an unknown user and a wrong password; bcrypt runs either way.
-      const ok = await passwords.verify(body.password, user?.password_hash ?? null);
-      if (!user || !ok) return detail(401, 'Incorrect username or password');
+      const user = await users.logIn(body.username, body.password);
+      // The same answer for an unknown user and a wrong password.
+      if (user === 'incorrect') return detail(401, 'Incorrect username or password');
       return { status: 200, body: { access_token: tokens.issue(user.id, 'access'), token_type: 'bearer' } };
     },
 
     wechatLogin: async ({ query }) => {
       try {
         const session = await wechat.codeToSession(query.code);
-        const user = await users.wechatUser(session.openid, session.sessionKey);
+        const user = await userStore.wechatUser(session.openid, session.sessionKey);
         return { status: 200, body: { access_token: tokens.issue(user.id, 'access'), token_type: 'bearer', refresh_token: tokens.issue(user.id, 'refresh') } };
       } catch (err) {
         return fromWeChat(err);

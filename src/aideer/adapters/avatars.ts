@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type sharpModule from 'sharp';
+import { messageOf } from '../../logger.ts';
 
 export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
 const SIZE = 128;
@@ -23,9 +24,10 @@ let sharp: typeof sharpModule | undefined;
 function imageLibrary(): typeof sharpModule {
   if (!sharp) {
     try {
+      // require() is typed `any`; this is the package the type import above describes.
       sharp = load('sharp') as typeof sharpModule;
     } catch (err) {
-      throw new Error(`avatars: the image library (sharp) failed to load: ${(err as Error).message}`, { cause: err });
+      throw new Error(`avatars: the image library (sharp) failed to load: ${messageOf(err)}`, { cause: err });
     }
   }
   return sharp;

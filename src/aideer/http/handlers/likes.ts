@@ -2,20 +2,23 @@
 // existing preset or chat may be liked, whatever its owner or visibility.
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
-import type { Likes } from '../chats.ts';
+import type { LikeStore } from '../../store/likes.ts';
 import { chatNotFound, presetNotFound } from '../replies.ts';
 
 const LIKE_EXISTS = () => detail(400, 'Like already exists');
 const LIKE_NOT_FOUND = () => detail(404, 'Like not found');
 const LIKE_DELETED = { status: 200 as const, body: { message: 'Like deleted successfully' } };
 
-export function likesHandlers({ likes }: { likes: Likes }) {
+export function likesHandlers({ likes }: { likes: LikeStore }) {
   return {
-    readMyLikes: async ({ auth }) => ({ status: 200, body: await likes.of(auth.user.id) }),
+    readMyLikes: async ({ auth }) => {
+      const { presetIds, chatIds } = await likes.of(auth.user.id);
+      return { status: 200, body: { preset_ids: presetIds, chat_ids: chatIds } };
+    },
 
     likePreset: async ({ auth, params }) => {
       const result = await likes.likePreset(auth.user.id, params.preset_id);
-      if (result === 'not_found') return presetNotFound(404);
+      if (result === 'notFound') return presetNotFound(404);
       if (result === 'exists') return LIKE_EXISTS();
       return { status: 200, body: { user_id: auth.user.id, preset_id: params.preset_id } };
     },
@@ -24,7 +27,7 @@ export function likesHandlers({ likes }: { likes: Likes }) {
 
     likeChat: async ({ auth, params }) => {
       const result = await likes.likeChat(auth.user.id, params.chat_id);
-      if (result === 'not_found') return chatNotFound();
+      if (result === 'notFound') return chatNotFound();
       if (result === 'exists') return LIKE_EXISTS();
       return { status: 200, body: { user_id: auth.user.id, chat_id: params.chat_id } };
     },

@@ -1,8 +1,8 @@
 // AIDeer models → providers and credit multipliers (decision A14). Each provider is live when its
 // key is set; otherwise its models are served by the built-in offline model `echo`.
-import { EchoProvider, OpenAICompatibleProvider, type LlmProvider } from '../llm/index.ts';
-import type { Config } from '../config.ts';
-import type { components } from '../../generated/aideer.ts';
+import { EchoProvider, OpenAICompatibleProvider, type LlmProvider } from '../../llm/index.ts';
+import type { Config } from '../../config.ts';
+import type { components } from '../../../generated/aideer.ts';
 
 export type PresetModel = components['schemas']['PresetModel'];
 
@@ -43,6 +43,7 @@ export class ModelRouter {
 
   /** For the start-up log: which models are live and which fall back to `echo`. */
   describe(): { live: PresetModel[]; echo: PresetModel[] } {
+    // Object.keys types keys as strings; `routes` has exactly one key per PresetModel.
     const models = Object.keys(this.routes) as PresetModel[];
     return { live: models.filter((m) => this.routes[m].live), echo: models.filter((m) => !this.routes[m].live) };
   }

@@ -3,30 +3,30 @@
 import type { ServerResponse } from 'node:http';
 import { detail } from '../errors.ts';
 import type { AideerHandlers } from '../types.ts';
-import { ADMIN } from '../users.ts';
-import type { Chats } from '../chats.ts';
 import { chatNotFound } from '../replies.ts';
-import { eventsAfter, type EventLog, type StreamConnection, type TaskEvent, type Tasks } from '../tasks.ts';
+import type { Tasks } from '../../domain/tasks.ts';
+import { eventsAfter, type EventLog, type StreamConnection, type TaskEvent } from '../../domain/taskEvents.ts';
 
 export interface TasksDeps {
   tasks: Tasks;
-  chats: Chats;
   pingMs: number;
 }
 
 const notFound = (id: string) => detail(404, `Task ${id} not found`);
 
-export function tasksHandlers({ tasks, chats, pingMs }: TasksDeps) {
+const refusals = {
+  noCredits: () => detail(402, 'Insufficient credits: Please purchase more credits'),
+  chatNotFound,
+  forbidden: () => detail(403, 'Insufficient permissions: You do not have access to this chat'),
+  unsupported: () => detail(422, 'Task type image_generation is not supported'),
+  tooMany: () => detail(429, 'Too many active tasks'),
+};
+
+export function tasksHandlers({ tasks, pingMs }: TasksDeps) {
   return {
     createTask: async ({ auth, body }) => {
-      const { user } = auth;
-      if (user.credits_left <= 0 && user.permission < ADMIN) return detail(402, 'Insufficient credits: Please purchase more credits');
-      const chat = await chats.byId(body.chat_id);
-      if (!chat) return chatNotFound();
-      if (chat.owner_id !== user.id) return detail(403, 'Insufficient permissions: You do not have access to this chat');
-      if (body.type === 'image_generation') return detail(422, 'Task type image_generation is not supported');
-      const task = await tasks.create(user.id, body.chat_id, body.type);
-      if (task === 'tooMany') return detail(429, 'Too many active tasks');
+      const task = await tasks.create(auth.user, body.chat_id, body.type);
+      if (typeof task === 'string') return refusals[task]();
       return { status: 200, body: { task_id: task.id, status: task.status } };
     },
 
