@@ -52,7 +52,8 @@ export interface HandlerInput<Op, Auth> {
   signal: AbortSignal;
 }
 
-export type Handler<Op, Auth> = (input: HandlerInput<Op, Auth>) => Promise<ResultOf<Op>>;
+/** A handler that needs no I/O answers at once; the binding awaits either. */
+export type Handler<Op, Auth> = (input: HandlerInput<Op, Auth>) => ResultOf<Op> | Promise<ResultOf<Op>>;
 
 export type HandlerMap<Ops, Auth> = { [K in keyof Ops]: Handler<Ops[K], Auth> };
 

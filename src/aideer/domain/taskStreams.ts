@@ -13,9 +13,12 @@ import { logOf, type EventLog, type StreamConnection } from './taskEvents.ts';
 const REFRESH_BATCH_MS = 20;
 const READ_BATCH = 500;
 
+/** A stream of ours holding a task, and the read count when it took the hold (an older row read cannot end it). */
+type Held = { connection: StreamConnection; since: number };
+
 export class TaskStreams {
   /** Streams this process serves, by task and by holder id. */
-  private readonly byTask = new Map<string, Map<string, { connection: StreamConnection; since: number }>>();
+  private readonly byTask = new Map<string, Map<string, Held>>();
   private readonly holders = new Map<string, StreamConnection>();
   private readonly dirty = new Set<string>();
   private nextFlush?: Promise<void>;
@@ -102,10 +105,10 @@ export class TaskStreams {
   /**
    * Takes the task's one stream: when it is free, its hold lapsed, or its holder is a connection
    * of ours that has gone; or, for a client resuming with Last-Event-ID (`takeOver`), from a live
-   * holder, which is ended. The holder id; `gone` when the task no longer exists; undefined when
+   * holder, which is ended. The holder id; `gone` when the task no longer exists; `held` when
    * another live connection holds it (answered at once, without waiting).
    */
-  async acquire(id: string, connection: StreamConnection, takeOver: boolean): Promise<string | 'gone' | undefined> {
+  async acquire(id: string, connection: StreamConnection, takeOver: boolean): Promise<{ holder: string } | 'gone' | 'held'> {
     const holder = crypto.randomUUID();
     // Compare-and-set on the holder; a hold that changed in between (released, taken) is read again.
     for (let tries = 0; tries < 3; tries++) {
@@ -114,20 +117,20 @@ export class TaskStreams {
       if (!previous) return 'gone';
       const local = previous.stream_holder ? this.holders.get(previous.stream_holder) : undefined;
       const free = !previous.stream_holder || (previous.stream_lease_until ?? 0) < now || (local?.closed() ?? false);
-      if (!free && !takeOver) return undefined;
+      if (!free && !takeOver) return 'held';
       const lease = now + this.settings.streamLeaseMs;
       if (!(await this.store.takeHold(id, holder, lease, previous.stream_holder))) continue;
       this.holders.set(holder, connection);
       let byTask = this.byTask.get(id);
-      if (!byTask) this.byTask.set(id, (byTask = new Map()));
+      if (!byTask) this.byTask.set(id, (byTask = new Map<string, Held>()));
       byTask.set(holder, { connection, since: ++this.reads });
       if (previous.stream_holder && !free) {
         if (local) local.end('takeover');
         else await this.store.signal(id, 'hold').catch(() => undefined);
       }
-      return holder;
+      return { holder };
     }
-    return undefined;
+    return 'held';
   }
 
   /**

@@ -107,7 +107,7 @@ export class Tasks {
   }
 
   /** See TaskStreams.acquire. */
-  acquireStream(id: string, connection: StreamConnection, takeOver: boolean): Promise<string | 'gone' | undefined> {
+  acquireStream(id: string, connection: StreamConnection, takeOver: boolean): Promise<{ holder: string } | 'gone' | 'held'> {
     return this.streams.acquire(id, connection, takeOver);
   }
 

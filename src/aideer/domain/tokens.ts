@@ -25,9 +25,9 @@ export class Tokens {
   private readonly verifyToken: (token: string) => Record<string, unknown>;
 
   constructor(settings: TokenSettings) {
-    const signer = (minutes: number) =>
-      // fast-jwt types one signer for a key and for a key callback; with a key it signs synchronously.
-      createSigner({ key: settings.secret, algorithm: 'HS256', expiresIn: minutes * 60_000 }) as Sign;
+    // With a key (not a key callback) fast-jwt's signer is synchronous.
+    const signer = (minutes: number): Sign =>
+      createSigner<TokenClaims>({ key: settings.secret, algorithm: 'HS256', expiresIn: minutes * 60_000 });
     this.sign = { access: signer(settings.accessMinutes), refresh: signer(settings.refreshMinutes) };
     this.verifyToken = createVerifier({ key: settings.secret, algorithms: ['HS256'], cache: 1000 });
   }

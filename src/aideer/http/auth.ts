@@ -50,12 +50,15 @@ export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Req
       // take `access_token` from the query string or body, where tokens end up in logs.
       const headersOnly = { headers: { authorization: req.headers.authorization } };
       const kind = operationId === 'wechatRefresh' ? 'refresh' : 'access';
-      authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
-        if (err) return reject(err);
+      const failed = (err: unknown) => reject(err instanceof Error ? err : new Error(`passport: ${String(err)}`));
+      const authenticate = authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
+        if (err) return failed(err);
         if (!user) return reject(new NoCredentials());
         if (scopes.includes('admin') && !isAdmin(user)) return reject(new AuthFailure(403, 'Insufficient permissions'));
         resolve({ user });
-      })(headersOnly, {}, reject);
+        // passport types what authenticate() returns as `any`, leaving its shape to the framework adapter.
+      }) as (req: typeof headersOnly, res: object, next: (err?: unknown) => void) => void;
+      authenticate(headersOnly, {}, failed);
     });
 }
 

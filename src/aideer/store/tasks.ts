@@ -87,7 +87,9 @@ export class TaskStore {
   many(ids: string[], endedBefore: number): Promise<TaskRow[]> {
     return this.db('aideer_tasks')
       .whereIn('id', ids)
-      .andWhere((q) => q.whereNull('ended_at').orWhere('ended_at', '>', endedBefore));
+      .andWhere((q) => {
+        q.whereNull('ended_at').orWhere('ended_at', '>', endedBefore);
+      });
   }
 
   /**
@@ -152,8 +154,11 @@ export class TaskStore {
 
   /** Hears other instances' signals on one connection (Postgres only). */
   listen(handlers: { onSignal(signal: TaskSignal): void; onReconnect(): void }, logger: Logger): TaskListener {
-    // Knex keeps the settings it was made with: the URL or pg's own config object.
-    const connection = this.db.client.config.connection as string | pg.ClientConfig;
+    // Knex keeps the settings it was made with (its client is untyped): the URL or pg's own config object.
+    const client: unknown = this.db.client;
+    const config = typeof client === 'object' && client && 'config' in client ? client.config : undefined;
+    const connection = typeof config === 'object' && config && 'connection' in config ? config.connection : undefined;
+    if (typeof connection !== 'string' && !isObject(connection)) throw new Error('listen: no Postgres connection settings');
     return new TaskListener(connection, handlers, logger);
   }
 
@@ -257,4 +262,9 @@ export class TaskStore {
   purge(endedBefore: number): Promise<number> {
     return this.db('aideer_tasks').where('ended_at', '<', endedBefore).delete();
   }
+}
+
+/** pg's ClientConfig has only optional fields: any object is one. */
+function isObject(value: unknown): value is pg.ClientConfig {
+  return typeof value === 'object' && value !== null;
 }

@@ -2,7 +2,7 @@
 // built-in offline one (the `echo` model, replies read `"<topic_name>": <text>`); others come from
 // ONEAPI_CHANNELS (read by src/channelSettings.ts): OpenAI-compatible endpoints (base URL, key,
 // models, timeout) or more built-in ones. Each provider is built once, at start-up.
-import { BUILTIN_CHANNEL_ID, type ChannelConfig, type ChannelKind } from '../../channelSettings.ts';
+import type { ChannelConfig, ChannelKind } from '../../channelSettings.ts';
 import { EchoProvider, OpenAICompatibleProvider, type ChatMessage, type LlmProvider } from '../../llm/index.ts';
 
 /** A channel and model a topic may use. */

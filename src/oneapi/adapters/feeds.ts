@@ -111,7 +111,7 @@ export async function readFeed(feed: string, timeoutMs: number, stopping: AbortS
     return decode(await readLimited(res, MAX_FEED_BYTES), res.headers.get('content-type'));
   } catch (err) {
     if (!timedOut) throw err;
-    throw new Error(answered ? `feed not read within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`);
+    throw new Error(answered ? `feed not read within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`, { cause: err });
   } finally {
     clearTimeout(timer);
     stopping.removeEventListener('abort', onStop);
@@ -127,7 +127,9 @@ async function readLimited(res: Response, maxBytes: number): Promise<Buffer> {
   if (!res.body) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
+  // Node types fetch's body as a stream of `any`; its chunks are bytes.
   for await (const chunk of res.body) {
+    if (!(chunk instanceof Uint8Array)) throw new Error('feed body is not bytes');
     total += chunk.byteLength;
     if (total > maxBytes) throw new Error(`feed larger than ${maxBytes} bytes`);
     chunks.push(chunk);

@@ -13,8 +13,9 @@ export function maskPhone(phone: string): string {
 
 export function logSender(logger: Logger, revealCode: boolean): SmsSender {
   return {
-    async send(phone, code, purpose) {
+    send(phone, code, purpose) {
       logger.info({ phone: maskPhone(phone), purpose, ...(revealCode ? { verification_code: code } : {}) }, 'verification code issued');
+      return Promise.resolve();
     },
   };
 }

@@ -1,7 +1,6 @@
 // One-API answers everything in the envelope {success, message, data?} (decision O1).
 import type { ErrorObject } from 'ajv';
 import type { ApiErrors } from '../../http/bind.ts';
-import type { RawResult } from '../../http/types.ts';
 import type { Refusal } from '../domain/refusal.ts';
 
 export function fail<S extends number>(status: S, message: string, headers?: Record<string, string>) {

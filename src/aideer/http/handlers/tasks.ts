@@ -54,9 +54,10 @@ export function tasksHandlers({ tasks, pingMs }: TasksDeps) {
       const res = req.res!;
       const stream = new TaskStream(res, signal, resumeAfter);
       // A request with Last-Event-ID is the same client coming back: it takes the stream over.
-      const holder = await tasks.acquireStream(id, stream, resumeAfter !== undefined);
-      if (holder === 'gone') return notFound(id);
-      if (!holder) return detail(422, `Task ${id} is already being streamed`);
+      const acquired = await tasks.acquireStream(id, stream, resumeAfter !== undefined);
+      if (acquired === 'gone') return notFound(id);
+      if (acquired === 'held') return detail(422, `Task ${id} is already being streamed`);
+      const { holder } = acquired;
       return {
         status: 200,
         headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' },

@@ -56,14 +56,14 @@ export function usersHandlers({ users, credits, publicBaseUrl }: UsersDeps) {
       return { status: 200, body: userRead(user) };
     },
 
-    readUserMe: async ({ auth }) => ({ status: 200, body: userRead(auth.user) }),
+    readUserMe: ({ auth }) => ({ status: 200, body: userRead(auth.user) }),
 
     updateMyPassword: async ({ auth, body }) => {
       const outcome = await users.changeOwnPassword(auth.user, body.old_password, body.new_password);
       return outcome === 'changed' ? PASSWORD_CHANGED : refusals[outcome]();
     },
 
-    getMyAvatar: async ({ auth, req }) => redirectTo(req, auth.user.avatar),
+    getMyAvatar: ({ auth, req }) => redirectTo(req, auth.user.avatar),
 
     setMyAvatar: async ({ auth, req }) => {
       const file = uploads(req).find((f) => f.fieldname === 'avatar_file');

@@ -16,7 +16,7 @@ export interface UtilsDeps {
 export function utilsHandlers({ db, debug, users, admin }: UtilsDeps) {
   // Outside DEBUG the routes answer as if they did not exist.
   if (!debug) {
-    const absent = async () => detail(404, 'Not Found');
+    const absent = () => detail(404, 'Not Found');
     return { initDatabase: absent, createAdmin: absent, dropDatabase: absent } satisfies Partial<AideerHandlers>;
   }
   return {

@@ -46,7 +46,7 @@ export function userHandlers({ accounts, sms, returnCode, cooldownSeconds }: Use
     },
 
     // The user was read with the token, in this request.
-    getSelf: async ({ auth }) => ({ status: 200, body: { success: true, message: '', data: { ...auth.user, access_token: auth.token } } }),
+    getSelf: ({ auth }) => ({ status: 200, body: { success: true, message: '', data: { ...auth.user, access_token: auth.token } } }),
 
     updateSelf: async ({ auth, body }) => {
       // The spec requires at least one of the three fields (validation answers 请提供要更新的字段).
