@@ -621,7 +621,7 @@ describe('Authorisation matrix', () => {
     const known = new Set(operations.map((op) => `${op.api} ${op.operationId}`));
     expect([...rows.keys()].filter((k) => !known.has(k)), 'rows of no operation').to.deep.equal([]);
     for (const op of operations) {
-      const security: Record<string, string[]>[] = contract.docs[op.api].paths[op.template][op.method].security ?? contract.docs[op.api].security ?? [];
+      const security: Record<string, string[]>[] = op.operation.security ?? contract.docs[op.api].security ?? [];
       const schemes = security.filter((alternative) => Object.keys(alternative).length > 0);
       for (const statuses of rows.get(`${op.api} ${op.operationId}`)!) {
         const where = `${op.operationId}: ${JSON.stringify(statuses)}`;
@@ -643,7 +643,7 @@ describe('Authorisation matrix', () => {
       contract.operations().filter((op) => {
         if (op.api !== name) return false;
         const doc = contract.docs[name];
-        const security: Record<string, string[]>[] = doc.paths[op.template][op.method].security ?? doc.security ?? [];
+        const security: Record<string, string[]>[] = op.operation.security ?? doc.security ?? [];
         // Where `{}` is an alternative (AIDeer sign-up) the token is optional: the matrix covers it.
         return security.length > 0 && security.every((alternative) => Object.keys(alternative).length > 0);
       });
@@ -694,7 +694,7 @@ describe('Authorisation matrix', () => {
 
     it('when a signed-in request fails validation, then its 422 echoes none of its headers (the token least of all)', async () => {
       const user = await signUp(api);
-      const withBody = contract.operations().filter((op) => op.api === 'aideer' && contract.docs.aideer.paths[op.template][op.method].requestBody?.required);
+      const withBody = contract.operations().filter((op) => op.api === 'aideer' && op.operation.requestBody?.required);
       expect(withBody).to.not.be.empty;
       await Promise.all(
         withBody.map(async (op) => {

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { client, type Client } from './helpers/http.ts';
 import { contract } from './helpers/contract.ts';
+import { deref } from '../src/contract/document.ts';
 import { exampleRequests, type ExampleRequest } from './helpers/examples.ts';
 import { createTestDatabase, sharedServer, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { ROOT, SPEC_FILES, loadSpec } from '../src/spec.ts';
@@ -225,14 +226,12 @@ describe('every implemented secured operation, swept from the spec', () => {
     it(`when ${r.operationId} gets a malformed path parameter, then its API's validation error`, async () => {
       const op = contract.operations().find((o) => o.operationId === r.operationId)!;
       const doc = contract.docs[r.api];
-      const item = doc.paths[op.template];
-      type Param = { in: string; name: string; schema?: { type?: string; format?: string; maxLength?: number }; $ref?: string };
-      const deref = (p: Param): Param => (p.$ref ? p.$ref.split('/').slice(1).reduce((n: any, k: string) => n[k], doc) : p); // eslint-disable-line @typescript-eslint/no-explicit-any
-      const params: Param[] = [...(item.parameters ?? []), ...(item[op.method].parameters ?? [])].map(deref);
+      const params = [...op.pathParameters, ...(op.operation.parameters ?? [])].flatMap((p) => deref(doc, p) ?? []);
       let url = `${r.api === 'aideer' ? '/api/v1' : '/api'}${op.template}`;
       for (const p of params.filter((p) => p.in === 'path')) {
         const schema = p.schema ?? {};
-        const bad = schema.type === 'string' && !schema.format ? 'x'.repeat((schema.maxLength ?? 64) + 1) : 'not-an-id';
+        const maxLength = typeof schema.maxLength === 'number' ? schema.maxLength : 64;
+        const bad = schema.type === 'string' && !schema.format ? 'x'.repeat(maxLength + 1) : 'not-an-id';
         url = url.replace(`{${p.name}}`, bad);
       }
       const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(r.api === 'aideer' ? 422 : 400);

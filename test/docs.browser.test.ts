@@ -30,7 +30,7 @@ function specOperations(api: ApiName): { operationId: string; swaggerId: string 
     .operations()
     .filter((op) => op.api === api)
     .map((op) => {
-      const tag = String((contract.docs[api].paths[op.template][op.method].tags ?? ['default'])[0]);
+      const tag = String((op.operation.tags ?? ['default'])[0]);
       return { operationId: op.operationId, swaggerId: `operations-${tag.replace(/\s/g, '_')}-${op.operationId}` };
     });
 }

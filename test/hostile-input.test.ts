@@ -67,8 +67,8 @@ function deref(doc: Json, node: Json | undefined, seen = 0): Json {
 function operationsOf(): Operation[] {
   return contract.operations().map((o) => {
     const doc = contract.docs[o.api];
-    const op = doc.paths[o.template][o.method];
-    const params = [...(doc.paths[o.template].parameters ?? []), ...(op.parameters ?? [])].map((p: Json) => deref(doc, p));
+    const op = o.operation;
+    const params = [...o.pathParameters, ...(op.parameters ?? [])].map((p: Json) => deref(doc, p));
     const security = op.security ?? doc.security ?? [];
     const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
     return {

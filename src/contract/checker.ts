@@ -8,17 +8,21 @@ import fs from 'node:fs';
 import { parse } from 'yaml';
 import { createAjv2020 } from '../http/ajv.ts';
 import { SPEC_FILES, type ApiName } from '../spec.ts';
+import { METHODS, resolve, type MediaType, type Method, type Operation, type Parameter, type OpenApiDocument, type ResponseObject } from './document.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export { resolve } from './document.ts';
 
 interface Op {
   api: ApiName;
   operationId: string;
-  method: string;
+  method: Method;
   template: string;
+  /** The operation as the document has it, and its path item's parameters. */
+  operation: Operation;
+  pathParameters: Parameter[];
   regex: RegExp;
   params: number;
-  responses: Record<string, { pointer: string; response: Json }>;
+  responses: Record<string, { pointer: string; response: ResponseObject }>;
 }
 
 const API_BASES: [ApiName, string][] = [
@@ -28,18 +32,18 @@ const API_BASES: [ApiName, string][] = [
 // Served beside the APIs but not operations of either contract (src/docs.ts); /docs and /redoc
 // lie outside both API bases anyway.
 const OUTSIDE_CONTRACT = new Set(['/api/v1/openapi.json', '/api/openapi.json']);
-const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 const ERROR_SCHEMA: Record<ApiName, string> = { aideer: 'ExceptionDetail', oneapi: 'ErrorResponse' };
 
 function escapePointer(s: string) {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-export function resolve(doc: Json, ref: string): Json {
-  return ref
-    .replace(/^#\//, '')
-    .split('/')
-    .reduce((node: Json, key) => node[key.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
+function readDocument(file: string): OpenApiDocument {
+  const doc: unknown = parse(fs.readFileSync(file, 'utf8'));
+  if (typeof doc !== 'object' || doc === null || !('paths' in doc) || !('info' in doc)) throw new Error(`${file}: not an OpenAPI document with paths`);
+  // yaml parses to `any`; the document's shape is checked by `redocly lint` in CI and by
+  // openapi-backend when the server starts.
+  return doc as OpenApiDocument;
 }
 
 /** One server-sent event as a reader holds it: `event` defaults to `message`, `data` is parsed JSON. */
@@ -80,7 +84,7 @@ export interface ResponseSeen {
 }
 
 export class Contract {
-  readonly docs: Record<ApiName, Json>;
+  readonly docs: Record<ApiName, OpenApiDocument>;
   private readonly ops: Op[] = [];
   private readonly ajv = createAjv2020({ allErrors: true });
   readonly exercised = new Map<string, number>();
@@ -89,26 +93,29 @@ export class Contract {
 
   constructor() {
     this.docs = {
-      aideer: parse(fs.readFileSync(SPEC_FILES.aideer, 'utf8')),
-      oneapi: parse(fs.readFileSync(SPEC_FILES.oneapi, 'utf8')),
+      aideer: readDocument(SPEC_FILES.aideer),
+      oneapi: readDocument(SPEC_FILES.oneapi),
     };
-    for (const [api, doc] of Object.entries(this.docs) as [ApiName, Json][]) {
+    for (const api of ['aideer', 'oneapi'] as const) {
+      const doc = this.docs[api];
       this.ajv.addSchema(doc, api, undefined, false);
-      for (const [template, item] of Object.entries<Json>(doc.paths ?? {})) {
+      for (const [template, item] of Object.entries(doc.paths)) {
         for (const method of METHODS) {
           const op = item[method];
           if (!op) continue;
           const responses: Op['responses'] = {};
-          for (const [status, r] of Object.entries<Json>(op.responses ?? {})) {
+          for (const [status, r] of Object.entries(op.responses ?? {})) {
             const pointer = r.$ref ? r.$ref.slice(1) : `/paths/${escapePointer(template)}/${method}/responses/${status}`;
-            responses[status] = { pointer, response: r.$ref ? resolve(doc, r.$ref) : r };
+            const response = r.$ref ? resolve<ResponseObject>(doc, r.$ref) : r;
+            if (!response) throw new Error(`${api}: ${template} ${method} ${status}: $ref ${r.$ref} names nothing`);
+            responses[status] = { pointer, response };
           }
           const pattern = template
             .replace(/\/+$/, '')
             .split('/')
             .map((seg) => (/^\{.+\}$/.test(seg) ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
             .join('/');
-          this.ops.push({ api, operationId: op.operationId, method, template, regex: new RegExp(`^${pattern}/*$`), params: (template.match(/\{/g) ?? []).length, responses });
+          this.ops.push({ api, operationId: op.operationId, method, template, operation: op, pathParameters: item.parameters ?? [], regex: new RegExp(`^${pattern}/*$`), params: (template.match(/\{/g) ?? []).length, responses });
         }
       }
     }
@@ -121,8 +128,8 @@ export class Contract {
     return this.ops.flatMap((op) => Object.keys(op.responses).map((status) => ({ api: op.api, operationId: op.operationId, status })));
   }
 
-  operations(): { api: ApiName; operationId: string; method: string; template: string; responses: Record<string, Json> }[] {
-    return this.ops.map((op) => ({ api: op.api, operationId: op.operationId, method: op.method, template: op.template, responses: Object.fromEntries(Object.entries(op.responses).map(([s, r]) => [s, r.response])) }));
+  operations(): (Pick<Op, 'api' | 'operationId' | 'method' | 'template' | 'operation' | 'pathParameters'> & { responses: Record<string, ResponseObject> })[] {
+    return this.ops.map((op) => ({ api: op.api, operationId: op.operationId, method: op.method, template: op.template, operation: op.operation, pathParameters: op.pathParameters, responses: Object.fromEntries(Object.entries(op.responses).map(([s, r]) => [s, r.response])) }));
   }
 
   /** Finds the API and operation a request addressed (undefined operation: no such route). */
@@ -155,12 +162,12 @@ export class Contract {
     const key = `${api} ${op.operationId} ${seen.status}`;
     this.exercised.set(key, (this.exercised.get(key) ?? 0) + 1);
     const problems: string[] = [];
-    for (const [name, header] of Object.entries<Json>(documented.response.headers ?? {})) {
+    for (const [name, header] of Object.entries(documented.response.headers ?? {})) {
       if (header.required && seen.headers[name.toLowerCase()] === undefined) problems.push(`${where}: required header ${name} is missing`);
     }
-    const content: Json | undefined = documented.response.content;
+    const content = documented.response.content;
     if (!content) {
-      const hasBody = (seen.text ?? '') !== '' || (seen.body !== undefined && seen.body !== null && !(typeof seen.body === 'object' && Object.keys(seen.body as object).length === 0));
+      const hasBody = (seen.text ?? '') !== '' || (seen.body !== undefined && seen.body !== null && !(typeof seen.body === 'object' && Object.keys(seen.body).length === 0));
       if (hasBody) problems.push(`${where}: the spec documents no body, but one was sent`);
       return problems;
     }
@@ -180,9 +187,9 @@ export class Contract {
     const where = `${seen.method.toUpperCase()} ${seen.url} → ${seen.status}, event ${JSON.stringify(event).slice(0, 300)}`;
     if (!api || !op) return [`${where}: an event stream from no documented operation`];
     const documented = op.responses[String(seen.status)];
-    const media: Json | undefined = documented?.response.content?.['text/event-stream'];
+    const media: MediaType | undefined = documented?.response.content?.['text/event-stream'];
     if (!documented || !media) return [`${where}: ${op.operationId} documents no event stream for status ${seen.status}`];
-    const schema: Json | undefined = media['x-sse-events'];
+    const schema = media['x-sse-events'];
     if (!schema) return [`${where}: the stream documents no x-sse-events schema to check its events against`];
     const pointer = schema.$ref ? String(schema.$ref).slice(1) : `${documented.pointer}/content/text~1event-stream/x-sse-events`;
     const key = `${api} ${op.operationId}`;

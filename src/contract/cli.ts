@@ -100,7 +100,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   };
 }
 
-const xml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+const xml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`).replace(/\p{Cc}/gu, (c) => (c === '\t' || c === '\n' || c === '\r' || c > '\u001f' ? c : ''));
 
 export function junitXml(result: RunResult): string {
   const cases = result.journeys.map((j) => {

@@ -3,7 +3,8 @@
 // contract checker; a journey also fails when a step gets a documented but wrong status.
 import crypto from 'node:crypto';
 import { streamEvents } from './eventStream.ts';
-import { Contract, resolve, streamEventOf, type CoverageRow, type StreamEventSeen } from './checker.ts';
+import { deref, type Schema } from './document.ts';
+import { Contract, streamEventOf, type CoverageRow, type StreamEventSeen } from './checker.ts';
 import type { ApiName } from '../spec.ts';
 
 export interface RunnerOptions {
@@ -59,10 +60,9 @@ interface CallOptions {
 interface Answer {
   status: number;
   headers: Headers;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The JSON body (or the text, when it is not JSON), already checked against the contract. */
+  body: unknown;
 }
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class StopJourney extends Error {}
 
@@ -145,20 +145,20 @@ export class Runner {
     const doc = this.contract.docs[j.api];
     const big = { padding: 'x'.repeat(1_100_000) };
     for (const op of this.contract.operations().filter((o) => o.api === j.api)) {
-      const item = doc.paths[op.template];
-      const operation = item[op.method];
+      const { operation } = op;
       if ((operation.tags ?? []).includes('utils')) continue;
-      const params = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map((p) => (p.$ref ? resolve(doc, p.$ref) : p));
+      const params = [...op.pathParameters, ...(operation.parameters ?? [])].flatMap((p) => deref(doc, p) ?? []);
       const path = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
         const schema = params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {};
         const example = schema.example ?? (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 1 : 'x');
-        return encodeURIComponent(String(example));
+        // A path parameter's example is a scalar; JSON spells those as String() does.
+        return encodeURIComponent(typeof example === 'string' ? example : JSON.stringify(example));
       });
       const method = op.method.toUpperCase();
       const media = operation.requestBody?.content ?? {};
-      const jsonExample = media['application/json'] ? (media['application/json'].example ?? Object.values<{ value: unknown }>(media['application/json'].examples ?? {})[0]?.value ?? {}) : undefined;
+      const jsonExample = media['application/json'] ? (media['application/json'].example ?? Object.values(media['application/json'].examples ?? {})[0]?.value ?? {}) : undefined;
       const security = operation.security ?? doc.security ?? [];
-      const secured = security.length > 0 && !security.some((s: object) => Object.keys(s).length === 0);
+      const secured = security.length > 0 && !security.some((s) => Object.keys(s).length === 0);
       if (secured) {
         await j.call(method, path, { json: jsonExample, expect: 401 });
         if (Object.keys(mismatched).length) await j.call(method, path, { headers: mismatched, json: jsonExample, expect: 401 });
@@ -168,7 +168,7 @@ export class Runner {
       // documented status, whatever the order of the server's checks (a fresh user owns nothing,
       // so no such call can change data).
       if (authorised && /\{/.test(op.template)) {
-        for (const fill of [() => 'not-an-id', (schema: Json) => (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 2147483647 : unique('none'))]) {
+        for (const fill of [() => 'not-an-id', (schema: Schema) => (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 2147483647 : unique('none'))]) {
           const probe = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(String(fill(params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {}))));
           const answer = await j.call(method, probe, { headers: authorised, json: jsonExample });
           if (answer.status >= 500 || answer.status < 400) j.note([`${method} ${probe}: expected a refusal, got ${answer.status}`]);
@@ -246,6 +246,16 @@ function retryAfterSeconds(value: string | null): number | undefined {
 
 class SkipJourney extends Error {}
 
+/** The value at a dotted path of parsed JSON, or undefined. */
+function fieldAt(body: unknown, path: string): unknown {
+  let node = body;
+  for (const key of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
+    node = Reflect.get(node, key);
+  }
+  return node;
+}
+
 export class Journey {
   readonly result: JourneyResult;
 
@@ -274,6 +284,24 @@ export class Journey {
 
   stream(path: string) {
     return this.runner.stream(this, BASES[this.api] + path);
+  }
+
+  /** A string at `path` (`data.id`) of an answer's body; the journey fails when there is none. */
+  string(answer: Answer, path: string): string {
+    const value = fieldAt(answer.body, path);
+    return typeof value === 'string' ? value : this.fail(`expected a string at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+  }
+
+  /** A number at `path` of an answer's body; the journey fails when there is none. */
+  number(answer: Answer, path: string): number {
+    const value = fieldAt(answer.body, path);
+    return typeof value === 'number' ? value : this.fail(`expected a number at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+  }
+
+  /** An array at `path` of an answer's body; the journey fails when there is none. */
+  list(answer: Answer, path: string): unknown[] {
+    const value = fieldAt(answer.body, path);
+    return Array.isArray(value) ? value : this.fail(`expected an array at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
   }
 
   fail(message: string): never {
@@ -305,12 +333,12 @@ async function aideerSignUp(j: Journey): Promise<{ id: number; username: string;
   const username = unique('conf');
   const password = 'conformance-pass-1';
   const created = await j.call('POST', '/users', { json: { username, password, nickname: 'Conformance' }, expect: 200 });
-  return { id: created.body.id, username, password, token: await aideerLogIn(j, username, password) };
+  return { id: j.number(created, 'id'), username, password, token: await aideerLogIn(j, username, password) };
 }
 
 async function aideerLogIn(j: Journey, username: string, password: string): Promise<string> {
   const res = await j.call('POST', '/session/oauth2/token', { form: { grant_type: 'password', username, password }, expect: 200 });
-  return res.body.access_token;
+  return j.string(res, 'access_token');
 }
 
 const presetBody = (title: string) => ({
@@ -346,7 +374,7 @@ async function aideerUserJourney(j: Journey) {
     user.password = 'conformance-pass-2';
     await j.call('GET', `/users`, { headers: auth, expect: 403 });
 
-    const preset = (await j.call('POST', '/presets', { headers: auth, json: presetBody(unique('preset')), expect: 200 })).body;
+    const preset = { id: j.string(await j.call('POST', '/presets', { headers: auth, json: presetBody(unique('preset')), expect: 200 }), 'id') };
     cleanUp.unshift(() => j.call('DELETE', `/presets/${preset.id}`, { headers: auth, expect: [200, 404] }));
     await j.call('POST', '/presets', { headers: auth, json: { ...presetBody(unique('preset')), visibility: 'public' }, expect: 403 });
     await j.call('POST', '/presets', { headers: auth, json: { title: 42 }, expect: 422 });
@@ -357,7 +385,8 @@ async function aideerUserJourney(j: Journey) {
     await j.call('GET', '/users/me/likes', { headers: auth, expect: 200 });
     await j.call('DELETE', `/users/me/likes/preset/${preset.id}`, { headers: auth, expect: 200 });
 
-    const chat = (await j.call('POST', '/chats', { headers: auth, json: chatBody(preset.id, unique('chat')), expect: 200 })).body;
+    const created = await j.call('POST', '/chats', { headers: auth, json: chatBody(preset.id, unique('chat')), expect: 200 });
+    const chat = { id: j.string(created, 'id'), messages: j.list(created, 'messages') };
     cleanUp.unshift(() => j.call('DELETE', `/chats/${chat.id}`, { headers: auth, expect: [200, 404] }));
     await j.call('GET', '/chats', { headers: auth, query: { page: 1, size: 10 }, expect: 200 });
     await j.call('GET', `/chats/${chat.id}`, { headers: auth, expect: 200 });
@@ -399,17 +428,17 @@ async function aideerAdminJourney(j: Journey, opts: RunnerOptions) {
     await j.call('POST', '/users/me/credits', { headers: auth, json: { redeem_code: code.toLowerCase() }, expect: 200 });
     await j.call('POST', '/users/me/credits', { headers: auth, json: { redeem_code: code }, expect: [400, 404, 422] });
 
-    const preset = (await j.call('POST', '/presets', { headers: auth, json: presetBody(unique('preset')), expect: 200 })).body;
-    const chat = (await j.call('POST', '/chats', { headers: auth, json: chatBody(preset.id, unique('chat')), expect: 200 })).body;
+    const preset = { id: j.string(await j.call('POST', '/presets', { headers: auth, json: presetBody(unique('preset')), expect: 200 }), 'id') };
+    const chat = { id: j.string(await j.call('POST', '/chats', { headers: auth, json: chatBody(preset.id, unique('chat')), expect: 200 }), 'id') };
     cleanUp.unshift(() => j.call('DELETE', `/presets/${preset.id}`, { headers: auth, expect: [200, 404] }));
-    const task = (await j.call('POST', '/tasks', { headers: auth, json: { chat_id: chat.id, type: 'chat_generation' }, expect: 200 })).body;
+    const task = { task_id: j.string(await j.call('POST', '/tasks', { headers: auth, json: { chat_id: chat.id, type: 'chat_generation' }, expect: 200 }), 'task_id') };
     await j.call('GET', `/tasks/${task.task_id}`, { expect: 200 });
     const { status, events } = await j.stream(`/tasks/${task.task_id}/stream`);
     if (status !== 200) j.fail(`GET /tasks/${task.task_id}/stream: expected 200, got ${status}`);
     const order = streamOrderProblem(events);
     if (order) j.note([`GET /tasks/${task.task_id}/stream: ${order}`]);
-    const final = (await j.call('GET', `/tasks/${task.task_id}`, { expect: 200 })).body;
-    if (final.status !== 'finished') j.fail(`task ${task.task_id} ended ${final.status}, not finished`);
+    const final = j.string(await j.call('GET', `/tasks/${task.task_id}`, { expect: 200 }), 'status');
+    if (final !== 'finished') j.fail(`task ${task.task_id} ended ${final}, not finished`);
     await j.call('DELETE', `/tasks/${task.task_id}`, { expect: 200 });
     await j.call('GET', `/tasks/${task.task_id}`, { expect: 404 });
     await j.call('GET', `/tasks/${task.task_id}/stream`, { expect: 404 });
@@ -471,7 +500,8 @@ interface OneSession {
 
 async function oneapiCode(j: Journey, opts: RunnerOptions, phone: string, purpose: 'register' | 'login'): Promise<string> {
   const res = await j.call('GET', '/phone_verification', { query: { phone, purpose }, expect: 200 });
-  const code = opts.fixedCode ?? (typeof res.body?.data === 'string' ? res.body.data : undefined);
+  const sent = fieldAt(res.body, 'data');
+  const code = opts.fixedCode ?? (typeof sent === 'string' ? sent : undefined);
   if (!code) j.skip('the server sends codes by SMS and returns none: pass --fixed-code on an environment with fixed codes');
   return code;
 }
@@ -479,7 +509,8 @@ async function oneapiCode(j: Journey, opts: RunnerOptions, phone: string, purpos
 async function oneapiLogIn(j: Journey, opts: RunnerOptions, phone: string): Promise<OneSession> {
   const code = await oneapiCode(j, opts, phone, 'login');
   const res = await j.call('POST', '/user/login', { json: { phone, phone_verification_code: code }, expect: 200 });
-  const { id, access_token: token } = res.body.data;
+  const id = j.number(res, 'data.id');
+  const token = j.string(res, 'data.access_token');
   return { id, token, headers: { Authorization: token, UserID: String(id) } };
 }
 
@@ -498,7 +529,7 @@ async function oneapiTopicsJourney(j: Journey, runner: Runner) {
     await j.call('GET', '/user/self', { headers: me.headers, expect: 200 });
     await j.call('PUT', '/user/self', { headers: me.headers, json: { display_name: 'Conformance, renamed' }, expect: 200 });
     await j.call('GET', '/topics', { headers: me.headers, query: { page: 1, size: 10 }, expect: 200 });
-    const topic = (await j.call('POST', '/topics', { headers: me.headers, json: { topic_name: unique('topic'), model: 'echo', channel_id: 1 }, expect: 200 })).body.data;
+    const topic = { id: j.number(await j.call('POST', '/topics', { headers: me.headers, json: { topic_name: unique('topic'), model: 'echo', channel_id: 1 }, expect: 200 }), 'data.id') };
     cleanUp.unshift(() => j.call('DELETE', `/topics/${topic.id}`, { headers: me.headers, expect: [200, 404] }));
     await j.call('POST', `/topics/${topic.id}/messages`, { headers: me.headers, json: { content: 'Hello from the conformance runner' }, expect: 200 });
     await j.call('GET', `/topics/${topic.id}/messages`, { headers: me.headers, query: { page: 1, size: 10 }, expect: 200 });
@@ -520,7 +551,7 @@ async function oneapiSubscriptionsJourney(j: Journey, opts: RunnerOptions) {
   const me = await oneapiNewUser(j, opts);
   const cleanUp: (() => Promise<unknown>)[] = [];
   try {
-    const sub = (await j.call('POST', '/subscriptions', { headers: me.headers, json: { topic_name: unique('sub'), topic_description: 'Made by the conformance runner' }, expect: 200 })).body.data;
+    const sub = { id: j.number(await j.call('POST', '/subscriptions', { headers: me.headers, json: { topic_name: unique('sub'), topic_description: 'Made by the conformance runner' }, expect: 200 }), 'data.id') };
     cleanUp.unshift(() => j.call('DELETE', `/subscriptions/${sub.id}`, { headers: me.headers, expect: [200, 404] }));
     await j.call('GET', '/subscriptions', { headers: me.headers, expect: 200 });
     await j.call('PUT', `/subscriptions/${sub.id}/cancel`, { headers: me.headers, expect: 200 });

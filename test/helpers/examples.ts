@@ -52,9 +52,8 @@ function exampleOf(doc: Json, holder: Json | undefined): unknown {
 export function exampleRequests(contract: Contract): ExampleRequest[] {
   return contract.operations().map((op) => {
     const doc = contract.docs[op.api];
-    const item = doc.paths[op.template];
-    const operation = item[op.method];
-    const params: Json[] = [...(item.parameters ?? []), ...(operation.parameters ?? [])].map((p: Json) => deref(doc, p)!);
+    const { operation } = op;
+    const params: Json[] = [...op.pathParameters, ...(operation.parameters ?? [])].map((p: Json) => deref(doc, p)!);
     let path = op.template;
     const query: Record<string, string> = {};
     for (const p of params) {
