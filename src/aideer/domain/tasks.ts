@@ -13,13 +13,11 @@
 // every instance hears on its one LISTEN connection, reads the row once for, and fans out to its
 // streams of that task.
 import crypto from 'node:crypto';
-import type { Knex } from 'knex';
-import { LlmError, type ChatMessage } from '../../llm/index.ts';
+import { LlmError } from '../../llm/index.ts';
 import { messageOf, type Logger } from '../../logger.ts';
 import type { ChatStore } from '../store/chats.ts';
-import { keptTitle } from './chats.ts';
-import { parametersOf } from './messages.ts';
-import { MULTIPLIERS, TITLE_MODEL, type ModelRouter } from './models.ts';
+import type { ModelRouter } from './models.ts';
+import { failureText, generate, TaskFailure, type Generated } from './generation.ts';
 import type { CreditStore } from '../store/credits.ts';
 import type { TaskListener } from '../store/taskNotify.ts';
 import type { RunState, TaskStore } from '../store/tasks.ts';
@@ -43,33 +41,11 @@ export interface TaskSettings {
 }
 
 const ACTIVE: TaskStatus[] = ['pending', 'running'];
-const TITLE_MAX = 50;
 /** Most lapsed tasks one instance claims per sweep, so a crowd of orphans spreads over instances. */
 const CLAIM_BATCH = 20;
 
 export const DRAIN_REASON = 'The server shut down before the task finished; create the task again';
 
-/** A failure whose message may be shown to the client. */
-class TaskFailure extends Error {}
-
-function failureText(err: unknown): string {
-  if (err instanceof TaskFailure) return err.message;
-  if (err instanceof LlmError) {
-    switch (err.kind) {
-      case 'http':
-        return `The model provider answered HTTP ${err.status ?? 'error'}`;
-      case 'timeout':
-        return 'The model provider timed out';
-      case 'unreachable':
-        return 'The model provider could not be reached';
-      case 'broken':
-        return "The model provider's stream broke off";
-      case 'cancelled':
-        return 'The task was cancelled';
-    }
-  }
-  return 'Internal error';
-}
 
 /** The run's state as the row keeps it. */
 function stateOf(log: EventLog): RunState {
@@ -214,37 +190,16 @@ export class Tasks {
       }
       if (run.log.marks.length) await this.signal(task.id, lastId(run.log));
       this.streams.deliver(task.id, run.log);
-      const context = await this.deps.chats.generationContext(task.chat_id);
-      if (!context) throw new TaskFailure('The chat no longer exists');
-      if (task.type === 'chat_generation') {
-        const p = parametersOf(context.parameters);
-        const { model } = p;
-        const stream = this.deps.router.route(model).provider.chat(
-          context.messages,
-          { model, max_tokens: p.max_tokens ?? undefined, temperature: p.temperature ?? undefined, top_p: p.top_p ?? undefined, seed: p.seed ?? undefined, presence_penalty: p.presence_penalty ?? undefined, frequency_penalty: p.frequency_penalty ?? undefined },
-          { signal },
-        );
-        const progress = this.progressWriter(task.id, run);
-        try {
-          for await (const delta of stream) {
-            if (!delta) continue;
-            run.log.text += delta;
-            run.log.marks.push(run.log.text.length);
-            progress.changed();
-          }
-        } finally {
-          await progress.stop();
-        }
-        const result = await stream.result();
-        await this.finish(task, run, result.text, result.usage.total_tokens * MULTIPLIERS[model], 'Chat generation', (trx) => this.deps.chats.appendAssistantMessage(trx, task.chat_id, result.text));
-      } else {
-        // The instruction goes last, as a system message: the model answers with the title (and
-        // the offline `echo` model, which repeats the last user message, gives a sensible one).
-        const messages: ChatMessage[] = [...context.messages, { role: 'system', content: this.settings.titlePrompt }];
-        const result = await this.deps.router.route(TITLE_MODEL).provider.chat(messages, { model: TITLE_MODEL, max_tokens: 100 }, { signal }).result();
-        const title = [...result.text.replace(/\s+/g, ' ').trim().replace(/^["'“”「」《》]+|["'“”「」《》]+$/g, '')].slice(0, TITLE_MAX).join('') || '闲聊';
-        await this.finish(task, run, title, result.usage.total_tokens, 'Title generation', (trx) => this.deps.chats.setTitle(trx, task.chat_id, keptTitle(title)));
-      }
+      const progress = this.progressWriter(task.id, run);
+      const result = await generate(task, { ...this.deps, titlePrompt: this.settings.titlePrompt }, signal, {
+        delta: (delta) => {
+          run.log.text += delta;
+          run.log.marks.push(run.log.text.length);
+          progress.changed();
+        },
+        end: () => progress.stop(),
+      });
+      await this.finish(task, run, result);
     } catch (err) {
       if (run.lost) return void this.deps.logger.info({ taskId: task.id }, 'task claimed by another instance; this run stops');
       const reason = run.stopReason ?? failureText(err);
@@ -297,7 +252,7 @@ export class Tasks {
    * The record's unique task id makes a second charge impossible, whatever happens; the claim check
    * keeps a run that lost its claim from finishing.
    */
-  private async finish(task: TaskRow, run: Run, text: string, cost: number, what: string, apply: (trx: Knex) => Promise<boolean>): Promise<void> {
+  private async finish(task: TaskRow, run: Run, { text, cost, what, apply }: Generated): Promise<void> {
     const now = this.now();
     const final: TaskEvent = { id: lastId(run.log) + 1, status: 'finished', content: text };
     await this.store.transaction(async (trx) => {
