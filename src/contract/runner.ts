@@ -112,7 +112,9 @@ export class Runner {
         await body(journey);
       } catch (err) {
         if (err instanceof SkipJourney) journey.result.skipped = err.message;
-        else if (!(err instanceof StopJourney)) journey.result.failures.push(`stopped: ${(err as Error).message}`);
+        else if (!(err instanceof StopJourney)) {
+          journey.result.failures.push(`stopped: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
       journey.result.durationMs = Date.now() - t0;
       const r = journey.result;
@@ -291,7 +293,9 @@ export class Journey {
       try {
         await step();
       } catch (err) {
-        if (!(err instanceof StopJourney)) this.result.failures.push(`clean-up: ${(err as Error).message}`);
+        if (!(err instanceof StopJourney)) {
+          this.result.failures.push(`clean-up: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
     }
   }
@@ -421,7 +425,9 @@ async function aideerAdminJourney(j: Journey, opts: RunnerOptions) {
 
 /** The order the stream's description promises: open, running states, one final state, close. */
 export function streamOrderProblem(events: StreamEventSeen[]): string | undefined {
-  const kinds = events.map((e) => (e.event === 'message' ? `state:${(e.data as { status?: string })?.status}` : e.event));
+  const statusOf = (data: unknown) =>
+    typeof data === 'object' && data !== null && 'status' in data ? data.status : undefined;
+  const kinds = events.map((e) => (e.event === 'message' ? `state:${statusOf(e.data)}` : e.event));
   const shape = kinds.join(' ');
   if (!/^open( state:running)* state:(finished|failed) close$/.test(shape)) return `events out of the documented order (open, running…, finished|failed, close): ${shape}`;
   return undefined;
