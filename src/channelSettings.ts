@@ -79,7 +79,8 @@ function parseChannel(entry: unknown, where: string): ChannelConfig {
     modelNames.push(m);
   }
   if (new Set(modelNames).size !== modelNames.length) throw new Error(`${where}: models must not repeat`);
-  const badTimeout = typeof timeout_ms !== 'number' || !Number.isInteger(timeout_ms) || timeout_ms < 1 || timeout_ms > 600_000;
+  const badTimeout =
+    typeof timeout_ms !== 'number' || !Number.isInteger(timeout_ms) || timeout_ms < 1 || timeout_ms > 600_000;
   if (timeout_ms !== undefined && badTimeout) {
     throw new Error(`${where}: timeout_ms must be an integer from 1 to 600000`);
   }
