@@ -214,6 +214,8 @@ function staticHeaders(middleware: express.RequestHandler, req: object = { heade
     },
     removeHeader() {},
   };
+  // A stand-in request and response: the middleware only sets and removes headers on them, and
+  // express's types want the whole of both.
   middleware(req as express.Request, res as unknown as express.Response, (err?: unknown) => {
     if (err) throw err;
     done = true;

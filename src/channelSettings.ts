@@ -54,32 +54,51 @@ export function parseChannels(raw: string | undefined): ChannelConfig[] {
   return builtin ? channels : [BUILTIN_DEFAULT, ...channels];
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function parseChannel(entry: unknown, where: string): ChannelConfig {
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`${where}: expected an object`);
-  const e = entry as Record<string, unknown>;
+  if (!isPlainObject(entry)) throw new Error(`${where}: expected an object`);
+  const e = entry;
   const unknown = Object.keys(e).filter((k) => !KEYS.has(k));
   if (unknown.length) throw new Error(`${where}: unknown field(s) ${unknown.join(', ')} (expected ${[...KEYS].join(', ')})`);
   const { id, name, kind, base_url, api_key, models, timeout_ms } = e;
-  if (!Number.isInteger(id) || (id as number) < 1 || (id as number) > INT32_MAX) throw new Error(`${where}: id must be an integer from 1 to ${INT32_MAX}`);
-  where = `channel ${id as number}`;
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > INT32_MAX) {
+    throw new Error(`${where}: id must be an integer from 1 to ${INT32_MAX}`);
+  }
+  where = `channel ${id}`;
   if (kind !== 'builtin' && kind !== 'openai-compatible') throw new Error(`${where}: kind must be "builtin" or "openai-compatible"`);
   if (name !== undefined && (typeof name !== 'string' || name.trim() === '' || name.length > 100)) throw new Error(`${where}: name must be a string of 1 to 100 characters`);
   if (!Array.isArray(models) || models.length === 0) throw new Error(`${where}: models must be a non-empty array of model names`);
-  for (const m of models) if (typeof m !== 'string' || m.trim() === '' || m.length > MODEL_MAX) throw new Error(`${where}: each model must be a string of 1 to ${MODEL_MAX} characters`);
-  if (new Set(models).size !== models.length) throw new Error(`${where}: models must not repeat`);
-  if (timeout_ms !== undefined && (!Number.isInteger(timeout_ms) || (timeout_ms as number) < 1 || (timeout_ms as number) > 600_000)) throw new Error(`${where}: timeout_ms must be an integer from 1 to 600000`);
+  const modelNames: string[] = [];
+  for (const m of models) {
+    if (typeof m !== 'string' || m.trim() === '' || m.length > MODEL_MAX) {
+      throw new Error(`${where}: each model must be a string of 1 to ${MODEL_MAX} characters`);
+    }
+    modelNames.push(m);
+  }
+  if (new Set(modelNames).size !== modelNames.length) throw new Error(`${where}: models must not repeat`);
+  const badTimeout =
+    typeof timeout_ms !== 'number' || !Number.isInteger(timeout_ms) || timeout_ms < 1 || timeout_ms > 600_000;
+  if (timeout_ms !== undefined && badTimeout) {
+    throw new Error(`${where}: timeout_ms must be an integer from 1 to 600000`);
+  }
+  let upstream: Pick<ChannelConfig, 'base_url' | 'api_key'> = {};
   if (kind === 'builtin') {
     for (const k of ['base_url', 'api_key'] as const) if (e[k] !== undefined) throw new Error(`${where}: ${k} is only for "openai-compatible" channels`);
   } else {
     if (typeof base_url !== 'string' || urlProblem(base_url, ['http:', 'https:'])) throw new Error(`${where}: base_url must be an http or https URL`);
     if (api_key !== undefined && (typeof api_key !== 'string' || api_key.trim() === '')) throw new Error(`${where}: api_key must be a non-empty string when given`);
+    const trimmedUrl = base_url.trim().replace(/\/+$/, '');
+    upstream = { base_url: trimmedUrl, ...(api_key !== undefined ? { api_key: api_key.trim() } : {}) };
   }
   return {
-    id: id as number,
-    name: (name as string | undefined)?.trim() ?? `channel ${id as number}`,
+    id,
+    name: name?.trim() ?? `channel ${id}`,
     kind,
-    ...(kind === 'openai-compatible' ? { base_url: (base_url as string).trim().replace(/\/+$/, ''), ...(api_key !== undefined ? { api_key: (api_key as string).trim() } : {}) } : {}),
-    models: models as string[],
-    timeout_ms: (timeout_ms as number | undefined) ?? DEFAULT_TIMEOUT_MS,
+    ...upstream,
+    models: modelNames,
+    timeout_ms: timeout_ms ?? DEFAULT_TIMEOUT_MS,
   };
 }

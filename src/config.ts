@@ -48,8 +48,9 @@ function bool(name: string, def: boolean) {
 function oneOf<const T extends string>(name: string, values: readonly T[], def: T) {
   return (raw: string | undefined): T => {
     if (raw === undefined || raw === '') return def;
-    const v = raw.trim().toLowerCase() as T;
-    if (!values.includes(v)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
+    const lower = raw.trim().toLowerCase();
+    const v = values.find((value) => value === lower);
+    if (v === undefined) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
     return v;
   };
 }
@@ -91,8 +92,8 @@ export const SETTINGS = {
   logLevel: setting('LOG_LEVEL', 'info', 'One of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`. Logs are JSON lines on stdout.', oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info')),
   dataDir: setting('DATA_DIR', './data', 'Folder for the SQLite file, uploads and the generated development secrets.', (raw) => path.resolve(str('./data')(raw))),
   databaseUrl: setting('DATABASE_URL', '(unset: SQLite in `DATA_DIR/app.db`)', '`postgres://user:pass@host:5432/db` switches storage to PostgreSQL; several instances may share it.', url('DATABASE_URL', ['postgres:', 'postgresql:'])),
-  trustProxy: setting('TRUST_PROXY', 'false', 'Express `trust proxy`: `true`, `false`, a hop count, or a comma-separated list of addresses/subnets. Needed behind a load balancer so per-IP limits see client addresses.', (raw) => {
-    if (raw === undefined || raw.trim() === '') return false as boolean | number | string;
+  trustProxy: setting('TRUST_PROXY', 'false', 'Express `trust proxy`: `true`, `false`, a hop count, or a comma-separated list of addresses/subnets. Needed behind a load balancer so per-IP limits see client addresses.', (raw): boolean | number | string => {
+    if (raw === undefined || raw.trim() === '') return false;
     const v = raw.trim();
     if (/^(true|false)$/i.test(v)) return v.toLowerCase() === 'true';
     if (/^\d+$/.test(v)) return Number(v);
@@ -188,7 +189,7 @@ export const SETTINGS = {
     try {
       return parseChannels(raw);
     } catch (err) {
-      throw new ConfigError('ONEAPI_CHANNELS', (err as Error).message);
+      throw new ConfigError('ONEAPI_CHANNELS', err instanceof Error ? err.message : String(err));
     }
   }),
   oneapiTopicHistory: setting('ONEAPI_TOPIC_HISTORY', '20', 'Earlier messages of a topic sent along with a new one as context for the reply (0 sends only the new message).', int('ONEAPI_TOPIC_HISTORY', 20, 0, 200)),
@@ -220,9 +221,11 @@ export type Config = { [K in keyof SettingsTable]: ReturnType<SettingsTable[K]['
 /** Reads every setting; throws a ConfigError naming the first invalid variable. */
 export function loadConfig(env: Env = process.env): Config {
   const out: Record<string, unknown> = {};
-  for (const [key, s] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+  for (const [key, s] of Object.entries(SETTINGS)) {
     out[key] = s.parse(env[s.name], env);
   }
   out.isProduction = out.nodeEnv === 'production';
+  // TypeScript cannot type an object filled key by key in a loop as the mapped Config; each key
+  // holds its own setting's parse result.
   return out as Config;
 }

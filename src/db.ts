@@ -18,6 +18,7 @@ let pg: typeof pgModule | undefined;
  */
 export function postgresDriver(): typeof pgModule {
   if (!pg) {
+    // require() returns any; `pg` is the package its type import names.
     pg = createRequire(import.meta.url)('pg') as typeof pgModule;
     // Postgres returns bigint (times in ms, counts) as strings; every value we keep fits a double.
     pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -48,10 +49,14 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOU
 
 /** Why the database could not be reached, in one line, when `err` says so; otherwise undefined. */
 export function unreachableReason(err: unknown): string | undefined {
-  const e = err as { code?: string; name?: string; message?: string; errors?: { message?: string }[] };
-  if (e?.name === 'KnexTimeoutError') return 'no connection within the time limit';
-  if (!e?.code || !UNREACHABLE.has(e.code)) return undefined;
-  const message = e.message || (e.errors ?? []).map((x) => x.message).join('; ');
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e: { code?: unknown; name?: unknown; message?: unknown; errors?: unknown } = err;
+  if (e.name === 'KnexTimeoutError') return 'no connection within the time limit';
+  if (typeof e.code !== 'string' || !UNREACHABLE.has(e.code)) return undefined;
+  // An AggregateError (every address refused) has no message of its own.
+  const inner: unknown[] = Array.isArray(e.errors) ? e.errors : [];
+  const messageOf = (x: unknown) => (typeof x === 'object' && x !== null && 'message' in x ? x.message : undefined);
+  const message = e.message || inner.map(messageOf).join('; ');
   return `${e.code}: ${message}`;
 }
 
@@ -64,6 +69,7 @@ export function isPostgres(db: Knex): boolean {
  * runs one writing transaction at a time.
  */
 export function forUpdate<Q extends Knex.QueryBuilder>(trx: Knex, query: Q): Q {
+  // knex types forUpdate() as the base QueryBuilder, though it returns the very builder it was called on.
   return isPostgres(trx) ? (query.forUpdate() as Q) : query;
 }
 
@@ -137,22 +143,25 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
     // name follows the text, so apps sharing a database share the statement.
     const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     return async (conn, values) => {
+      // Knex's pool lends connections untyped; on client 'pg' they are pg Clients.
       const r = await (conn as PgConnection).query(rows === 'array' ? { name, text, values, rowMode: 'array' } : { name, text, values });
       if (rows === 'array' && !r.fields.length) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     };
   }
-  const statements = new WeakMap<object, SqliteStatement>();
+  const statements = new WeakMap<SqliteConnection, SqliteStatement>();
   return (conn, values) => {
-    let statement = statements.get(conn as object);
+    // Knex's pool lends connections untyped; on client 'better-sqlite3' they are its Databases.
+    const connection = conn as SqliteConnection;
+    let statement = statements.get(connection);
     if (!statement) {
-      statement = (conn as SqliteConnection).prepare(sql);
+      statement = connection.prepare(sql);
       if (rows === 'array') {
         // Only a statement that answers rows (a SELECT, or a write with RETURNING) has any to shape.
         if (!statement.reader) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
         statement.raw(true);
       }
-      statements.set(conn as object, statement);
+      statements.set(connection, statement);
     }
     // better-sqlite3 binds no booleans (knex stores them as 1 and 0 too).
     for (let i = 0; i < values.length; i++) if (typeof values[i] === 'boolean') values[i] = values[i] ? 1 : 0;
@@ -170,7 +179,8 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
 export function prepare<Row>(db: Knex, sql: string, options: PrepareOptions = {}): Prepared<Row> {
   const rows = runner(db, sql, options);
   const exec = async (on: Executor, values: unknown[]): Promise<Result> => {
-    if ((on as Knex).isTransaction && (on as Knex.Transaction).isCompleted()) throw new Error('Transaction query already complete');
+    if (isKnexTransaction(on) && on.isCompleted()) throw new Error('Transaction query already complete');
+    // Knex types its client as any; the pool methods used are those of knex's Client.
     const client = on.client as Pooled;
     const conn = await client.acquireConnection();
     // As knex does for its own queries, so its query listeners see every statement.
@@ -182,11 +192,17 @@ export function prepare<Row>(db: Knex, sql: string, options: PrepareOptions = {}
     }
   };
   const runs = (on: Executor): Runs<Row> => ({
+    // The driver's rows are untyped: Row is what the caller's SQL selects (both lines).
     first: async (...values) => (await exec(on, values)).rows[0] as Row | undefined,
     all: async (...values) => (await exec(on, values)).rows as Row[],
     run: async (...values) => (await exec(on, values)).changes,
   });
   return { ...runs(db), in: runs };
+}
+
+/** A knex transaction (`trx` of `db.transaction`), rather than a Knex or a Tx. */
+function isKnexTransaction(on: Executor): on is Knex.Transaction {
+  return !(on instanceof Tx) && Boolean(on.isTransaction);
 }
 
 /** BEGIN, COMMIT and ROLLBACK of each database, prepared like any other statement. */
@@ -200,6 +216,7 @@ const control = new WeakMap<Knex, { begin: Prepared<never>; commit: Prepared<nev
 export async function transact<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
   let c = control.get(db);
   if (!c) control.set(db, (c = { begin: prepare(db, 'BEGIN'), commit: prepare(db, 'COMMIT'), rollback: prepare(db, 'ROLLBACK') }));
+  // Knex types its client as any; the pool methods used are those of knex's Client.
   const pool = db.client as Pooled;
   const conn = await pool.acquireConnection();
   const tx = new Tx(conn, pool);
@@ -222,11 +239,13 @@ export async function transact<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promi
 
 async function rollback(statement: Prepared<never>, tx: Tx, conn: unknown, pg: boolean): Promise<void> {
   // SQLite ends the transaction itself on some errors (a full disk, say): nothing left to undo.
+  // Knex's pool lends connections untyped; on SQLite they are better-sqlite3 Databases.
   if (!pg && !(conn as SqliteConnection).inTransaction) return;
   try {
     await statement.in(tx).run();
   } catch (err) {
     // A connection that cannot roll back is not given to anyone else: the pool drops it.
+    // `__knex__disposed` is knex's own internal mark of a broken connection, in no type of its.
     (conn as { __knex__disposed?: unknown }).__knex__disposed = err;
   }
 }
@@ -293,6 +312,7 @@ export async function emptyTables(db: Knex, prefix: string): Promise<void> {
 }
 
 export async function migrate(db: Knex): Promise<string[]> {
+  // Knex types latest() as Promise<any>; it resolves to [batch number, migration names].
   const [, applied] = (await db.migrate.latest()) as [number, string[]];
   return applied;
 }

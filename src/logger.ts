@@ -26,7 +26,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         censor: '[redacted]',
       },
     },
-    (destination ?? stdout()) as pino.DestinationStream,
+    destination ?? stdout(),
   );
 }
 

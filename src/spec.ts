@@ -46,6 +46,7 @@ const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest
 /** The YAML document parsed, and the JSON that stands for it (or why it cannot). */
 export function buildSpec(name: ApiName): BuiltSpec {
   const yaml = fs.readFileSync(SPEC_FILES[name], 'utf8');
+  // js-yaml's load returns unknown; the documents are linted and validated in CI.
   const document = load(yaml) as Document;
   // YAML has values JSON has not (timestamps become Dates, .inf...): the copy must be the same document.
   if (!isDeepStrictEqual(JSON.parse(JSON.stringify(document)), document)) throw new Error(`${SPEC_FILES[name]}: holds values JSON cannot carry (an unquoted date?); quote them`);
@@ -58,6 +59,7 @@ export function loadSpec(name: ApiName): Document {
   let doc = cache.get(name);
   if (!doc) {
     const yaml = fs.readFileSync(SPEC_FILES[name], 'utf8');
+    // js-yaml's load returns unknown; the documents are linted and validated in CI.
     doc = builtCopy(name, sha256(yaml)) ?? (load(yaml) as Document);
     cache.set(name, doc);
   }
@@ -72,6 +74,7 @@ function builtCopy(name: ApiName, yamlSha256: string): Document | undefined {
   } catch {
     return undefined; // not built (running from source)
   }
+  // JSON.parse returns any; the file is what buildSpec made, checked by its hash below.
   const built = JSON.parse(text) as BuiltSpec;
   return built.sha256 === yamlSha256 ? built.document : undefined;
 }

@@ -167,7 +167,8 @@ export class Contract {
     }
     const content = documented.response.content;
     if (!content) {
-      const hasBody = (seen.text ?? '') !== '' || (seen.body !== undefined && seen.body !== null && !(typeof seen.body === 'object' && Object.keys(seen.body).length === 0));
+      const emptyObject = typeof seen.body === 'object' && seen.body !== null && Object.keys(seen.body).length === 0;
+      const hasBody = (seen.text ?? '') !== '' || (seen.body !== undefined && seen.body !== null && !emptyObject);
       if (hasBody) problems.push(`${where}: the spec documents no body, but one was sent`);
       return problems;
     }

@@ -59,7 +59,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       strict: true,
     }));
   } catch (err) {
-    usageError((err as Error).message);
+    usageError(err instanceof Error ? err.message : String(err));
   }
   if (values.help) {
     console.log(USAGE);
@@ -73,7 +73,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     usageError(`--base-url ${baseUrl} is not a URL (say http://127.0.0.1:8000)`);
   }
   const apis = (values.api ?? ['aideer,oneapi']).flatMap((a) => a.split(',')).map((a) => a.trim());
-  for (const api of apis) if (api !== 'aideer' && api !== 'oneapi') usageError(`--api ${api}: expected aideer or oneapi`);
+  const apiNames: ApiName[] = [];
+  for (const api of apis) {
+    if (api !== 'aideer' && api !== 'oneapi') usageError(`--api ${api}: expected aideer or oneapi`);
+    apiNames.push(api);
+  }
   const maxWait = Number(values['max-wait']);
   if (!Number.isFinite(maxWait) || maxWait < 0) usageError(`--max-wait ${values['max-wait']}: expected a number of seconds`);
   const headers: Record<string, string> = {};
@@ -86,7 +90,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     runner: {
       headers,
       baseUrl,
-      apis: [...new Set(apis)] as ApiName[],
+      apis: [...new Set(apiNames)],
       adminUser: values['admin-user'] ?? env.ADMIN_USER,
       adminPassword: values['admin-password'] ?? env.ADMIN_PASSWD,
       rootPhone: values['root-phone'] ?? env.ONEAPI_ROOT_PHONE,

@@ -125,7 +125,9 @@ export class Journey {
       try {
         await step();
       } catch (err) {
-        if (!(err instanceof StopJourney)) this.result.failures.push(`clean-up: ${(err as Error).message}`);
+        if (!(err instanceof StopJourney)) {
+          this.result.failures.push(`clean-up: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
     }
   }

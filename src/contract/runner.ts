@@ -70,7 +70,9 @@ export class Runner {
         await body(journey);
       } catch (err) {
         if (err instanceof SkipJourney) journey.result.skipped = err.message;
-        else if (!(err instanceof StopJourney)) journey.result.failures.push(`stopped: ${(err as Error).message}`);
+        else if (!(err instanceof StopJourney)) {
+          journey.result.failures.push(`stopped: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
       journey.result.durationMs = Date.now() - t0;
       const r = journey.result;

@@ -2,8 +2,8 @@
 import { Ajv2020, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
-// ajv-formats is CommonJS with a default export.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+// ajv-formats is CommonJS: its module.exports is the plugin, which is also its own `default`.
+const addFormats = addFormatsModule.default;
 
 const INT32 = 2 ** 31;
 

@@ -6,15 +6,15 @@ import express, { type Request, type Response, type NextFunction, type Router } 
 import multer from 'multer';
 import type { ErrorObject } from 'ajv';
 import * as openapiBackend from 'openapi-backend';
-import type { Context, Document } from 'openapi-backend';
+import type { Context, Document, Operation } from 'openapi-backend';
 import { LOWERCASE_KEYWORD, requestAjv } from './ajv.ts';
 import { adaptOpenApiBackend, type SpecOperation } from './openapiBackend.ts';
 import { OperationMatcher, type MatchResult } from './router.ts';
-import type { Handler, RawResult } from './types.ts';
+import type { Handler, RawResult, SseBody } from './types.ts';
 import type { Logger } from '../logger.ts';
 
 // CommonJS package: its named export arrives directly or under `default`, depending on the loader.
-const OpenAPIBackend = (openapiBackend.OpenAPIBackend ?? (openapiBackend as unknown as { default: typeof openapiBackend }).default.OpenAPIBackend) as typeof openapiBackend.OpenAPIBackend;
+const OpenAPIBackend = openapiBackend.OpenAPIBackend ?? openapiBackend.default.OpenAPIBackend;
 
 /** Thrown by a security handler to refuse a request with the API's own status and message. */
 export class AuthFailure extends Error {
@@ -78,12 +78,16 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     quick: true, // no 3.0 meta-schema check (the 3.1 document is validated by redocly and the tests) and no eager response validators
     validate: true,
     coerceTypes: true,
-    customizeAjv: ((_ajv: unknown, opts: { coerceTypes?: boolean }) => requestAjv(opts)) as never,
+    customizeAjv: (_ajv, opts) => requestAjv(opts),
   });
   await api.init();
 
   // Routing, computed once.
-  const operations = api.router.getOperations() as unknown as SpecOperation[];
+  const all = api.router.getOperations();
+  const operations = all.filter(isSpecOperation);
+  if (operations.length !== all.length) {
+    throw new BindingError(`${binding.name}: an operation has no operationId or an unresolved $ref`);
+  }
   if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
   checkBinding(binding.name, operations.map((op) => op.operationId), handlers);
   const bodyTypes = new Map(operations.map((op) => [op.operationId, Object.keys(op.requestBody?.content ?? {})]));
@@ -92,11 +96,12 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   adaptOpenApiBackend(api, operations, matcher, matched);
 
   api.register({
-    validationFail: (c: Context) => errors.validation((c.validation.errors ?? []) as ErrorObject[]),
+    validationFail: (c: Context) => errors.validation(c.validation.errors ?? []),
     unauthorizedHandler: (c: Context) => {
-      const results = Object.values((c.security ?? {}) as Record<string, unknown>);
+      const results: unknown[] = Object.values(c.security ?? {});
       for (const r of results) {
-        const err = (r as { error?: unknown } | undefined)?.error;
+        // What openapi-backend keeps for a security handler that threw: `{ error }`.
+        const err = typeof r === 'object' && r !== null && 'error' in r ? r.error : undefined;
         if (err instanceof AuthFailure) return errors.unauthorized(err);
         if (err) throw err; // a fault (e.g. the database is down), not a refusal
       }
@@ -107,8 +112,9 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   });
   for (const [name, fn] of Object.entries(binding.securityHandlers)) {
     api.registerSecurityHandler(name, (c: Context, req: Request) => {
-      const requirement = (c.operation.security ?? []).find((r) => name in r) as Record<string, string[]> | undefined;
-      return fn(req, { operationId: c.operation.operationId!, scopes: requirement?.[name] ?? [] });
+      const requirement = (c.operation.security ?? []).find((r) => name in r);
+      // Every operation has an operationId: bindApi checked them all at start-up.
+      return fn(req, { operationId: c.operation.operationId ?? '', scopes: requirement?.[name] ?? [] });
     });
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
@@ -117,11 +123,13 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
         params: c.request.params,
         query: c.request.query,
         body: c.request.requestBody,
-        auth: binding.authFrom((c.security ?? {}) as Record<string, unknown>),
+        auth: binding.authFrom(c.security ?? {}),
         req,
         get signal() {
           return closed.signal;
         },
+        // Each handler's input type is its own operation's, which no single type here can name;
+        // openapi-backend has validated the input against that operation of the same document.
       } as never),
     );
   }
@@ -129,7 +137,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   const r = express.Router();
   r.use(bodyParser(binding.bodyLimit ?? '1mb', binding.fileLimitBytes ?? 1024 * 1024, (req) => {
     const m = matcher.match(req.method, req.path);
-    return m.kind === 'found' ? bodyTypes.get(m.operation.operationId)! : [];
+    return m.kind === 'found' ? (bodyTypes.get(m.operation.operationId) ?? NO_BODY_TYPES) : NO_BODY_TYPES;
   }));
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -138,16 +146,19 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       if (m.kind === 'methodNotAllowed') return send(res, errors.methodNotAllowed(m.allowed));
       res.locals.operationId = m.operation.operationId;
       // A body in a media type the operation does not take is no body at all (then 'missing').
-      const types = bodyTypes.get(m.operation.operationId)!;
+      const types = bodyTypes.get(m.operation.operationId) ?? NO_BODY_TYPES;
       const body = types.length && !req.is(types) ? undefined : req.body;
-      const query = req.query as Record<string, unknown>;
+      const query: Record<string, unknown> = req.query;
       // Postgres text cannot hold U+0000, and nothing below may recurse without a bound.
       const unfit = unfitRequestData({ requestBody: body, query, path: m.params });
       if (unfit) return send(res, errors.validation([unfit]));
       const request = { method: req.method, path: req.path, query, headers: req.headers, body };
       matched.set(request, m);
       const closed = new ClosedSignal(res);
-      const result = (await api.handleRequest(request as never, req, closed)) as RawResult & { sse?: unknown };
+      // openapi-backend's Request type is narrower than express's query and headers, which our
+      // parseRequest (openapiBackend.ts) takes as they are; handleRequest returns any: what our
+      // handlers and error callbacks returned.
+      const result = (await api.handleRequest(request as never, req, closed)) as RawResult & { sse?: SseBody };
       await sendResult(res, result, closed);
     } catch (err) {
       next(err);
@@ -216,11 +227,14 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
     if (!req.is('multipart/form-data')) return next();
     upload(req, res, (err?: unknown) => {
       if (err) {
-        if (!(err instanceof multer.MulterError)) Object.assign(err as object, { type: 'multipart.malformed', status: 400 });
+        if (!(err instanceof multer.MulterError) && (typeof err === 'object' || typeof err === 'function')) {
+          Object.assign(err, { type: 'multipart.malformed', status: 400 });
+        }
         return next(err);
       }
-      const body: Record<string, unknown> = { ...(req.body as object) };
-      for (const file of (req.files as Express.Multer.File[] | undefined) ?? []) body[file.fieldname] = file.originalname || 'upload';
+      const body: Record<string, unknown> = { ...req.body };
+      // multer's any() leaves an array of files (the field-keyed object is for fields()).
+      if (Array.isArray(req.files)) for (const file of req.files) body[file.fieldname] = file.originalname || 'upload';
       req.body = body;
       next();
     });
@@ -234,11 +248,11 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
  *   validator fills in;
  * - every uuid schema is marked to reach handlers lower-cased.
  */
-function prepareForValidation(node: unknown): Document {
+function prepareForValidation(document: Document): Document {
   const visit = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(visit);
-    if (!value || typeof value !== 'object') return value;
-    const obj = value as Record<string, unknown>;
+    if (!isRecord(value)) return value;
+    const obj = value;
     for (const [k, v] of Object.entries(obj)) obj[k] = visit(v);
     if (typeof obj.$ref === 'string' && obj.$ref.startsWith('#/components/schemas/') && Object.keys(obj).some((k) => k !== '$ref')) {
       const { $ref, ...siblings } = obj;
@@ -247,8 +261,27 @@ function prepareForValidation(node: unknown): Document {
     if (obj.format === 'uuid') obj[LOWERCASE_KEYWORD] = true;
     return obj;
   };
-  return visit(node) as Document;
+  // The root is changed in place (only a `$ref` object is replaced, and a document is none).
+  visit(document);
+  return document;
 }
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * openapi-backend types an operation's parameters and body as possibly `$ref`s, and its id as
+ * optional; after init every `$ref` is resolved, so what remains to check is the id.
+ */
+function isSpecOperation(op: Operation): op is Operation & SpecOperation {
+  return typeof op.operationId === 'string'
+    && (op.parameters ?? []).every((p) => !('$ref' in p))
+    && !(op.requestBody && '$ref' in op.requestBody);
+}
+
+/** The media types of an operation without a request body. */
+const NO_BODY_TYPES: string[] = [];
 
 /** How deep request data may nest (SECURITY.md): far past any body the specs describe; the validator recurses. */
 export const MAX_REQUEST_DEPTH = 32;
@@ -260,8 +293,8 @@ export const MAX_REQUEST_DEPTH = 32;
 function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefined {
   // Depth counts from inside the body, query or path object.
   const pending: [value: unknown, path: string, depth: number][] = [[root, '', -1]];
-  while (pending.length) {
-    const [value, path, depth] = pending.pop()!;
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path, depth] = next;
     if (typeof value === 'string') {
       if (value.includes('\u0000')) return { keyword: 'nul', instancePath: path, schemaPath: '#', params: {}, message: 'must not contain NUL characters', data: value };
     } else if (value && typeof value === 'object') {
@@ -293,10 +326,10 @@ class ClosedSignal {
   }
 }
 
-async function sendResult(res: Response, result: RawResult & { sse?: unknown }, closed: ClosedSignal): Promise<void> {
-  if (result.sse) {
+async function sendResult(res: Response, result: RawResult & { sse?: SseBody }, closed: ClosedSignal): Promise<void> {
+  const sse = result.sse;
+  if (sse) {
     const signal = closed.signal;
-    const sse = result.sse as { run(res: Response, signal: AbortSignal): Promise<void> };
     res.status(result.status);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
     await sse.run(res, signal);

@@ -15,7 +15,7 @@ import { requestCompiler } from './ajv.ts';
 import type { MatchResult, OperationMatcher, RoutedOperation } from './router.ts';
 
 export interface SpecOperation extends RoutedOperation {
-  parameters?: { in: string; name: string }[];
+  parameters?: { in: string; name: string; schema?: { type?: unknown }; content?: Record<string, unknown> }[];
   requestBody?: { content?: Record<string, unknown> };
 }
 
@@ -37,7 +37,10 @@ export const RELIED_ON = {
 export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperation[], matcher: OperationMatcher<SpecOperation>, matched: WeakMap<object, MatchResult<SpecOperation>>): void {
   const byId = new Map(operations.map((op) => [op.operationId, op]));
   const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
-  const router = api.router as unknown as Record<string, unknown>;
+  // Patched on purpose: openapi-backend's types describe the public signatures, not the internals
+  // and looser requests used here (see OabRouter, OabValidator); the adapter test pins them.
+  const router = api.router as OabRouter;
+  const validator = api.validator as OabValidator;
   router.getOperations = () => operations;
   router.getOperation = (id: string) => byId.get(id);
   router.matchOperation = (req: { method: string; path: string }) => {
@@ -49,8 +52,8 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
   // Headers are passed as they are: no operation declares a header parameter the validator could
   // coerce in place, except those listed, which get a copy.
   const headerParams = new Set(operations.filter((op) => (op.parameters ?? []).some((p) => p.in === 'header')).map((op) => op.operationId));
-  const parsed = new WeakMap<object, unknown>();
-  router.parseRequest = (req: { method: string; path: string; query?: Record<string, unknown>; headers: Record<string, unknown>; body?: unknown; params?: Record<string, unknown> }, operation?: SpecOperation) => {
+  const parsed = new WeakMap<object, ParsedRequest>();
+  router.parseRequest = (req, operation) => {
     const m = matched.get(req);
     const known = parsed.get(req);
     if (known) return known;
@@ -58,8 +61,8 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
     const query: Record<string, unknown> = {};
     if (found) {
       // Unknown query parameters are ignored, as the original services did.
-      const names = queryNames.get(found.operationId)!;
-      for (const k in req.query) if (names.has(k)) query[k] = req.query[k];
+      const names = queryNames.get(found.operationId);
+      if (names) for (const k in req.query) if (names.has(k)) query[k] = req.query[k];
     } else Object.assign(query, req.query);
     const params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
     const headers = found && headerParams.has(found.operationId) ? { ...req.headers } : req.headers;
@@ -70,10 +73,9 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
   // Request validators are compiled now, once, not on first use; and with our shared Ajv directly
   // (openapi-backend would build a throwaway draft-07 instance per schema before customizeAjv),
   // each distinct schema once (requestCompiler).
-  const validator = api.validator as unknown as { preCompileRequestValidators(): void; getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown };
   validator.getAjv = (_ctx, opts = {}) => requestCompiler(opts);
   validator.preCompileRequestValidators();
-  patchValidateRequest(api.validator as unknown as OabValidator, api.router as unknown as { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations);
+  patchValidateRequest(validator, router, operations);
 
 }
 
@@ -85,10 +87,27 @@ interface ParsedRequest {
   requestBody: unknown;
 }
 type ValidateFn = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+interface OabRouter {
+  getOperations(): SpecOperation[];
+  getOperation(id: string): SpecOperation | undefined;
+  matchOperation(req: { method: string; path: string }): SpecOperation;
+  parseRequest(req: OabRequest, op?: SpecOperation): ParsedRequest;
+  parseRequestQuery(req: unknown): Record<string, unknown>;
+}
+interface OabRequest {
+  method: string;
+  path: string;
+  query?: Record<string, unknown>;
+  headers: Record<string, unknown>;
+  body?: unknown;
+  params?: Record<string, unknown>;
+}
 interface OabValidator {
   coerceTypes: boolean;
+  preCompileRequestValidators(): void;
+  getAjv(ctx: unknown, opts?: { coerceTypes?: boolean }): unknown;
   getRequestValidatorsForOperation(operationId: string): ValidateFn[] | null;
-  validateRequest(req: unknown, operation?: unknown): unknown;
+  validateRequest(req: OabRequest, operation?: unknown): unknown;
 }
 
 /**
@@ -98,29 +117,34 @@ interface OabValidator {
  * parameter object, with the same coercion and result; only the operations this router serves
  * reach it (handleRequest passes the matched operation).
  */
-function patchValidateRequest(validator: OabValidator, router: { parseRequest(req: unknown, op?: unknown): ParsedRequest; parseRequestQuery(req: unknown): Record<string, unknown> }, operations: SpecOperation[]): void {
-  type Param = { name: string; in: string; schema?: { type?: unknown }; content?: Record<string, unknown>; $ref?: string };
-  const facts = new Map(
+function patchValidateRequest(validator: OabValidator, router: OabRouter, operations: SpecOperation[]): void {
+  type Param = NonNullable<SpecOperation['parameters']>[number];
+  const facts = new Map<unknown, { op: SpecOperation; arrayQuery: Set<string>; jsonQuery: Param[]; onlyJson: boolean }>(
     operations.map((op) => {
-      const params = (op.parameters ?? []) as Param[];
+      const params = op.parameters ?? [];
       // lodash's _.find(parameters, { name, in: 'query' }): the first such parameter counts.
       const firstQuery = new Map<string, Param>();
       for (const p of params) if (p.in === 'query' && !firstQuery.has(p.name)) firstQuery.set(p.name, p);
       const arrayQuery = new Set([...firstQuery].filter(([, p]) => p.schema?.type === 'array').map(([name]) => name));
       const jsonQuery = params.filter((p) => !('$ref' in p) && p.in === 'query' && p.content?.['application/json']);
       const formats = Object.keys(op.requestBody?.content ?? {});
-      return [op, { arrayQuery, jsonQuery, onlyJson: formats.length === 1 && formats[0] === 'application/json' }] as const;
+      const onlyJson = formats.length === 1 && formats[0] === 'application/json';
+      return [op, { op, arrayQuery, jsonQuery, onlyJson }] as const;
     }),
   );
   const original = validator.validateRequest.bind(validator);
-  validator.validateRequest = (req: unknown, operation?: unknown) => {
-    const fact = facts.get(operation as SpecOperation);
+  validator.validateRequest = (req, operation) => {
+    const fact = facts.get(operation);
     if (!fact) return original(req, operation);
-    const request = req as { body?: unknown };
-    const result: { valid: boolean; coerced: Record<string, unknown>; errors: ErrorObject[] | null } = { valid: true, coerced: { ...(req as object) }, errors: [] };
+    const request = req;
+    const result: { valid: boolean; coerced: Record<string, unknown>; errors: ErrorObject[] | null } = {
+      valid: true,
+      coerced: { ...req },
+      errors: [],
+    };
     const errors: ErrorObject[] = [];
-    const validators = validator.getRequestValidatorsForOperation((operation as SpecOperation).operationId) ?? [];
-    const { params, query, headers, cookies, requestBody } = router.parseRequest(req, operation);
+    const validators = validator.getRequestValidatorsForOperation(fact.op.operationId) ?? [];
+    const { params, query, headers, cookies, requestBody } = router.parseRequest(req, fact.op);
     if (query && fact.arrayQuery.size) {
       for (const name in query) if (typeof query[name] === 'string' && fact.arrayQuery.has(name)) query[name] = [query[name]];
     }
@@ -131,9 +155,12 @@ function patchValidateRequest(validator: OabValidator, router: { parseRequest(re
     if (cookies != null) parameters.cookie = cookies;
     if (typeof request.body !== 'object' && request.body !== undefined && fact.onlyJson) {
       try {
-        JSON.parse(`${request.body as string}`);
+        JSON.parse(`${request.body}`);
       } catch (err) {
-        if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: '', schemaPath: '#/requestBody', params: [] as never, message: err.message });
+        if (err instanceof Error) {
+          const message = err.message;
+          errors.push({ keyword: 'parse', instancePath: '', schemaPath: '#/requestBody', params: [], message });
+        }
       }
     }
     if (fact.jsonQuery.length) {
@@ -144,7 +171,11 @@ function patchValidateRequest(validator: OabValidator, router: { parseRequest(re
         try {
           JSON.parse(rawValue);
         } catch (err) {
-          if (err instanceof Error) errors.push({ keyword: 'parse', instancePath: `/query/${param.name}`, schemaPath: `#/parameters/${param.name}`, params: [] as never, message: err.message });
+          if (err instanceof Error) {
+            const instancePath = `/query/${param.name}`;
+            const schemaPath = `#/parameters/${param.name}`;
+            errors.push({ keyword: 'parse', instancePath, schemaPath, params: [], message: err.message });
+          }
         }
       }
     }

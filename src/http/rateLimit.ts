@@ -9,6 +9,7 @@ import type { RawResult } from './types.ts';
 // The three classes used, each from its own file: the package's index loads every store it
 // supports (Mongo, MySQL, Dynamo, Etcd, Prisma...), three to four times the load time of these.
 const load = createRequire(import.meta.url);
+// require() returns any; each file exports the class its type in the package index names.
 const RateLimiterMemory = load('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof flexible.RateLimiterMemory;
 const RateLimiterRedis = load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof flexible.RateLimiterRedis;
 const RateLimiterRes = load('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof flexible.RateLimiterRes;

@@ -60,6 +60,7 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
     if (answered.has(socket)) return;
     answered.add(socket);
     // A response already under way on this connection cannot be followed by another one.
+    // `_httpMessage` is Node's own link from a socket to its response, in none of its types.
     const busy = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent;
     if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
     if (err.code !== 'HPE_HEADER_OVERFLOW') {
@@ -85,7 +86,10 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
         server.once('error', onError);
         server.listen(port, host, () => {
           server.off('error', onError);
-          resolve(server.address() as AddressInfo);
+          const address = server.address();
+          // Listening on a port (not a pipe), the address is always an AddressInfo.
+          if (address !== null && typeof address === 'object') resolve(address);
+          else reject(new Error(`listening on ${address}, not on a TCP port`));
         });
       });
     },

@@ -28,7 +28,13 @@ export interface OpenAICompatibleOptions {
  * of a cold start that serves only the offline model.
  */
 let OpenAIClient: typeof OpenAI | undefined;
+// require() returns any; it is the package the type import names.
 const openai = (): typeof OpenAI => (OpenAIClient ??= createRequire(import.meta.url)('openai') as typeof OpenAI);
+
+/** Sets one field of `target`, typed by the field. */
+function setField<T, K extends keyof T>(target: T, key: K, value: T[K]): void {
+  target[key] = value;
+}
 
 const PARAMS = ['max_tokens', 'temperature', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty'] as const;
 const DETAIL_LIMIT = 300;
@@ -79,7 +85,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
       stream: true,
       stream_options: { include_usage: true },
     };
-    for (const p of PARAMS) if (params[p] !== undefined) (body as unknown as Record<string, unknown>)[p] = params[p];
+    for (const p of PARAMS) if (params[p] !== undefined) setField(body, p, params[p]);
 
     let text = '';
     let usage: Usage | undefined;
@@ -128,8 +134,11 @@ export class OpenAICompatibleProvider implements LlmProvider {
     if (err instanceof openai().APIConnectionTimeoutError) return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
     if (err instanceof openai().APIUserAbortError) return new LlmError('cancelled', this.name, 'the completion was cancelled');
     if (err instanceof openai().APIConnectionError) {
-      const cause = (err as { cause?: { message?: string; cause?: { code?: string } } }).cause;
-      return new LlmError('unreachable', this.name, `cannot connect: ${this.scrub(cause?.cause?.code ?? cause?.message ?? detail)}`);
+      // The fetch failure, and below it the socket's error code.
+      const cause = err.cause instanceof Error ? err.cause : undefined;
+      const code = cause?.cause instanceof Object && 'code' in cause.cause ? cause.cause.code : undefined;
+      const why = typeof code === 'string' ? code : (cause?.message ?? detail);
+      return new LlmError('unreachable', this.name, `cannot connect: ${this.scrub(why)}`);
     }
     if (err instanceof openai().APIError && typeof err.status === 'number') return new LlmError('http', this.name, `upstream answered HTTP ${err.status}: ${detail}`, err.status);
     if (err instanceof openai().APIError) return new LlmError('broken', this.name, `the stream reported an error: ${detail}`);

@@ -38,6 +38,7 @@ export class ChatStream implements AsyncIterable<string> {
       if (!finished) {
         // The caller stopped reading: end the upstream request too.
         this.settle.reject(new LlmError('cancelled', this.provider, 'the caller stopped reading the stream'));
+        // AsyncGenerator.return wants a ChatResult to hand back; it is discarded here, so none is made up.
         await this.source.return(undefined as never);
       }
     }

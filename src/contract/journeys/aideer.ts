@@ -138,7 +138,9 @@ async function aideerAdminJourney(j: Journey, opts: RunnerOptions) {
 
 /** The order the stream's description promises: open, running states, one final state, close. */
 export function streamOrderProblem(events: StreamEventSeen[]): string | undefined {
-  const kinds = events.map((e) => (e.event === 'message' ? `state:${(e.data as { status?: string })?.status}` : e.event));
+  const statusOf = (data: unknown) =>
+    typeof data === 'object' && data !== null && 'status' in data ? data.status : undefined;
+  const kinds = events.map((e) => (e.event === 'message' ? `state:${String(statusOf(e.data))}` : e.event));
   const shape = kinds.join(' ');
   if (!/^open( state:running)* state:(finished|failed) close$/.test(shape)) return `events out of the documented order (open, running…, finished|failed, close): ${shape}`;
   return undefined;
