@@ -217,7 +217,7 @@ function staticHeaders(middleware: express.RequestHandler, req: object = { heade
   // A stand-in request and response: the middleware only sets and removes headers on them, and
   // express's types want the whole of both.
   middleware(req as express.Request, res as unknown as express.Response, (err?: unknown) => {
-    if (err) throw err;
+    if (err) throw err instanceof Error ? err : new Error('header middleware failed', { cause: err });
     done = true;
   });
   if (!done) throw new Error('security headers: the middleware did not complete at once');

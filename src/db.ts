@@ -55,13 +55,21 @@ export function unreachableReason(err: unknown): string | undefined {
   if (typeof e.code !== 'string' || !UNREACHABLE.has(e.code)) return undefined;
   // An AggregateError (every address refused) has no message of its own.
   const inner: unknown[] = Array.isArray(e.errors) ? e.errors : [];
-  const messageOf = (x: unknown) => (typeof x === 'object' && x !== null && 'message' in x ? x.message : undefined);
-  const message = e.message || inner.map(messageOf).join('; ');
+  const messageOf = (x: unknown) => (typeof x === 'object' && x !== null && 'message' in x && typeof x.message === 'string' ? x.message : '');
+  const message = (typeof e.message === 'string' && e.message) || inner.map(messageOf).join('; ');
   return `${e.code}: ${message}`;
 }
 
 export function isPostgres(db: Knex): boolean {
-  return db.client.config.client === 'pg';
+  return knexSettings(db).client === 'pg';
+}
+
+/** The settings a Knex was made with: its client's name, and the URL or pg's config object. */
+export function knexSettings(db: Knex): { client?: unknown; connection?: unknown } {
+  // knex types its client as any.
+  const client: unknown = db.client;
+  const config = typeof client === 'object' && client !== null && 'config' in client ? client.config : undefined;
+  return typeof config === 'object' && config !== null ? config : {};
 }
 
 /**
@@ -109,9 +117,9 @@ export class Tx {
 
   constructor(connection: unknown, pool: Pooled) {
     this.client = {
-      acquireConnection: async () => {
-        if (this.done) throw new Error('Transaction query already complete');
-        return connection;
+      acquireConnection: () => {
+        if (this.done) return Promise.reject(new Error('Transaction query already complete'));
+        return Promise.resolve(connection);
       },
       releaseConnection: async () => {},
       emit: (event, q) => pool.emit(event, q),
@@ -301,9 +309,9 @@ function knexLog(logger: Logger | undefined): Knex.Config['log'] {
 export async function emptyTables(db: Knex, prefix: string): Promise<void> {
   if (!/^[a-z_]+$/.test(prefix)) throw new Error(`unexpected table prefix ${prefix}`);
   const like = `${prefix.replace(/_/g, '\\_')}%`;
-  const rows: { name: string }[] = isPostgres(db)
-    ? (await db.raw(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE ? ESCAPE '\\'`, [like])).rows
-    : await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'`, [like]);
+  const rows = isPostgres(db)
+    ? await db.select<{ name: string }[]>('tablename as name').from('pg_tables').whereRaw('schemaname = current_schema()').andWhereRaw(`tablename LIKE ? ESCAPE '\\'`, [like])
+    : await db.select<{ name: string }[]>('name').from('sqlite_master').where({ type: 'table' }).andWhereRaw(`name LIKE ? ESCAPE '\\'`, [like]);
   const tables = rows.map((r) => r.name);
   await db.transaction(async (trx) => {
     if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} CASCADE`);

@@ -103,7 +103,8 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
         // What openapi-backend keeps for a security handler that threw: `{ error }`.
         const err = typeof r === 'object' && r !== null && 'error' in r ? r.error : undefined;
         if (err instanceof AuthFailure) return errors.unauthorized(err);
-        if (err) throw err; // a fault (e.g. the database is down), not a refusal
+        // A fault (e.g. the database is down), not a refusal.
+        if (err) throw err instanceof Error ? err : new Error('security handler failed', { cause: err });
       }
       return errors.unauthorized(undefined);
     },
@@ -118,7 +119,8 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     });
   }
   for (const [operationId, handler] of Object.entries(handlers)) {
-    api.register(operationId, (c: Context, req: Request, closed: ClosedSignal) =>
+    // The parsed parameters and body as unknown: openapi-backend types them any by default.
+    api.register(operationId, (c: Context<unknown, unknown, unknown>, req: Request, closed: ClosedSignal) =>
       handler({
         params: c.request.params,
         query: c.request.query,
@@ -147,7 +149,7 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
       res.locals.operationId = m.operation.operationId;
       // A body in a media type the operation does not take is no body at all (then 'missing').
       const types = bodyTypes.get(m.operation.operationId) ?? NO_BODY_TYPES;
-      const body = types.length && !req.is(types) ? undefined : req.body;
+      const body: unknown = types.length && !req.is(types) ? undefined : req.body;
       const query: Record<string, unknown> = req.query;
       // Postgres text cannot hold U+0000, and nothing below may recurse without a bound.
       const unfit = unfitRequestData({ requestBody: body, query, path: m.params });
@@ -232,7 +234,8 @@ function multipartBody(fileLimitBytes: number): express.RequestHandler {
         }
         return next(err);
       }
-      const body: Record<string, unknown> = { ...req.body };
+      const fields: unknown = req.body;
+      const body: Record<string, unknown> = typeof fields === 'object' && fields !== null ? { ...fields } : {};
       // multer's any() leaves an array of files (the field-keyed object is for fields()).
       if (Array.isArray(req.files)) for (const file of req.files) body[file.fieldname] = file.originalname || 'upload';
       req.body = body;
@@ -301,7 +304,7 @@ function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefine
       if (depth >= MAX_REQUEST_DEPTH) {
         return { keyword: 'maxDepth', instancePath: path, schemaPath: '#', params: { limit: MAX_REQUEST_DEPTH }, message: `must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`, data: null };
       }
-      const entries = Object.entries(value);
+      const entries: [string, unknown][] = Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, v] = entries[i];
         if (typeof v === 'string' || (v && typeof v === 'object')) pending.push([v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);

@@ -3,7 +3,7 @@
 // it (`runner_id`), so a run that lost its claim changes nothing; each answers whether it did.
 import type { Knex } from 'knex';
 import type pg from 'pg';
-import { forUpdate, isPostgres, prepare, type Prepared } from '../../db.ts';
+import { forUpdate, isPostgres, knexSettings, prepare, type Prepared } from '../../db.ts';
 import type { Logger } from '../../logger.ts';
 import { notifyTask, TaskListener, type TaskSignal } from './taskNotify.ts';
 import type { TaskRow, TaskStatus } from './rows.ts';
@@ -155,9 +155,7 @@ export class TaskStore {
   /** Hears other instances' signals on one connection (Postgres only). */
   listen(handlers: { onSignal(signal: TaskSignal): void; onReconnect(): void }, logger: Logger): TaskListener {
     // Knex keeps the settings it was made with (its client is untyped): the URL or pg's own config object.
-    const client: unknown = this.db.client;
-    const config = typeof client === 'object' && client && 'config' in client ? client.config : undefined;
-    const connection = typeof config === 'object' && config && 'connection' in config ? config.connection : undefined;
+    const { connection } = knexSettings(this.db);
     if (typeof connection !== 'string' && !isObject(connection)) throw new Error('listen: no Postgres connection settings');
     return new TaskListener(connection, handlers, logger);
   }
