@@ -4,73 +4,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseChannels } from './channelSettings.ts';
-import { urlProblem } from './urls.ts';
+import { ConfigError, bool, int, oneOf, optionalStr, setting, str, url, type Env } from './settingKinds.ts';
 
-export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
-    super(`Invalid setting ${variable}: ${message}`);
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-interface Setting<T> {
-  name: string;
-  default: string; // as written in the README
-  description: string;
-  parse: (raw: string | undefined, env: Env) => T;
-}
-
-function setting<T>(name: string, def: string, description: string, parse: (raw: string | undefined, env: Env) => T): Setting<T> {
-  return { name, default: def, description, parse };
-}
-
-function int(name: string, def: number, min: number, max: number) {
-  return (raw: string | undefined): number => {
-    if (raw === undefined || raw === '') return def;
-    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
-    const n = Number(raw.trim());
-    if (n < min || n > max) throw new ConfigError(name, `expected an integer from ${min} to ${max}, got ${n}`);
-    return n;
-  };
-}
-
-function bool(name: string, def: boolean) {
-  return (raw: string | undefined): boolean => {
-    if (raw === undefined || raw === '') return def;
-    const v = raw.trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-    if (['0', 'false', 'no', 'off'].includes(v)) return false;
-    throw new ConfigError(name, `expected true or false, got "${raw}"`);
-  };
-}
-
-function oneOf<const T extends string>(name: string, values: readonly T[], def: T) {
-  return (raw: string | undefined): T => {
-    if (raw === undefined || raw === '') return def;
-    const lower = raw.trim().toLowerCase();
-    const v = values.find((value) => value === lower);
-    if (v === undefined) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
-    return v;
-  };
-}
-
-function url(name: string, protocols: string[]) {
-  return (raw: string | undefined): string | undefined => {
-    if (raw === undefined || raw.trim() === '') return undefined;
-    const problem = urlProblem(raw, protocols);
-    if (problem) throw new ConfigError(name, problem);
-    return raw.trim();
-  };
-}
-
-function str(def: string) {
-  return (raw: string | undefined): string => (raw === undefined || raw.trim() === '' ? def : raw.trim());
-}
-
-function optionalStr() {
-  return (raw: string | undefined): string | undefined => (raw === undefined || raw.trim() === '' ? undefined : raw.trim());
-}
+export { ConfigError } from './settingKinds.ts';
 
 // RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
