@@ -6,6 +6,6 @@ import { buildStaticSite } from '../src/docs.ts';
 import { ROOT } from '../src/spec.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: path.join(ROOT, 'docs-site') } } });
-const outDir = path.resolve(values.out!);
+const outDir = path.resolve(values.out);
 const files = buildStaticSite(outDir);
 console.log(`wrote ${files.map((f) => path.basename(f)).join(', ')} into ${outDir}\nopen ${path.join(outDir, 'index.html')}`);

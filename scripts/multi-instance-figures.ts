@@ -77,7 +77,7 @@ function percentile(values: number[], p: number): number {
 }
 
 async function pool<T>(n: number, concurrency: number, work: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
+  const out = new Array<T>(n);
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < n) {
@@ -128,15 +128,18 @@ function lags(streams: Stream[], pauseMs: number): number[] {
 function lostAndDuplicated(ids: number[]): { lost: number; duplicated: number } {
   const seen = new Set<number>();
   let duplicated = 0;
-  for (const id of ids) (seen.has(id) ? duplicated++ : seen.add(id));
+  for (const id of ids) {
+    if (seen.has(id)) duplicated++;
+    else seen.add(id);
+  }
   const max = Math.max(...ids);
   return { lost: max - seen.size, duplicated };
 }
 
 async function commits(pg: TestPostgres): Promise<number> {
   const name = new URL(pg.url).pathname.slice(1);
-  const row = (await pg.db.raw('select xact_commit from pg_stat_database where datname = ?', [name])).rows[0] as { xact_commit: string };
-  return Number(row.xact_commit);
+  const result = await pg.db.raw<{ rows: { xact_commit: string }[] }>('select xact_commit from pg_stat_database where datname = ?', [name]);
+  return Number(result.rows[0].xact_commit);
 }
 
 async function queriesPerSecond(pg: TestPostgres, seconds: number): Promise<number> {

@@ -24,11 +24,11 @@ type Exact<Shape, T> = unknown extends Shape
 /** Only what the contract describes is checked; the rest of a call's options is RequestInit's. */
 type Checked<Shape, Init> = { [K in keyof Init]: K extends 'params' | 'body' ? Exact<ValueAt<Shape, K>, Init[K]> : Init[K] };
 
-type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
-type PathsWith<Paths, M extends string> = { [P in keyof Paths]: Paths[P] extends { [X in M]: {} } ? P : never }[keyof Paths];
+type RequiredKeys<T> = { [K in keyof T]-?: Record<never, never> extends Pick<T, K> ? never : K }[keyof T];
+type PathsWith<Paths, M extends string> = { [P in keyof Paths]: Paths[P] extends { [X in M]: object } ? P : never }[keyof Paths];
 type InitOf<Paths, P extends keyof Paths, M extends string> = NonNullable<MaybeOptionalInit<Paths[P], M & keyof Paths[P]>>;
 type ResponseOf<Paths, P extends keyof Paths, M extends string, Init> =
-  Paths[P][M & keyof Paths[P]] extends infer Op extends Record<string | number, any> ? FetchResponse<Op, Init, `${string}/${string}`> : never;
+  Paths[P][M & keyof Paths[P]] extends infer Op extends Record<string | number, unknown> ? FetchResponse<Op, Init, `${string}/${string}`> : never;
 
 export type StrictMethod<Paths, M extends string> = <P extends PathsWith<Paths, M>, Init extends InitOf<Paths, P, M> & Checked<InitOf<Paths, P, M>, Init>>(
   url: P,
@@ -36,7 +36,7 @@ export type StrictMethod<Paths, M extends string> = <P extends PathsWith<Paths, 
 ) => Promise<ResponseOf<Paths, P, M, Init>>;
 
 /** The client with its per-method calls (`GET`, `POST`...) checked strictly. */
-export type StrictClient<Paths extends {}> = Omit<Client<Paths>, 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH'> & {
+export type StrictClient<Paths extends object> = Omit<Client<Paths>, 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH'> & {
   GET: StrictMethod<Paths, 'get'>;
   PUT: StrictMethod<Paths, 'put'>;
   POST: StrictMethod<Paths, 'post'>;
@@ -44,6 +44,6 @@ export type StrictClient<Paths extends {}> = Omit<Client<Paths>, 'GET' | 'PUT' |
   PATCH: StrictMethod<Paths, 'patch'>;
 };
 
-export function strict<Paths extends {}>(client: Client<Paths>): StrictClient<Paths> {
+export function strict<Paths extends object>(client: Client<Paths>): StrictClient<Paths> {
   return client as unknown as StrictClient<Paths>;
 }

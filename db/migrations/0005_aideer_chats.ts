@@ -9,7 +9,9 @@ import type { Knex } from 'knex';
  * only reaches MySQL).
  */
 function title(knex: Knex, t: Knex.CreateTableBuilder): Knex.ColumnBuilder {
-  return knex.client.config.client === 'pg' ? t.specificType('title', 'varchar(50) COLLATE "C"') : t.string('title', 50);
+  // knex types its client as any; its config is the Knex.Config the connection was made with.
+  const { config } = knex.client as { config: Knex.Config };
+  return config.client === 'pg' ? t.specificType('title', 'varchar(50) COLLATE "C"') : t.string('title', 50);
 }
 
 export async function up(knex: Knex): Promise<void> {
