@@ -16,6 +16,7 @@ export interface Parameter {
   $ref?: string;
   in?: string;
   name?: string;
+  required?: boolean;
   schema?: Schema;
 }
 

@@ -15,14 +15,14 @@ export interface HttpServerOptions {
 export interface HttpServer {
   server: http.Server;
   /** Listens, resolving with the address, or rejecting with the OS error (EADDRINUSE, ENOTFOUND…). */
-  listen(port: number, host: string): Promise<AddressInfo>;
+  listen: (port: number, host: string) => Promise<AddressInfo>;
   /**
    * Stops accepting at once, closes idle keep-alive connections at once, answers the requests in
    * flight with `Connection: close`, and resolves when every connection is gone, or at `deadlineAt`
    * (ms since the epoch), when the ones left are cut: not before `settled` (the app's own drain,
    * whose last words, such as a stream's final event, must still go out). Resolves with the number cut.
    */
-  drain(deadlineAt: number, settled?: Promise<unknown>): Promise<number>;
+  drain: (deadlineAt: number, settled?: Promise<unknown>) => Promise<number>;
 }
 
 // How long a client that sent oversized headers may take to stop sending before its socket is

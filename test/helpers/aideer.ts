@@ -2,7 +2,8 @@
 import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { expect } from 'chai';
-import type { Client } from './http.ts';
+import { bodyOf, type Client, type Ok } from './http.ts';
+import type { operations } from '../../generated/aideer.ts';
 import { TEST_JWT_SECRET, type TestServer } from './server.ts';
 
 export const V1 = '/api/v1';
@@ -25,13 +26,14 @@ export async function signUp(api: Client, fields: { username?: string; password?
   const password = fields.password ?? 'pass-word-1';
   const created = await api.post(`${V1}/users`).send({ username, password, ...(fields.nickname ? { nickname: fields.nickname } : {}) }).expect(200);
   const token = await logIn(api, username, password);
-  return { id: created.body.id, username, password, token, bearer: { Authorization: `Bearer ${token}` } };
+  return { id: bodyOf<Ok<operations['createUser']>>(created).id, username, password, token, bearer: { Authorization: `Bearer ${token}` } };
 }
 
 export async function logIn(api: Client, username: string, password: string): Promise<string> {
   const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username, password }).expect(200);
-  expect(res.body.token_type).to.equal('bearer');
-  return res.body.access_token as string;
+  const token = bodyOf<Ok<operations['loginForAccessToken']>>(res);
+  expect(token.token_type).to.equal('bearer');
+  return token.access_token;
 }
 
 /** An admin: signed up, then promoted in the database (there is no API to become one). */
@@ -53,7 +55,8 @@ export async function giveCredits(server: TestServer, userId: number, amount: nu
 /** A chat holding one user message, on a new preset of `model`, and a chat_generation task for it: the task id. */
 export async function createChatTask(api: Client, user: AideerUser, question: string, model = 'deepseek-chat'): Promise<string> {
   const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [], parameters: { model } }).expect(200);
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.body.id, title: 'Chat', messages: [{ role: 'user', type: 'text', content: question }] }).expect(200);
-  const task = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat.body.id, type: 'chat_generation' }).expect(200);
-  return task.body.task_id as string;
+  const presetId = bodyOf<Ok<operations['createPreset']>>(preset).id;
+  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: 'Chat', messages: [{ role: 'user', type: 'text', content: question }] }).expect(200);
+  const task = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: bodyOf<Ok<operations['createChat']>>(chat).id, type: 'chat_generation' }).expect(200);
+  return bodyOf<Ok<operations['createTask']>>(task).task_id;
 }

@@ -2,8 +2,7 @@
 // every operation (501 while unimplemented, 413, 429, 500 ...) without a hand-written list.
 import type { Contract } from './contract.ts';
 import type { ApiName } from '../../src/spec.ts';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { deref, resolve, type MediaType, type OpenApiDocument, type Parameter, type ResponseObject } from '../../src/contract/document.ts';
 
 export const BASES: Record<ApiName, string> = { aideer: '/api/v1', oneapi: '/api' };
 
@@ -19,30 +18,21 @@ export interface ExampleRequest {
   secured: boolean;
   /** Credentials are checked when sent (even if optional). */
   acceptsToken: boolean;
-  responses: Record<string, Json>;
+  responses: Record<string, ResponseObject>;
 }
 
-function deref(doc: Json, node: Json | undefined): Json | undefined {
-  let n = node;
-  while (n && typeof n === 'object' && '$ref' in n) {
-    n = String(n.$ref)
-      .replace(/^#\//, '')
-      .split('/')
-      .reduce((acc: Json, k) => acc[k.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
-  }
-  return n;
-}
-
-function exampleOf(doc: Json, holder: Json | undefined): unknown {
+function exampleOf(doc: OpenApiDocument, holder: MediaType | Parameter | undefined): unknown {
   if (!holder) return undefined;
-  if (holder.example !== undefined) return holder.example;
-  if (holder.examples && typeof holder.examples === 'object' && !Array.isArray(holder.examples)) {
-    const first = Object.values<Json>(holder.examples)[0];
-    return deref(doc, first)?.value;
+  if ('example' in holder && holder.example !== undefined) return holder.example;
+  if ('examples' in holder && holder.examples) {
+    const first = Object.values(holder.examples)[0];
+    // An example may stand in components/examples; resolve() reads any node the $ref names.
+    const named = first && '$ref' in first && typeof first.$ref === 'string' ? resolve(doc, first.$ref) : first;
+    return named && 'value' in named ? named.value : undefined;
   }
-  const schema = deref(doc, holder.schema);
+  const schema = holder.schema && deref(doc, holder.schema);
   if (schema?.example !== undefined) return schema.example;
-  if (Array.isArray(schema?.examples)) return schema.examples[0];
+  if (Array.isArray(schema?.examples)) return (schema.examples as unknown[])[0];
   if (schema?.default !== undefined) return schema.default;
   if (schema?.format === 'uuid') return '3fa85f64-5717-4562-b3fc-2c963f66afa6';
   if (schema?.type === 'integer') return 1;
@@ -53,17 +43,17 @@ export function exampleRequests(contract: Contract): ExampleRequest[] {
   return contract.operations().map((op) => {
     const doc = contract.docs[op.api];
     const { operation } = op;
-    const params: Json[] = [...op.pathParameters, ...(operation.parameters ?? [])].map((p: Json) => deref(doc, p)!);
+    const params = [...op.pathParameters, ...(operation.parameters ?? [])].flatMap((p) => deref(doc, p) ?? []);
     let path = op.template;
     const query: Record<string, string> = {};
     for (const p of params) {
       const value = String(exampleOf(doc, p));
       if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(value));
-      if (p.in === 'query' && p.required) query[p.name] = value;
+      if (p.in === 'query' && p.required && p.name) query[p.name] = value;
     }
-    const requestBody = deref(doc, operation.requestBody);
-    const [contentType, media] = requestBody ? Object.entries<Json>(requestBody.content)[0] : [];
-    const security: Json[] = operation.security ?? doc.security ?? [];
+    const requestBody = operation.requestBody?.$ref ? resolve<{ content?: Record<string, MediaType> }>(doc, operation.requestBody.$ref) : operation.requestBody;
+    const [contentType, media] = Object.entries(requestBody?.content ?? {})[0] ?? [];
+    const security = operation.security ?? doc.security ?? [];
     return {
       api: op.api,
       operationId: op.operationId,

@@ -67,16 +67,17 @@ export async function startFakeOpenAI(opts: { apiKey?: string } = {}): Promise<F
     req.setEncoding('utf8');
     req.on('data', (c: string) => (raw += c));
     req.on('end', () => {
-      let body: Record<string, unknown> = {};
+      let body: Record<string, unknown>;
       try {
-        body = JSON.parse(raw || '{}');
+        // The project's client sends a JSON object; anything else is what the test should see fail.
+        body = JSON.parse(raw || '{}') as Record<string, unknown>;
       } catch {
         return sendJson(res, 400, { error: { message: 'invalid JSON body', type: 'invalid_request_error' } });
       }
       const path = (req.url ?? '').split('?')[0];
       const recorded: RecordedRequest = {
         path,
-        model: String(body.model ?? ''),
+        model: typeof body.model === 'string' ? body.model : '',
         messages: (body.messages as RecordedRequest['messages']) ?? [],
         authorization: req.headers.authorization,
         body,

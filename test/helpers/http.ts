@@ -8,6 +8,17 @@ import { streamEventOf } from '../../src/contract/checker.ts';
 import { assertEventOnContract, assertOnContract } from './contract.ts';
 import { CHECK_HEADER } from './server.ts';
 
+/** The JSON body an operation of a generated `operations` interface documents for 200. */
+export type Ok<Op> = Op extends { responses: { 200: { content: { 'application/json': infer B } } } } ? B : never;
+
+/**
+ * A response body as the type the contract gives it. supertest types every body as `any`; each one
+ * has passed checkContract (below) before a test can read it, so it matches its documented schema.
+ */
+export function bodyOf<T>(res: Response): T {
+  return res.body as T;
+}
+
 export function checkContract(res: Response): void {
   const req = (res as unknown as { req: { method: string; path: string } }).req;
   assertOnContract({ method: req.method, url: req.path, status: res.status, headers: res.headers, body: res.body, text: res.text });
@@ -145,7 +156,8 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
           for (const line of block.split('\n')) {
             if (line.startsWith(':')) event.comment = line.slice(1).trim();
             else if (line.startsWith('event: ')) event.event = fields.event = line.slice(7);
-            else if (line.startsWith('data: ')) event.data = JSON.parse((fields.data = line.slice(6)));
+            // Parsed here and checked against the stream's event schema below, before a test sees it.
+            else if (line.startsWith('data: ')) event.data = JSON.parse((fields.data = line.slice(6))) as SseEvent['data'];
             else if (line.startsWith('id: ')) event.id = fields.id = line.slice(4);
           }
           // A comment alone is no event; every real one is checked against the stream's schema.
@@ -158,19 +170,23 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
             }
           }
           events.push(event);
-          for (const w of waiters.splice(0)) (w.test(event) ? w.resolve(event) : waiters.push(w));
+          for (const w of waiters.splice(0)) {
+            if (w.test(event)) w.resolve(event);
+            else waiters.push(w);
+          }
         }
       });
       const check = () => {
-        const body = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
+        const body: unknown = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
         session.body = body;
         assertOnContract({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
       };
+      const fail = (err: unknown) => reject(err instanceof Error ? err : new Error(String(err)));
       if (session.status === 200) {
         try {
           check();
         } catch (err) {
-          return reject(err);
+          return fail(err);
         }
         resolve(session);
       } else {
@@ -179,7 +195,7 @@ export function sse(baseUrl: string, path: string, headers: Record<string, strin
             check();
             resolve(session);
           } catch (err) {
-            reject(err);
+            fail(err);
           }
         });
       }

@@ -96,8 +96,8 @@ export async function spawnServer(env: Record<string, string>, command: string[]
   const waiters: { prefix: string; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';
   let partial = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
     partial += chunk;
     const lines = partial.split('\n');
     partial = lines.pop()!;
@@ -105,18 +105,21 @@ export async function spawnServer(env: Record<string, string>, command: string[]
       if (!line.startsWith('{')) continue;
       const entry = JSON.parse(line) as Record<string, unknown>;
       logs.push(entry);
-      for (const w of waiters.splice(0)) (String(entry.msg).startsWith(w.prefix) ? w.resolve(entry) : waiters.push(w));
+      for (const w of waiters.splice(0)) {
+        if (String(entry.msg).startsWith(w.prefix)) w.resolve(entry);
+        else waiters.push(w);
+      }
     }
   });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
   const untilLog = (prefix: string) => {
     const found = logs.find((l) => String(l.msg).startsWith(prefix));
     return found ? Promise.resolve(found) : new Promise<Record<string, unknown>>((resolve) => waiters.push({ prefix, resolve }));
   };
   const serving = await Promise.race([untilLog('serving'), exited]);
-  if (!('msg' in serving)) throw new Error(`the server exited (${serving.code ?? serving.signal}) before serving: ${stderr}`);
+  if (!('msg' in serving)) throw new Error(`the server exited (${String(serving.code ?? serving.signal)}) before serving: ${stderr}`);
   return { child, pid: child.pid!, url: String(serving.url), logs, stderr: () => stderr, exited, untilLog };
 }
 
