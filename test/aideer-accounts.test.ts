@@ -362,7 +362,7 @@ describe('AIDeer avatars', () => {
       r.on('end', () => cb(null, Buffer.concat(chunks)));
     }).expect(200);
     expect(res.headers['content-type']).to.equal('image/webp');
-    return { avatar: avatar as string, meta: await sharp(res.body as Buffer).metadata() };
+    return { avatar: avatar, meta: await sharp(res.body as Buffer).metadata() };
   }
 
   async function avatarOf(user: AideerUser): Promise<string> {

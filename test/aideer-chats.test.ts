@@ -9,10 +9,14 @@ import { ChatStore } from '../src/aideer/store/chats.ts';
 import { PresetStore } from '../src/aideer/store/presets.ts';
 import { keptTitle } from '../src/aideer/domain/chats.ts';
 import { uniqueViolation } from '../src/dbErrors.ts';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client } from './helpers/http.ts';
+import type { components } from '../generated/aideer.ts';
 import { sharedServer, startServer, usingPostgres, type TestServer } from './helpers/server.ts';
 import { V1, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 
+type PresetRead = components['schemas']['PresetRead'];
+type ChatRead = components['schemas']['ChatRead'];
+type MessageRead = components['schemas']['MessageRead'];
 type Visibility = 'private' | 'unlisted' | 'public';
 type Caller = 'anonymous' | 'owner' | 'other' | 'admin';
 
@@ -33,20 +37,20 @@ function headersOf(p: People, caller: Caller): Record<string, string> {
 }
 
 /** A preset of `owner`; a public one is made public by an admin, since only admins may. */
-async function makePreset(api: Client, owner: AideerUser, visibility: Visibility, admin?: AideerUser, fields: Record<string, unknown> = {}): Promise<Record<string, any>> {
+async function makePreset(api: Client, owner: AideerUser, visibility: Visibility, admin?: AideerUser, fields: Record<string, unknown> = {}): Promise<PresetRead> {
   const body = { title: uniqueName('preset').slice(0, 50), messages: [SYSTEM], ...fields, visibility: visibility === 'public' ? 'private' : visibility };
   const created = await api.post(`${V1}/presets`).set(owner.bearer).send(body).expect(200);
-  if (visibility !== 'public') return created.body;
-  const made = await api.put(`${V1}/presets/${created.body.id}`).set(admin!.bearer).send({ ...body, visibility: 'public' }).expect(200);
-  expect(made.body.owner_id).to.equal(owner.id);
-  return made.body;
+  if (visibility !== 'public') return bodyOf<PresetRead>(created);
+  const made = await api.put(`${V1}/presets/${bodyOf<PresetRead>(created).id}`).set(admin!.bearer).send({ ...body, visibility: 'public' }).expect(200);
+  expect(bodyOf<PresetRead>(made).owner_id).to.equal(owner.id);
+  return bodyOf<PresetRead>(made);
 }
 
-async function makeChat(api: Client, owner: AideerUser, presetId: string, visibility: 'private' | 'shared' = 'private', messages: object[] = [{ role: 'user', type: 'text', content: 'Hello' }]): Promise<Record<string, any>> {
-  return (await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: presetId, title: uniqueName('chat').slice(0, 50), visibility, messages }).expect(200)).body;
+async function makeChat(api: Client, owner: AideerUser, presetId: string, visibility: 'private' | 'shared' = 'private', messages: object[] = [{ role: 'user', type: 'text', content: 'Hello' }]): Promise<ChatRead> {
+  return bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: presetId, title: uniqueName('chat').slice(0, 50), visibility, messages }).expect(200));
 }
 
-const ids = (rows: Record<string, any>[]) => rows.map((r) => r.id as string).sort();
+const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
 
 /** Titles of the newest presets or chats the user sees: a row just stored would be among them. */
 async function newestTitles(api: Client, user: AideerUser, kind: 'presets' | 'chats'): Promise<string[]> {
@@ -168,8 +172,8 @@ describe('AIDeer presets: access for each caller and visibility', () => {
         const res = await api.post(`${V1}/presets`).set(headersOf(p, caller)).send({ title: 'New', visibility, messages: [] }).expect(status);
         if (status === 403) expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot create public presets' });
         if (status === 200) {
-          expect(res.body).to.include({ title: 'New', visibility, owner_id: p[caller as 'owner' | 'admin'].id, description: null, type: 'chat_generation' });
-          await api.get(`${V1}/presets/${res.body.id}`).set(p[caller as 'owner' | 'admin'].bearer).expect(200);
+          expect(res.body).to.include({ title: 'New', visibility, owner_id: p[caller].id, description: null, type: 'chat_generation' });
+          await api.get(`${V1}/presets/${res.body.id}`).set(p[caller].bearer).expect(200);
         }
       });
     }
@@ -295,7 +299,7 @@ describe('AIDeer chats: access for each caller and visibility', () => {
   let server: TestServer;
   let api: Client;
   let p: People;
-  let preset: Record<string, any>;
+  let preset: PresetRead;
   before(async () => {
     server = await sharedServer();
     api = client(server.url);
@@ -474,7 +478,7 @@ describe('AIDeer messages', () => {
   let server: TestServer;
   let api: Client;
   let user: AideerUser;
-  let preset: Record<string, any>;
+  let preset: PresetRead;
   before(async () => {
     server = await sharedServer();
     api = client(server.url);
@@ -488,7 +492,7 @@ describe('AIDeer messages', () => {
     const chat = await makeChat(api, user, preset.id, 'private', messages);
     const after = Date.now();
     expect(chat.messages.map((m: { content: string }) => m.content)).to.deep.equal(messages.map((m) => m.content));
-    chat.messages.forEach((m: Record<string, any>, i: number) => {
+    chat.messages.forEach((m: MessageRead, i: number) => {
       expect(m).to.include({ role: messages[i].role, type: messages[i].type, visibility: i % 2 === 0 });
       expect(m.create_time).to.match(/Z$/);
       expect(Date.parse(m.create_time)).to.be.within(before, after);
@@ -575,7 +579,8 @@ describe('AIDeer presets and chats: a change between the check and the write', (
 
   /** Sends `request` while each preset read is followed at once by `meanwhile`, as a concurrent request could. */
   async function afterPresetRead<T>(meanwhile: (row: PresetRow) => Promise<unknown>, request: () => PromiseLike<T>): Promise<T> {
-    const byId = PresetStore.prototype.byId;
+    // The prototype's own function, read as a value and called below with each store's `this`.
+    const byId: (this: PresetStore, id: string) => ReturnType<PresetStore['byId']> = Reflect.get(PresetStore.prototype, 'byId');
     PresetStore.prototype.byId = async function (this: PresetStore, id: string) {
       const row = await byId.call(this, id);
       if (row) await meanwhile(row);
@@ -601,7 +606,7 @@ describe('AIDeer presets and chats: a change between the check and the write', (
   });
 
   for (const [op, operationId] of [['replace', 'updatePreset'], ['delete', 'deletePreset']] as const) {
-    const send = (preset: Record<string, any>, user: AideerUser) =>
+    const send = (preset: PresetRead, user: AideerUser) =>
       (op === 'replace' ? api.put(`${V1}/presets/${preset.id}`).send({ title: 'Replaced', visibility: 'private', messages: [] }) : api.delete(`${V1}/presets/${preset.id}`)).set(user.bearer);
 
     it(`when a preset is made public after the owner's ${op} (${operationId}) was checked, then 403 and it is left as it is`, async () => {
@@ -634,8 +639,8 @@ describe('AIDeer lists: which rows each caller sees', () => {
   let server: TestServer;
   let api: Client;
   let p: People;
-  let presets: Record<string, Record<string, any>>;
-  let chats: Record<string, Record<string, any>>;
+  let presets: Record<string, PresetRead>;
+  let chats: Record<string, ChatRead>;
   // A server of its own, so the lists hold exactly this test's rows.
   before(async () => {
     server = await startServer();

@@ -205,7 +205,7 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       expect((await health('/livez')).status).to.equal(200);
       await drained;
       expect((await server.db('aideer_tasks').where({ id: short.taskId }).first())!.status).to.equal('finished');
-      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first())!.to.include({ status: 'failed', error: DRAIN_REASON });
+      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
       await stream.done;
       expect(dataEvents(stream.events).at(-1)!.data).to.deep.equal({ status: 'failed', content: DRAIN_REASON });
       expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });

@@ -202,7 +202,7 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
           active = await db('aideer_tasks').whereIn('status', ['pending', 'running']).select('id', 'status');
         }
         expect(active).to.deep.equal([]);
-        const charges = (await db('aideer_credit_records').whereNotNull('task_id').groupBy('task_id').select('task_id').count({ n: '*' })) as { task_id: string; n: number | string }[];
+        const charges = await db('aideer_credit_records').whereNotNull('task_id').groupBy('task_id').select('task_id').count<{ task_id: string; n: number | string }[]>({ n: '*' });
         expect(charges.filter((c) => Number(c.n) !== 1)).to.deep.equal([]);
         const finished = new Set((await db('aideer_tasks').where({ status: 'finished' }).select('id')).map((t) => t.id));
         expect(new Set(charges.map((c) => c.task_id))).to.deep.equal(finished);

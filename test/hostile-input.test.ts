@@ -128,9 +128,10 @@ function schemaType(schema: Json): string | undefined {
 }
 
 /** A JSON value of another type than the schema's (and not null where null is allowed). */
-function wrongTypeArb(schema: Json): fc.Arbitrary<unknown> {
+type WrongValue = string | number | boolean | number[] | Record<string, number>;
+function wrongTypeArb(schema: Json): fc.Arbitrary<WrongValue> {
   const type = schemaType(schema);
-  const all: Record<string, fc.Arbitrary<unknown>> = {
+  const all: Record<string, fc.Arbitrary<WrongValue>> = {
     string: fc.string({ maxLength: 20 }),
     number: fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Number.isInteger(n)),
     integer: fc.integer(),

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { client, type Client } from './helpers/http.ts';
+import type { components } from '../generated/oneapi.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
@@ -17,6 +18,9 @@ function uniqueWord(prefix = 'topic'): string {
 }
 
 const MISSING_ID = 2147483647;
+
+type Subscription = components['schemas']['Subscription'];
+type Article = components['schemas']['Article'];
 
 describe('One-API subscriptions', () => {
   let server: TestServer;
@@ -37,8 +41,8 @@ describe('One-API subscriptions', () => {
   const listOf = async (who: Session, query: Record<string, string | number> = {}) =>
     (await api.get(`${API}/subscriptions`).set(authHeaders(who)).query(query).expect(200)).body.data;
   /** Every subscription of `who`, read page by page through GET /subscriptions. */
-  const allOf = async (who: Session): Promise<Record<string, any>[]> => {
-    const all: Record<string, any>[] = [];
+  const allOf = async (who: Session): Promise<Subscription[]> => {
+    const all: Subscription[] = [];
     for (let page = 1; ; page++) {
       const data = await listOf(who, { page, size: 100 });
       all.push(...data.subscriptions);
@@ -50,7 +54,7 @@ describe('One-API subscriptions', () => {
   /** The articles a new subscription to `word` lists: those whose title or content mention it. */
   const articlesMentioning = async (word: string) => {
     const sub = await subscribe(admin, word);
-    return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).body.data.articles as Record<string, any>[];
+    return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).body.data.articles as Article[];
   };
   const addArticle = async (fields: Record<string, unknown>) =>
     (await api.post(`${API}/articles`).set(authHeaders(admin)).send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields }).expect(200)).body.data;

@@ -486,9 +486,9 @@ describe('One-API topics', () => {
       const topics = new Topics(new TopicStore(server.db));
       const conversations: ChatMessage[][] = [];
       for (const historySize of [0, 1]) {
-        await topics.exchange(topic.id, `with ${historySize}`, historySize, async (conversation) => {
+        await topics.exchange(topic.id, `with ${historySize}`, historySize, (conversation) => {
           conversations.push(conversation);
-          return 'ok';
+          return Promise.resolve('ok');
         });
       }
       expect(conversations).to.deep.equal([

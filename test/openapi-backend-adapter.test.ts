@@ -29,7 +29,7 @@ const FINGERPRINTS: Record<string, string> = {
 };
 
 type Classes = Record<keyof typeof RELIED_ON, { prototype: Record<string, unknown> }>;
-const classes = ((openapiBackend as unknown as { OpenAPIBackend?: unknown }).OpenAPIBackend ? openapiBackend : (openapiBackend as unknown as { default: unknown }).default) as unknown as Classes;
+const classes = ((openapiBackend as unknown as { OpenAPIBackend?: unknown }).OpenAPIBackend ? openapiBackend : (openapiBackend as unknown as { default: unknown }).default) as Classes;
 
 describe('the openapi-backend adapter (src/http/openapiBackend.ts)', () => {
   it(`when openapi-backend is installed, then it is ${WRITTEN_AGAINST}, the version the adapter was written against, and package.json pins it exactly`, () => {

@@ -76,7 +76,7 @@ describe('the README walk-through', function () {
     origin = await new Promise<string>((resolve, reject) => {
       let log = '';
       server!.stdout!.on('data', (chunk: Buffer) => {
-        log += chunk;
+        log += chunk.toString();
         const url = /"url":"(http:[^"]+)"/.exec(log);
         if (url) resolve(url[1]);
       });

@@ -74,12 +74,12 @@ export async function startInstance(name: string, env: Record<string, string>): 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const stderr: string[] = [];
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`instance ${name} did not start within 30 s: ${stderr.join('')}`)), 30_000);
     void exited.then(() => reject(new Error(`instance ${name} exited at start-up: ${stderr.join('')}`)));
     // Every line is read (the pipe must never fill up); the `serving` line gives the address.
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.includes('"url"')) return;
       try {
         const entry = JSON.parse(line) as { url?: string };

@@ -5,8 +5,9 @@
 // `npx mocha --config test/multi-instance/mocharc.json`.
 import { expect } from 'chai';
 import crypto from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { client, sse, type SseEvent, type SseSession } from '../helpers/http.ts';
+import { bodyOf, client, sse, type Ok, type SseEvent, type SseSession } from '../helpers/http.ts';
+import type { operations as AideerOps } from '../../generated/aideer.ts';
+import type { operations as OneApiOps } from '../../generated/oneapi.ts';
 import { V1, createChatTask, signUp, type AideerUser } from '../helpers/aideer.ts';
 import { API, uniquePhone } from '../helpers/oneapi.ts';
 import { CreditStore } from '../../src/aideer/store/credits.ts';
@@ -107,18 +108,20 @@ describe('two instances on one Postgres', function () {
 
   it('when state is made on one instance, then the other sees it: AIDeer tokens, redeem codes, One-API codes, and the sign-in limit through Redis', async () => {
     const user = await signUp(client(a.url));
-    expect((await client(b.url).get(`${V1}/users/me`).set(user.bearer).expect(200)).body.id).to.equal(user.id);
+    const me = bodyOf<Ok<AideerOps['readUserMe']>>(await client(b.url).get(`${V1}/users/me`).set(user.bearer).expect(200));
+    expect(me.id).to.equal(user.id);
     const admin = await signUp(client(a.url));
     await pg.db('aideer_users').where({ id: admin.id }).update({ permission: 2 });
     const code = `MI${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
     await client(a.url).post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 7 }).expect(200);
     await client(b.url).post(`${V1}/users/me/credits`).set(user.bearer).send({ redeem_code: code }).expect(200);
-    expect((await client(a.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200)).body.credits_left).to.equal(7);
+    const credits = bodyOf<Ok<AideerOps['getMyCredits']>>(await client(a.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200));
+    expect(credits.credits_left).to.equal(7);
     // A verification code issued by A registers on B (its own address, apart from the limit below).
     const phone = uniquePhone();
     const registerIp = { 'X-Forwarded-For': `198.19.${crypto.randomInt(250)}.${crypto.randomInt(250)}` };
     const issued = await client(a.url).get(`${API}/phone_verification`).set(registerIp).query({ phone, purpose: 'register' }).expect(200);
-    await client(b.url).post(`${API}/user/register`).set(registerIp).send({ phone, phone_verification_code: issued.body.data }).expect(200);
+    await client(b.url).post(`${API}/user/register`).set(registerIp).send({ phone, phone_verification_code: bodyOf<Ok<OneApiOps['sendPhoneVerification']>>(issued).data }).expect(200);
     // SIGNIN_RATE_LIMIT=3 per address, counted in Redis across both; a fresh address per run.
     const ip = { 'X-Forwarded-For': `198.18.${crypto.randomInt(250)}.${crypto.randomInt(250)}` };
     const ask = (url: string) => client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
@@ -154,7 +157,7 @@ describe('two instances on one Postgres', function () {
     expect(clientIds).to.deep.equal(range(1, clientIds.length));
 
     for (const id of [followed, resumed]) {
-      expect(await pg.db('aideer_tasks').where({ id }).first())!.to.include({ status: 'finished', attempts: 2 });
+      expect(await pg.db('aideer_tasks').where({ id }).first()).to.include({ status: 'finished', attempts: 2 });
       expect(await pg.db('aideer_credit_records').where({ task_id: id })).to.have.length(1);
     }
     const sum = await pg.db('aideer_credit_records').where({ user_id: user.id }).sum({ s: 'amount' }).first();
@@ -174,7 +177,7 @@ describe('two instances on one Postgres', function () {
     expect(await finalOf(stream), JSON.stringify(stream.events)).to.deep.equal({ status: 'failed', content: reason });
     expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });
     expect(ids(stream.events)).to.deep.equal(range(1, ids(stream.events).length));
-    expect(await pg.db('aideer_tasks').where({ id: taskId }).first())!.to.include({ status: 'failed', error: reason });
+    expect(await pg.db('aideer_tasks').where({ id: taskId }).first()).to.include({ status: 'failed', error: reason });
     expect(await pg.db('aideer_credit_records').where({ task_id: taskId })).to.have.length(0);
   });
 });

@@ -5,21 +5,21 @@ import type { Handler, HandlerMap } from '../../src/http/types.ts';
 
 type Logout = operations['logoutUser'];
 
-export const documented: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: true, message: '登出成功' } });
+export const documented: Handler<Logout, unknown> = () => ({ status: 200, body: { success: true, message: '登出成功' } });
 
 // @ts-expect-error 404 is not a status logoutUser documents
-export const undocumentedStatus: Handler<Logout, unknown> = async () => ({ status: 404, body: { success: false, message: 'x' } });
+export const undocumentedStatus: Handler<Logout, unknown> = () => ({ status: 404, body: { success: false, message: 'x' } });
 
 // @ts-expect-error a misspelt field in the documented body
-export const wrongField: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: true, mesage: '登出成功' } });
+export const wrongField: Handler<Logout, unknown> = () => ({ status: 200, body: { success: true, mesage: '登出成功' } });
 
 // @ts-expect-error the error envelope where the 200 body is documented
-export const wrongShape: Handler<Logout, unknown> = async () => ({ status: 200, body: { success: false, message: 'x' } });
+export const wrongShape: Handler<Logout, unknown> = () => ({ status: 200, body: { success: false, message: 'x' } });
 
 // @ts-expect-error a 200 without its body
-export const missingBody: Handler<Logout, unknown> = async () => ({ status: 200 });
+export const missingBody: Handler<Logout, unknown> = () => ({ status: 200 });
 
-export const query: Handler<operations['sendPhoneVerification'], unknown> = async ({ query }) => {
+export const query: Handler<operations['sendPhoneVerification'], unknown> = ({ query }) => {
   const purpose: 'register' | 'login' = query.purpose;
   // @ts-expect-error a query parameter the operation does not have
   void query.page;

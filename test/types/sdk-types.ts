@@ -48,7 +48,8 @@ export async function aideerCalls() {
     void me.data.credits;
     // @ts-expect-error a response field read as the wrong type
     const name: number = me.data.username;
-    void credits, name;
+    void credits;
+    void name;
   } else {
     // Errors are typed from the spec's error schemas.
     const detail: string = me.error.detail;
@@ -67,7 +68,8 @@ export async function aideerCalls() {
       const status: 'pending' | 'running' | 'finished' | 'failed' = event.status;
       // @ts-expect-error content may be null (a failed task with no error text)
       const text: string = event.content;
-      void status, text;
+      void status;
+      void text;
     }
     // A stream left unread is let go of with close().
     await stream.close();
