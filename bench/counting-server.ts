@@ -24,7 +24,7 @@ export interface Counts {
 const config = loadConfig();
 const poolMax = process.env.BENCH_POOL_MAX ? Number(process.env.BENCH_POOL_MAX) : undefined;
 // poolMax is ignored by a checkout whose createDb does not know it (then the pool is its default).
-const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax } as Parameters<typeof createDb>[0]);
+const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax });
 const counts: Counts = { queries: 0, transactions: 0, taskWrites: 0 };
 const WRITES_TASKS = /^\s*(update|insert into)\s+["`]?aideer_tasks["`]?/i;
 db.on('query', (q: { sql: string }) => {
@@ -45,10 +45,11 @@ process.on('message', (m: unknown) => {
   if (m && typeof m === 'object' && 'snapshot' in m) return void process.send!({ snapshot: v8.writeHeapSnapshot(String(m.snapshot)) });
   process.send!(counts);
 });
-const { app, close } = await createApp({ config, db, logger: createLogger(config.logLevel) });
+const made = await createApp({ config, db, logger: createLogger(config.logLevel) });
+const { app } = made;
 const server = app.listen(config.port, config.host, () => void (server.address() as AddressInfo));
 process.on('SIGTERM', () => {
   server.closeAllConnections();
-  server.close(() => void close().then(() => db.destroy()).then(() => process.exit(0)));
+  server.close(() => void made.close().then(() => db.destroy()).then(() => process.exit(0)));
   setTimeout(() => process.exit(0), 3000).unref();
 });

@@ -7,9 +7,11 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import jwt from 'jsonwebtoken';
 import express from 'express';
+import type { FastifyReply } from 'fastify';
 import { createDb, prepare } from '../src/db.ts';
 import { loadSpec } from '../src/spec.ts';
 
+// Node types every variable as possibly unset; run.ts sets all of these for a peer's process.
 const { PEER, PORT, DATABASE_URL, DATA_DIR, JWT_SECRET, BARE_TOKEN, BARE_USER } = process.env as Record<string, string>;
 const port = Number(PORT);
 const jwtKey = crypto.createSecretKey(Buffer.from(JWT_SECRET));
@@ -26,11 +28,49 @@ interface OneApiUserRow {
   phone: string;
 }
 
+/** The columns of aideer_users (db/migrations/0002) that `users/me` answers. */
+interface AideerUserRow {
+  id: number;
+  username: string;
+  permission: number;
+  nickname: string | null;
+  avatar: string;
+  credits_left: number;
+}
+
+/** The columns of aideer_chats (db/migrations/0005) that the chat list answers. */
+interface ChatRow {
+  id: string;
+  owner_id: number;
+  preset_id: string;
+  title: string;
+  visibility: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** The columns of aideer_messages (db/migrations/0005) that the chat list answers. */
+interface MessageRow {
+  /** Null on a preset's message; the list reads only chats' messages. */
+  chat_id: string | null;
+  role: string;
+  type: string;
+  content: string;
+  /** SQLite gives booleans back as 0 or 1. */
+  visibility: boolean | number;
+  create_time: number;
+}
+
+interface ChatsRead {
+  chats: ChatRow[];
+  messages: MessageRow[];
+}
+
 /** The reads every peer makes, as prepared statements or through knex. */
 interface Store {
   oneapiUser(tokenHash: string, now: number): Promise<OneApiUserRow | undefined> | OneApiUserRow | undefined;
-  aideerUser(id: number): Promise<any> | any;
-  chats(ownerId: number, limit: number): Promise<{ chats: any[]; messages: any[] }> | { chats: any[]; messages: any[] };
+  aideerUser(id: number): Promise<AideerUserRow | undefined> | AideerUserRow | undefined;
+  chats(ownerId: number, limit: number): Promise<ChatsRead> | ChatsRead;
 }
 
 const SELF_SQL = 'SELECT u.id, u.username, u.display_name, u.role, u.status, u."group", u.school, u.college, u.phone FROM oneapi_tokens t JOIN oneapi_users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?';
@@ -41,7 +81,10 @@ const MESSAGES_SQL = `SELECT * FROM aideer_messages WHERE chat_id IN (SELECT id 
 /** The project's own helper (src/db.ts): statements prepared once per pooled connection. */
 function preparedStore(): Store {
   const db = createDb({ databaseUrl: DATABASE_URL || undefined, dataDir: DATA_DIR });
-  const [self, user, chats, messages] = [SELF_SQL, USER_SQL, CHATS_SQL, MESSAGES_SQL].map((sql) => prepare<any>(db, sql));
+  const self = prepare<OneApiUserRow>(db, SELF_SQL);
+  const user = prepare<AideerUserRow>(db, USER_SQL);
+  const chats = prepare<ChatRow>(db, CHATS_SQL);
+  const messages = prepare<MessageRow>(db, MESSAGES_SQL);
   return {
     oneapiUser: (hash, now) => self.first(hash, now),
     aideerUser: (id) => user.first(id),
@@ -75,7 +118,12 @@ const iso = (ms: number) => new Date(Number(ms)).toISOString();
 type Reply = { status: number; body: unknown };
 const envelope = (status: number, message: string): Reply => ({ status, body: { success: false, message } });
 
-async function self(store: Store, authorization: string | undefined, userId: string | undefined): Promise<Reply> {
+/** `userId` is the UserID header as the frameworks give it: a repeated header (an array) matches no id. */
+async function self(
+  store: Store,
+  authorization: string | undefined,
+  userId: string | string[] | undefined,
+): Promise<Reply> {
   const token = (authorization ?? '').replace(/^Bearer\s+/i, '').trim();
   if (!token) return envelope(401, '未提供访问令牌');
   const user = await store.oneapiUser(sha256(token), Date.now());
@@ -84,9 +132,10 @@ async function self(store: Store, authorization: string | undefined, userId: str
   return { status: 200, body: { success: true, message: '', data: { ...user, access_token: token } } };
 }
 
-async function aideerCaller(store: Store, authorization: string | undefined): Promise<any> {
+async function aideerCaller(store: Store, authorization: string | undefined): Promise<AideerUserRow | undefined> {
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : '';
   try {
+    // verify answers a string only for a token whose payload is no JSON object; the project signs claims.
     const claims = jwt.verify(token, jwtKey, { algorithms: ['HS256'] }) as jwt.JwtPayload;
     return (await store.aideerUser(Number(claims.sub))) ?? undefined;
   } catch {
@@ -106,7 +155,8 @@ async function chats(store: Store, authorization: string | undefined, limit: num
   const u = await aideerCaller(store, authorization);
   if (!u) return unauthorized;
   const { chats, messages } = await store.chats(u.id, limit);
-  const byChat = new Map<string, unknown[]>(chats.map((c) => [c.id, []]));
+  // Keyed as the messages' chat_id is typed: the list reads no preset's message (chat_id null).
+  const byChat = new Map<string | null, unknown[]>(chats.map((c) => [c.id, []]));
   for (const m of messages) byChat.get(m.chat_id)?.push({ role: m.role, type: m.type, content: m.content, visibility: Boolean(m.visibility), create_time: iso(m.create_time) });
   return {
     status: 200,
@@ -135,23 +185,31 @@ function expressPeer(store: Store, validated: boolean): Promise<http.Server> | h
   app.set('etag', false);
   const send = (res: express.Response, r: Reply) => res.status(r.status).json(r.body);
   const routes = () => {
-    app.get('/api/user/self', async (req, res) => send(res, await self(store, req.headers.authorization, req.headers.userid as string)));
+    app.get('/api/user/self', async (req, res) => send(res, await self(store, req.headers.authorization, req.headers.userid)));
     app.get('/api/v1/users/me', async (req, res) => send(res, await me(store, req.headers.authorization)));
     app.get('/api/v1/chats', async (req, res) => send(res, await chats(store, req.headers.authorization, Number(req.query.limit ?? 10))));
-    app.get('/api/phone_verification', (req, res) => send(res, validated || PHONE.test(String(req.query.phone)) ? phoneOk : phoneRefused));
+    app.get('/api/phone_verification', (req, res) => {
+      // String() of whatever the query parser gave: a string, an array of them for a repeated key
+      // (joined with commas), or an object, which reads "[object Object]" and so is no phone.
+      const phone: unknown = req.query.phone;
+      return send(res, validated || PHONE.test(String(phone)) ? phoneOk : phoneRefused);
+    });
   };
   if (!validated) {
     routes();
     return http.createServer(app);
   }
   return (async () => {
-    const oav = (await import('express-openapi-validator')) as any;
+    const oav = await import('express-openapi-validator');
+    // The CommonJS exports, named or (when Node's import finds no names) on `default`.
     const middleware = oav.middleware ?? oav.default.middleware;
+    type ApiSpec = Exclude<Parameters<typeof middleware>[0]['apiSpec'], string>;
     const { default: RefParser } = await import('@apidevtools/json-schema-ref-parser');
     // Each document's `servers` URL (/api/v1, /api) places its paths; the other's are ignored. Its
     // meta-schema check refuses AIDeer's relative OAuth2 tokenUrl, which 3.1 allows in practice.
     for (const name of ['aideer', 'oneapi'] as const) {
-      app.use(middleware({ apiSpec: (await RefParser.dereference(loadSpec(name))) as never, validateApiSpec: false, validateRequests: true, validateResponses: false, ignoreUndocumented: true, validateSecurity: false }));
+      // dereference answers the document type it is given: here the validator's, which these 3.1 documents are.
+      app.use(middleware({ apiSpec: await RefParser.dereference<ApiSpec>(loadSpec(name)), validateApiSpec: false, validateRequests: true, validateResponses: false, ignoreUndocumented: true, validateSecurity: false }));
     }
     routes();
     app.use((err: { status?: number; message: string }, req: express.Request, res: express.Response, _next: express.NextFunction) => {
@@ -163,14 +221,32 @@ function expressPeer(store: Store, validated: boolean): Promise<http.Server> | h
   })();
 }
 
+/** The parts of a dereferenced document (no `$ref` left) that the fastify peer reads. */
+interface DereferencedSpec {
+  paths: Record<string, { get: SpecOperation }>;
+  components: { securitySchemes: Record<string, SecurityScheme> };
+}
+
+interface SpecOperation {
+  parameters?: { name: string; in: string; required?: boolean; schema: unknown }[];
+  security?: Record<string, string[]>[];
+  responses: Record<string, { content: Record<string, { schema: unknown }> }>;
+}
+
+type SecurityScheme = { type: 'apiKey'; name: string } | { type: 'http' | 'oauth2' | 'openIdConnect' | 'mutualTLS' };
+
 /** Route schemas from the spec: query parameters, the security headers, the 200 response. */
 async function fastifyPeer(store: Store): Promise<http.Server> {
   const { default: Fastify } = await import('fastify');
   const { default: RefParser } = await import('@apidevtools/json-schema-ref-parser');
-  const specs = { oneapi: (await RefParser.dereference(loadSpec('oneapi'))) as any, aideer: (await RefParser.dereference(loadSpec('aideer'))) as any };
+  // dereference is generic in the document it answers: the same document with every $ref replaced.
+  const specs = {
+    oneapi: await RefParser.dereference<DereferencedSpec>(loadSpec('oneapi')),
+    aideer: await RefParser.dereference<DereferencedSpec>(loadSpec('aideer')),
+  };
   const schemaOf = (api: 'oneapi' | 'aideer', p: string) => {
     const op = specs[api].paths[p].get;
-    const query = (op.parameters ?? []).filter((x: any) => x.in === 'query');
+    const query = (op.parameters ?? []).filter((x) => x.in === 'query');
     const headers: Record<string, unknown> = {};
     const required: string[] = [];
     for (const requirement of op.security ?? []) {
@@ -182,17 +258,25 @@ async function fastifyPeer(store: Store): Promise<http.Server> {
       }
     }
     return {
-      querystring: { type: 'object', properties: Object.fromEntries(query.map((x: any) => [x.name, x.schema])), required: query.filter((x: any) => x.required).map((x: any) => x.name) },
+      querystring: {
+        type: 'object',
+        properties: Object.fromEntries(query.map((x) => [x.name, x.schema])),
+        required: query.filter((x) => x.required).map((x) => x.name),
+      },
       headers: { type: 'object', properties: headers, required },
       response: { 200: op.responses['200'].content['application/json'].schema },
     };
   };
   let server!: http.Server;
   const app = Fastify({ logger: false, ajv: { customOptions: { strict: false } }, serverFactory: (handler) => (server = http.createServer(handler)) });
-  const send = (reply: any, r: Reply) => reply.code(r.status).send(r.body);
-  app.get('/api/user/self', { schema: schemaOf('oneapi', '/user/self') }, async (req, reply) => send(reply, await self(store, req.headers.authorization, req.headers.userid as string)));
+  const send = (reply: FastifyReply, r: Reply) => reply.code(r.status).send(r.body);
+  app.get('/api/user/self', { schema: schemaOf('oneapi', '/user/self') }, async (req, reply) => send(reply, await self(store, req.headers.authorization, req.headers.userid)));
   app.get('/api/v1/users/me', { schema: schemaOf('aideer', '/users/me') }, async (req, reply) => send(reply, await me(store, req.headers.authorization)));
-  app.get('/api/v1/chats', { schema: schemaOf('aideer', '/chats') }, async (req, reply) => send(reply, await chats(store, req.headers.authorization, (req.query as { limit: number }).limit)));
+  // The route's schema gives limit its default and makes it a number (fastify's ajv coerces the query).
+  const chatsSchema = { schema: schemaOf('aideer', '/chats') };
+  app.get<{ Querystring: { limit: number } }>('/api/v1/chats', chatsSchema, async (req, reply) =>
+    send(reply, await chats(store, req.headers.authorization, req.query.limit)),
+  );
   app.get('/api/phone_verification', { schema: schemaOf('oneapi', '/phone_verification') }, async (_req, reply) => send(reply, phoneOk));
   app.setErrorHandler((err: { statusCode?: number; message: string; validation?: unknown }, req, reply) => {
     if (err.validation && req.url.startsWith('/api/phone_verification')) return send(reply, phoneRefused);

@@ -74,7 +74,7 @@ export async function startNode(args: string[], env: NodeJS.ProcessEnv, port: nu
   const argv = HAS_TASKSET ? ['-c', String(SERVER_CORE), process.execPath, ...args] : args;
   const child = spawn(cmd, argv, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe', ...(opts.ipc ? (['ipc'] as const) : [])] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let exited = false;
   const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
   const deadline = performance.now() + (opts.timeoutMs ?? 20_000);
@@ -112,7 +112,7 @@ export function status(port: number, path: string): Promise<number> {
     const req = net.connect(port, '127.0.0.1');
     let data = '';
     req.once('connect', () => req.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
-    req.on('data', (d) => (data += d));
+    req.on('data', (d) => (data += d.toString()));
     req.once('error', () => resolve(0));
     req.once('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
   });

@@ -173,7 +173,7 @@ async function measure(proc: Proc, sc: Scenario, seed: Seed): Promise<Measure> {
   const r = await load(proc.port, sc, seed, PLAN.durationS);
   const cpuUs = proc.cpuUs() - cpu0;
   const statuses: Record<string, number> = {};
-  for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = (s as { count: number }).count;
+  for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = s.count;
   if (r.errors) statuses.error = r.errors;
   const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
   // autocannon's histogram gives percentiles per run; runs are merged by their medians below.

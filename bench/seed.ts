@@ -40,7 +40,7 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
     const [{ id }] = await db('aideer_users')
       .insert({ username, permission: 1, nickname: username, password_hash: null, avatar: '/static/avatars/default.webp', credits_left: credits, created_at: now })
       .returning('id');
-    return { id: id as number, jwt: tokens.issue(id, 'access') };
+    return { id, jwt: tokens.issue(id, 'access') };
   };
   const reader = await aideerUser('bench_reader', 0);
   const writer = await aideerUser('bench_writer', 1_000_000_000);
@@ -55,14 +55,17 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
 export const redeemCode = (i: number) => `BENCH${String(i).padStart(7, '0')}`;
 
 /** One request on a connection of its own (a burst of a thousand must not meet a closing keep-alive socket). */
-export function call(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<{ status: number; json: any }> {
+export function call(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<{ status: number; json: unknown }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { ...auth, ...(payload === undefined ? {} : { 'Content-Type': 'application/json' }) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      res.on('end', () => {
+        const json: unknown = text ? JSON.parse(text) : undefined;
+        resolve({ status: res.statusCode ?? 0, json });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -70,10 +73,23 @@ export function call(port: number, method: string, path: string, auth: Record<st
   });
 }
 
-async function ok(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<any> {
+async function ok(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<unknown> {
   const r = await call(port, method, path, auth, body);
   if (r.status !== 200) throw new Error(`seeding: ${method} ${path} answered ${r.status} ${JSON.stringify(r.json)}`);
   return r.json;
+}
+
+/** `json[key]` when the JSON is an object with that field, else undefined. */
+export function field(json: unknown, key: string): unknown {
+  if (typeof json !== 'object' || json === null) return undefined;
+  return Object.entries(json).find(([k]) => k === key)?.[1];
+}
+
+/** The string `json[key]` of an answer (an id); the bench cannot go on without it. */
+export function stringField(json: unknown, key: string): string {
+  const value = field(json, key);
+  if (typeof value !== 'string') throw new Error(`expected a string ${key} in ${JSON.stringify(json)}`);
+  return value;
 }
 
 export const bearer = (jwt: string) => ({ Authorization: `Bearer ${jwt}` });
@@ -87,8 +103,11 @@ export const CHAT_MESSAGES = [
 /** What the real API must create itself: a preset, the reader's chats, a topic. */
 export async function seedOverHttp(port: number, seed: Seed, chats: number): Promise<void> {
   const preset = await ok(port, 'POST', '/api/v1/presets', bearer(seed.writer.jwt), { title: 'Bench preset', messages: [{ role: 'system', type: 'text', content: 'You are terse.', visibility: false }] });
-  seed.presetId = preset.id;
-  for (let i = 0; i < chats; i++) await ok(port, 'POST', '/api/v1/chats', bearer(seed.reader.jwt), { preset_id: preset.id, title: `Trip ${i}`, messages: CHAT_MESSAGES });
+  const presetId = stringField(preset, 'id');
+  seed.presetId = presetId;
+  for (let i = 0; i < chats; i++) await ok(port, 'POST', '/api/v1/chats', bearer(seed.reader.jwt), { preset_id: presetId, title: `Trip ${i}`, messages: CHAT_MESSAGES });
   const topic = await ok(port, 'POST', '/api/topics', oneapiAuth(seed), { topic_name: 'bench' });
-  seed.topicId = topic.data.id;
+  const topicId = field(field(topic, 'data'), 'id');
+  if (typeof topicId !== 'number') throw new Error(`expected a topic id in ${JSON.stringify(topic)}`);
+  seed.topicId = topicId;
 }

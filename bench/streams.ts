@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { percentile } from './report.ts';
 import { freePort, startNode, type Proc } from './procs.ts';
-import { bearer, call, CHAT_MESSAGES, type Seed } from './seed.ts';
+import { bearer, call, CHAT_MESSAGES, stringField, type Seed } from './seed.ts';
 import type { Counts } from './counting-server.ts';
 
 export interface StreamResult {
@@ -118,7 +118,7 @@ type Memory = NodeJS.MemoryUsage & { collected: boolean };
 
 /** Runs `count` of `fn` at a time until `items` are done. */
 async function inBatches<T, R>(items: T[], count: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(Array.from({ length: count }, async () => {
     while (next < items.length) {
@@ -149,7 +149,7 @@ function makeChats(port: number, opts: StreamOpts) {
   return inBatches(owners, 20, async (owner) => {
     const r = await call(port, 'POST', '/api/v1/chats', bearer(owner.jwt), { preset_id: opts.presetId, title: 'stream', messages: CHAT_MESSAGES.slice(0, 1) });
     if (r.status !== 200) throw new Error(`creating a chat answered ${r.status}`);
-    return { owner, chatId: r.json.id as string };
+    return { owner, chatId: stringField(r.json, 'id') };
   });
 }
 
@@ -173,7 +173,7 @@ function createAndFollow(port: number, chats: { owner: Seed['streamers'][number]
   return chats.map(async ({ owner, chatId }) => {
     const r = await create(owner, chatId);
     if (r.status !== 200) throw new Error(`creating a task answered ${r.status} ${JSON.stringify(r.json)}`);
-    return stream(port, `/api/v1/tasks/${r.json.task_id}/stream`, owner.jwt, open, onOpen);
+    return stream(port, `/api/v1/tasks/${stringField(r.json, 'task_id')}/stream`, owner.jwt, open, onOpen);
   });
 }
 
