@@ -296,7 +296,8 @@ async function benchDatabase(kind: string): Promise<DatabaseResult> {
       // Bare once per scenario slot, so every scenario has a bare figure from the same moment.
       const cases: { sc: Scenario; target: Target }[] = [];
       for (const sc of SCENARIOS) for (const target of ['bare', 'project', ...(sc.peers ? PEERS : [])] as Target[]) cases.push({ sc, target });
-      const bareScenario = SCENARIOS[0];
+      // Bare answers only One-API's user/self (BARE_TOKEN), whichever scenarios --only keeps.
+      const bareScenario = ALL_SCENARIOS[0];
       for (const { sc, target } of cases) await load(procs.get(target)!.port, target === 'bare' ? bareScenario : sc, seed, PLAN.warmupS);
       const results = new Map<string, Measure[]>();
       // Round-robin, so a busy moment on a shared machine weighs on every case alike.
