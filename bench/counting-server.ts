@@ -42,7 +42,8 @@ process.on('message', (m: unknown) => {
     gc?.();
     return void process.send!({ ...process.memoryUsage(), collected: Boolean(gc) });
   }
-  if (m && typeof m === 'object' && 'snapshot' in m) return void process.send!({ snapshot: v8.writeHeapSnapshot(String(m.snapshot)) });
+  if (m && typeof m === 'object' && 'snapshot' in m)
+    return void process.send!({ snapshot: v8.writeHeapSnapshot(String(m.snapshot)) });
   process.send!(counts);
 });
 const made = await createApp({ config, db, logger: createLogger(config.logLevel) });
@@ -50,6 +51,12 @@ const { app } = made;
 const server = app.listen(config.port, config.host, () => void (server.address() as AddressInfo));
 process.on('SIGTERM', () => {
   server.closeAllConnections();
-  server.close(() => void made.close().then(() => db.destroy()).then(() => process.exit(0)));
+  server.close(
+    () =>
+      void made
+        .close()
+        .then(() => db.destroy())
+        .then(() => process.exit(0)),
+  );
   setTimeout(() => process.exit(0), 3000).unref();
 });

@@ -73,7 +73,8 @@ interface Store {
   chats(ownerId: number, limit: number): Promise<ChatsRead> | ChatsRead;
 }
 
-const SELF_SQL = 'SELECT u.id, u.username, u.display_name, u.role, u.status, u."group", u.school, u.college, u.phone FROM oneapi_tokens t JOIN oneapi_users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?';
+const SELF_SQL =
+  'SELECT u.id, u.username, u.display_name, u.role, u.status, u."group", u.school, u.college, u.phone FROM oneapi_tokens t JOIN oneapi_users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?';
 const USER_SQL = 'SELECT * FROM aideer_users WHERE id = ?';
 const CHATS_SQL = 'SELECT * FROM aideer_chats WHERE owner_id = ? ORDER BY create_time DESC, id DESC LIMIT ?';
 const MESSAGES_SQL = `SELECT * FROM aideer_messages WHERE chat_id IN (SELECT id FROM aideer_chats WHERE owner_id = ? ORDER BY create_time DESC, id DESC LIMIT ?) ORDER BY chat_id, position`;
@@ -88,7 +89,10 @@ function preparedStore(): Store {
   return {
     oneapiUser: (hash, now) => self.first(hash, now),
     aideerUser: (id) => user.first(id),
-    chats: async (owner, limit) => ({ chats: await chats.all(owner, limit), messages: await messages.all(owner, limit) }),
+    chats: async (owner, limit) => ({
+      chats: await chats.all(owner, limit),
+      messages: await messages.all(owner, limit),
+    }),
   };
 }
 
@@ -98,14 +102,37 @@ function knexStore(): Store {
     oneapiUser: (hash, now) =>
       db('oneapi_tokens as t')
         .join('oneapi_users as u', 'u.id', 't.user_id')
-        .select('u.id', 'u.username', 'u.display_name', 'u.role', 'u.status', 'u.group', 'u.school', 'u.college', 'u.phone')
+        .select(
+          'u.id',
+          'u.username',
+          'u.display_name',
+          'u.role',
+          'u.status',
+          'u.group',
+          'u.school',
+          'u.college',
+          'u.phone',
+        )
         .where('t.token_hash', hash)
         .andWhere('t.expires_at', '>', now)
         .first(),
     aideerUser: (id) => db('aideer_users').where({ id }).first(),
     chats: async (owner, limit) => {
-      const chats = await db('aideer_chats').where({ owner_id: owner }).orderBy([{ column: 'create_time', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
-      const messages = chats.length ? await db('aideer_messages').whereIn('chat_id', chats.map((c: { id: string }) => c.id)).orderBy(['chat_id', 'position']) : [];
+      const chats = await db('aideer_chats')
+        .where({ owner_id: owner })
+        .orderBy([
+          { column: 'create_time', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(limit);
+      const messages = chats.length
+        ? await db('aideer_messages')
+            .whereIn(
+              'chat_id',
+              chats.map((c: { id: string }) => c.id),
+            )
+            .orderBy(['chat_id', 'position'])
+        : [];
       return { chats, messages };
     },
   };
@@ -148,7 +175,17 @@ const unauthorized: Reply = { status: 401, body: { detail: 'Could not validate c
 async function me(store: Store, authorization: string | undefined): Promise<Reply> {
   const u = await aideerCaller(store, authorization);
   if (!u) return unauthorized;
-  return { status: 200, body: { username: u.username, permission: u.permission, nickname: u.nickname, id: u.id, avatar: u.avatar, credits_left: u.credits_left } };
+  return {
+    status: 200,
+    body: {
+      username: u.username,
+      permission: u.permission,
+      nickname: u.nickname,
+      id: u.id,
+      avatar: u.avatar,
+      credits_left: u.credits_left,
+    },
+  };
 }
 
 async function chats(store: Store, authorization: string | undefined, limit: number): Promise<Reply> {
@@ -157,10 +194,26 @@ async function chats(store: Store, authorization: string | undefined, limit: num
   const { chats, messages } = await store.chats(u.id, limit);
   // Keyed as the messages' chat_id is typed: the list reads no preset's message (chat_id null).
   const byChat = new Map<string | null, unknown[]>(chats.map((c) => [c.id, []]));
-  for (const m of messages) byChat.get(m.chat_id)?.push({ role: m.role, type: m.type, content: m.content, visibility: Boolean(m.visibility), create_time: iso(m.create_time) });
+  for (const m of messages)
+    byChat.get(m.chat_id)?.push({
+      role: m.role,
+      type: m.type,
+      content: m.content,
+      visibility: Boolean(m.visibility),
+      create_time: iso(m.create_time),
+    });
   return {
     status: 200,
-    body: chats.map((c) => ({ preset_id: c.preset_id, title: c.title, visibility: c.visibility, id: c.id, owner_id: c.owner_id, messages: byChat.get(c.id), create_time: iso(c.create_time), update_time: iso(c.update_time) })),
+    body: chats.map((c) => ({
+      preset_id: c.preset_id,
+      title: c.title,
+      visibility: c.visibility,
+      id: c.id,
+      owner_id: c.owner_id,
+      messages: byChat.get(c.id),
+      create_time: iso(c.create_time),
+      update_time: iso(c.update_time),
+    })),
   };
 }
 
@@ -185,9 +238,13 @@ function expressPeer(store: Store, validated: boolean): Promise<http.Server> | h
   app.set('etag', false);
   const send = (res: express.Response, r: Reply) => res.status(r.status).json(r.body);
   const routes = () => {
-    app.get('/api/user/self', async (req, res) => send(res, await self(store, req.headers.authorization, req.headers.userid)));
+    app.get('/api/user/self', async (req, res) =>
+      send(res, await self(store, req.headers.authorization, req.headers.userid)),
+    );
     app.get('/api/v1/users/me', async (req, res) => send(res, await me(store, req.headers.authorization)));
-    app.get('/api/v1/chats', async (req, res) => send(res, await chats(store, req.headers.authorization, Number(req.query.limit ?? 10))));
+    app.get('/api/v1/chats', async (req, res) =>
+      send(res, await chats(store, req.headers.authorization, Number(req.query.limit ?? 10))),
+    );
     app.get('/api/phone_verification', (req, res) => {
       // String() of whatever the query parser gave: a string, an array of them for a repeated key
       // (joined with commas), or an object, which reads "[object Object]" and so is no phone.
@@ -209,14 +266,36 @@ function expressPeer(store: Store, validated: boolean): Promise<http.Server> | h
     // meta-schema check refuses AIDeer's relative OAuth2 tokenUrl, which 3.1 allows in practice.
     for (const name of ['aideer', 'oneapi'] as const) {
       // dereference answers the document type it is given: here the validator's, which these 3.1 documents are.
-      app.use(middleware({ apiSpec: await RefParser.dereference<ApiSpec>(loadSpec(name)), validateApiSpec: false, validateRequests: true, validateResponses: false, ignoreUndocumented: true, validateSecurity: false }));
+      app.use(
+        middleware({
+          apiSpec: await RefParser.dereference<ApiSpec>(loadSpec(name)),
+          validateApiSpec: false,
+          validateRequests: true,
+          validateResponses: false,
+          ignoreUndocumented: true,
+          validateSecurity: false,
+        }),
+      );
     }
     routes();
-    app.use((err: { status?: number; message: string }, req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      if (!err.status || err.status >= 500) console.error(err);
-      if (req.path.startsWith('/api/v1')) res.status(err.status ?? 500).json({ detail: err.message });
-      else send(res, req.path === '/api/phone_verification' && err.status === 400 ? phoneRefused : envelope(err.status ?? 500, err.message));
-    });
+    app.use(
+      (
+        err: { status?: number; message: string },
+        req: express.Request,
+        res: express.Response,
+        _next: express.NextFunction,
+      ) => {
+        if (!err.status || err.status >= 500) console.error(err);
+        if (req.path.startsWith('/api/v1')) res.status(err.status ?? 500).json({ detail: err.message });
+        else
+          send(
+            res,
+            req.path === '/api/phone_verification' && err.status === 400
+              ? phoneRefused
+              : envelope(err.status ?? 500, err.message),
+          );
+      },
+    );
     return http.createServer(app);
   })();
 }
@@ -253,7 +332,8 @@ async function fastifyPeer(store: Store): Promise<http.Server> {
       for (const name of Object.keys(requirement)) {
         const scheme = specs[api].components.securitySchemes[name];
         const header = (scheme.type === 'apiKey' ? scheme.name : 'authorization').toLowerCase();
-        headers[header] = scheme.type === 'apiKey' ? { type: 'string', minLength: 1 } : { type: 'string', pattern: '^Bearer ' };
+        headers[header] =
+          scheme.type === 'apiKey' ? { type: 'string', minLength: 1 } : { type: 'string', pattern: '^Bearer ' };
         required.push(header);
       }
     }
@@ -268,26 +348,49 @@ async function fastifyPeer(store: Store): Promise<http.Server> {
     };
   };
   let server!: http.Server;
-  const app = Fastify({ logger: false, ajv: { customOptions: { strict: false } }, serverFactory: (handler) => (server = http.createServer(handler)) });
+  const app = Fastify({
+    logger: false,
+    ajv: { customOptions: { strict: false } },
+    serverFactory: (handler) => (server = http.createServer(handler)),
+  });
   const send = (reply: FastifyReply, r: Reply) => reply.code(r.status).send(r.body);
-  app.get('/api/user/self', { schema: schemaOf('oneapi', '/user/self') }, async (req, reply) => send(reply, await self(store, req.headers.authorization, req.headers.userid)));
-  app.get('/api/v1/users/me', { schema: schemaOf('aideer', '/users/me') }, async (req, reply) => send(reply, await me(store, req.headers.authorization)));
+  app.get('/api/user/self', { schema: schemaOf('oneapi', '/user/self') }, async (req, reply) =>
+    send(reply, await self(store, req.headers.authorization, req.headers.userid)),
+  );
+  app.get('/api/v1/users/me', { schema: schemaOf('aideer', '/users/me') }, async (req, reply) =>
+    send(reply, await me(store, req.headers.authorization)),
+  );
   // The route's schema gives limit its default and makes it a number (fastify's ajv coerces the query).
   const chatsSchema = { schema: schemaOf('aideer', '/chats') };
   app.get<{ Querystring: { limit: number } }>('/api/v1/chats', chatsSchema, async (req, reply) =>
     send(reply, await chats(store, req.headers.authorization, req.query.limit)),
   );
-  app.get('/api/phone_verification', { schema: schemaOf('oneapi', '/phone_verification') }, async (_req, reply) => send(reply, phoneOk));
+  app.get('/api/phone_verification', { schema: schemaOf('oneapi', '/phone_verification') }, async (_req, reply) =>
+    send(reply, phoneOk),
+  );
   app.setErrorHandler((err: { statusCode?: number; message: string; validation?: unknown }, req, reply) => {
     if (err.validation && req.url.startsWith('/api/phone_verification')) return send(reply, phoneRefused);
-    return send(reply, req.url.startsWith('/api/v1') ? { status: err.statusCode ?? 500, body: { detail: err.message } } : envelope(err.statusCode ?? 500, err.message));
+    return send(
+      reply,
+      req.url.startsWith('/api/v1')
+        ? { status: err.statusCode ?? 500, body: { detail: err.message } }
+        : envelope(err.statusCode ?? 500, err.message),
+    );
   });
   await app.ready();
   return server;
 }
 
 const server =
-  PEER === 'bare' ? bare() : PEER === 'express' ? expressPeer(preparedStore(), false) : PEER === 'express-oav' ? await expressPeer(knexStore(), true) : PEER === 'fastify' ? await fastifyPeer(preparedStore()) : undefined;
+  PEER === 'bare'
+    ? bare()
+    : PEER === 'express'
+      ? expressPeer(preparedStore(), false)
+      : PEER === 'express-oav'
+        ? await expressPeer(knexStore(), true)
+        : PEER === 'fastify'
+          ? await fastifyPeer(preparedStore())
+          : undefined;
 if (!server) throw new Error(`unknown PEER ${PEER}`);
 (await server).listen(port, '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

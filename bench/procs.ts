@@ -19,7 +19,8 @@ export const CLIENT_CORE = 1;
 
 /** Moves this process (the load generator and stream clients) to the client core. */
 export function pinSelf(): void {
-  if (HAS_TASKSET) execFileSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
+  if (HAS_TASKSET)
+    execFileSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
 }
 
 /** A port the OS says is free now (the server is told it; a spawned server's URL is not logged at warn level). */
@@ -69,10 +70,19 @@ function procRss(pid: number): number {
  * Starts `node <args>` on the server core with `env`, then polls `probe` on `port` until it
  * answers (any status, or 200 with `need200`). Fails after `timeoutMs` or if the process exits first.
  */
-export async function startNode(args: string[], env: NodeJS.ProcessEnv, port: number, opts: { probe?: string; timeoutMs?: number; ipc?: boolean; need200?: boolean } = {}): Promise<Proc> {
+export async function startNode(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  port: number,
+  opts: { probe?: string; timeoutMs?: number; ipc?: boolean; need200?: boolean } = {},
+): Promise<Proc> {
   const cmd = HAS_TASKSET ? 'taskset' : process.execPath;
   const argv = HAS_TASKSET ? ['-c', String(SERVER_CORE), process.execPath, ...args] : args;
-  const child = spawn(cmd, argv, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe', ...(opts.ipc ? (['ipc'] as const) : [])] });
+  const child = spawn(cmd, argv, {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe', ...(opts.ipc ? (['ipc'] as const) : [])],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let exited = false;

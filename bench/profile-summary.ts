@@ -15,7 +15,8 @@ const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 // Shares are of the busy time: idle samples (waiting for requests) are left out.
 for (const [id] of self) if (byId.get(id)!.callFrame.functionName === '(idle)') self.delete(id);
 const total = [...self.values()].reduce((a, b) => a + b, 0);
-const where = (n: Node) => n.callFrame.url.replace(/^file:\/\/.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|dist)\//, '$1/');
+const where = (n: Node) =>
+  n.callFrame.url.replace(/^file:\/\/.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|dist)\//, '$1/');
 const byFunction = new Map<string, number>();
 for (const [id, t] of self) {
   const n = byId.get(id)!;
@@ -24,14 +25,21 @@ for (const [id, t] of self) {
 }
 const pct = (t: number) => `${((t / total) * 100).toFixed(1)}%`.padStart(6);
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s busy; top self time (share of busy time):`);
-for (const [k, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 25))) console.log(`${pct(t)}  ${k}`);
+for (const [k, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 25)))
+  console.log(`${pct(t)}  ${k}`);
 // Self time by package (or our own code), to see which layer costs what.
 const byPackage = new Map<string, number>();
 for (const [id, t] of self) {
   const n = byId.get(id)!;
   const url = n.callFrame.url;
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  const key = m ? m[1] : url.includes('/dist/src/') || url.includes('/src/') ? '(our code)' : url.startsWith('node:') ? '(node core)' : `(${n.callFrame.functionName || 'native/other'})`;
+  const key = m
+    ? m[1]
+    : url.includes('/dist/src/') || url.includes('/src/')
+      ? '(our code)'
+      : url.startsWith('node:')
+        ? '(node core)'
+        : `(${n.callFrame.functionName || 'native/other'})`;
   byPackage.set(key, (byPackage.get(key) ?? 0) + t);
 }
 console.log('self time by package:');

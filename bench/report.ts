@@ -1,7 +1,10 @@
 // Small helpers for printing results: aligned tables and number formatting.
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** `sorted` must be sorted ascending; nearest-rank percentile, p in [0, 1]. */
@@ -27,7 +30,9 @@ export function printTable(rows: string[][]): void {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   const numeric = (s: string) => /^[-\d.,×%]+( ?\w+)?$/.test(s);
   for (const [i, row] of rows.entries()) {
-    const line = row.map((cell, c) => (numeric(cell) && i > 0 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ');
+    const line = row
+      .map((cell, c) => (numeric(cell) && i > 0 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join('  ');
     console.log(`  ${line.trimEnd()}`);
     if (i === 0) console.log(`  ${widths.map((w) => '-'.repeat(w)).join('  ')}`);
   }

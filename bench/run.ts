@@ -18,11 +18,25 @@ import pg from 'pg';
 import { createDb, migrate } from '../src/db.ts';
 import { ROOT } from '../src/spec.ts';
 import { freePort, HAS_TASKSET, pinSelf, running, startNode, type Proc } from './procs.ts';
-import { bearer, JWT_SECRET, oneapiAuth, ONEAPI_SECRET, redeemCode, seedOverHttp, seedRows, type Seed } from './seed.ts';
+import {
+  bearer,
+  JWT_SECRET,
+  oneapiAuth,
+  ONEAPI_SECRET,
+  redeemCode,
+  seedOverHttp,
+  seedRows,
+  type Seed,
+} from './seed.ts';
 import { benchStreams, counts, startCounting, type StreamResult } from './streams.ts';
 import { median, num } from './report.ts';
 
-const args = new Map<string, string | undefined>(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v]; }));
+const args = new Map<string, string | undefined>(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v];
+  }),
+);
 const SMOKE = args.has('smoke') || process.env.BENCH_SMOKE === '1';
 const DBS = (args.get('db') ?? 'sqlite,pg').split(',');
 const PROFILE_DIR = args.get('profile');
@@ -40,8 +54,26 @@ function appRoot(entry: string): string {
 const OUT = path.resolve(args.get('out') ?? path.join(ROOT, 'bench', 'results', SMOKE ? 'smoke.json' : 'latest.json'));
 
 const PLAN = SMOKE
-  ? { durationS: 0.4, warmupS: 0.2, rounds: 1, connections: 10, tasks: 20, delayMs: 50, redeemCodes: 10_000, coldRuns: 1 }
-  : { durationS: 5, warmupS: 1, rounds: 2, connections: 50, tasks: 1000, delayMs: 500, redeemCodes: 40_000, coldRuns: 3 };
+  ? {
+      durationS: 0.4,
+      warmupS: 0.2,
+      rounds: 1,
+      connections: 10,
+      tasks: 20,
+      delayMs: 50,
+      redeemCodes: 10_000,
+      coldRuns: 1,
+    }
+  : {
+      durationS: 5,
+      warmupS: 1,
+      rounds: 2,
+      connections: 50,
+      tasks: 1000,
+      delayMs: 500,
+      redeemCodes: 40_000,
+      coldRuns: 3,
+    };
 
 // A safety net, not the budget: a full run takes about 10 minutes on 2 cores, a smoke run under one.
 const WATCHDOG_MS = SMOKE ? 300_000 : 1_500_000;
@@ -75,10 +107,38 @@ interface Scenario {
 }
 
 const ALL_SCENARIOS: Scenario[] = [
-  { key: 'self', name: 'One-API GET /api/user/self', path: () => '/api/user/self', headers: oneapiAuth, expect: 200, peers: true },
-  { key: 'me', name: 'AIDeer GET /api/v1/users/me', path: () => '/api/v1/users/me', headers: (s) => bearer(s.reader.jwt), expect: 200, peers: true },
-  { key: 'chats', name: 'AIDeer GET /api/v1/chats?limit=10', path: () => '/api/v1/chats?limit=10', headers: (s) => bearer(s.reader.jwt), expect: 200, peers: true },
-  { key: 'invalid', name: 'One-API validation failure (phone=abc)', path: () => '/api/phone_verification?phone=abc&purpose=register', headers: () => ({}), expect: 400, peers: true },
+  {
+    key: 'self',
+    name: 'One-API GET /api/user/self',
+    path: () => '/api/user/self',
+    headers: oneapiAuth,
+    expect: 200,
+    peers: true,
+  },
+  {
+    key: 'me',
+    name: 'AIDeer GET /api/v1/users/me',
+    path: () => '/api/v1/users/me',
+    headers: (s) => bearer(s.reader.jwt),
+    expect: 200,
+    peers: true,
+  },
+  {
+    key: 'chats',
+    name: 'AIDeer GET /api/v1/chats?limit=10',
+    path: () => '/api/v1/chats?limit=10',
+    headers: (s) => bearer(s.reader.jwt),
+    expect: 200,
+    peers: true,
+  },
+  {
+    key: 'invalid',
+    name: 'One-API validation failure (phone=abc)',
+    path: () => '/api/phone_verification?phone=abc&purpose=register',
+    headers: () => ({}),
+    expect: 400,
+    peers: true,
+  },
   {
     key: 'topicMessage',
     name: 'One-API POST /api/topics/{id}/messages (echo)',
@@ -95,7 +155,11 @@ const ALL_SCENARIOS: Scenario[] = [
     method: 'POST',
     path: () => '/api/v1/chats',
     headers: (s) => bearer(s.writer.jwt),
-    body: (s) => ({ preset_id: s.presetId, title: 'Bench chat', messages: [{ role: 'user', type: 'text', content: 'Hello', visibility: true }] }),
+    body: (s) => ({
+      preset_id: s.presetId,
+      title: 'Bench chat',
+      messages: [{ role: 'user', type: 'text', content: 'Hello', visibility: true }],
+    }),
     expect: 200,
     peers: false,
   },
@@ -112,7 +176,9 @@ const ALL_SCENARIOS: Scenario[] = [
   },
 ];
 
-const SCENARIOS = ALL_SCENARIOS.filter((sc) => !ONLY || ONLY.includes(sc.key)).map((sc) => (SKIP.has('peers') ? { ...sc, peers: false } : sc));
+const SCENARIOS = ALL_SCENARIOS.filter((sc) => !ONLY || ONLY.includes(sc.key)).map((sc) =>
+  SKIP.has('peers') ? { ...sc, peers: false } : sc,
+);
 
 interface Measure {
   requests: number;
@@ -148,7 +214,10 @@ interface WritePathRow {
 }
 
 async function load(port: number, sc: Scenario, seed: Seed, durationS: number): Promise<autocannon.Result> {
-  const headers = { ...sc.headers(seed), ...(sc.body || sc.bodyPerRequest ? { 'content-type': 'application/json' } : {}) };
+  const headers = {
+    ...sc.headers(seed),
+    ...(sc.body || sc.bodyPerRequest ? { 'content-type': 'application/json' } : {}),
+  };
   const body = sc.body ? JSON.stringify(sc.body(seed)) : undefined;
   const perRequest = sc.bodyPerRequest;
   return autocannon({
@@ -162,7 +231,9 @@ async function load(port: number, sc: Scenario, seed: Seed, durationS: number): 
         path: sc.path(seed),
         headers,
         body,
-        ...(perRequest ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: JSON.stringify(perRequest(seed)) }) } : {}),
+        ...(perRequest
+          ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: JSON.stringify(perRequest(seed)) }) }
+          : {}),
       },
     ],
   });
@@ -180,7 +251,10 @@ async function measure(proc: Proc, sc: Scenario, seed: Seed): Promise<Measure> {
   return { requests, durationS: r.duration, cpuUs, latencies: [r.latency.p50, r.latency.p99], statuses };
 }
 
-async function withDatabase<T>(kind: string, fn: (db: Knex, env: NodeJS.ProcessEnv, pgUrl?: string) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  kind: string,
+  fn: (db: Knex, env: NodeJS.ProcessEnv, pgUrl?: string) => Promise<T>,
+): Promise<T> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${kind}-`));
   tempDirs.add(dataDir);
   let pgUrl: string | undefined;
@@ -247,7 +321,11 @@ interface DatabaseResult {
  */
 async function analyseWrites(env: NodeJS.ProcessEnv, seed: Seed, pgUrl?: string): Promise<WritePathRow[]> {
   const variants = pgUrl
-    ? [{ variant: 'pool 10 (default)', pool: 10, syncOff: false }, { variant: 'pool 30', pool: 30, syncOff: false }, { variant: 'pool 10, synchronous_commit off', pool: 10, syncOff: true }]
+    ? [
+        { variant: 'pool 10 (default)', pool: 10, syncOff: false },
+        { variant: 'pool 30', pool: 30, syncOff: false },
+        { variant: 'pool 10, synchronous_commit off', pool: 10, syncOff: true },
+      ]
     : [{ variant: 'SQLite (one connection)', pool: 1, syncOff: false }];
   const rows: WritePathRow[] = [];
   const dbName = pgUrl ? new URL(pgUrl).pathname.slice(1) : '';
@@ -270,7 +348,16 @@ async function analyseWrites(env: NodeJS.ProcessEnv, seed: Seed, pgUrl?: string)
         const c1 = await counts(server);
         const statuses = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, x]) => [k, x.count]));
         const n = Object.values(statuses).reduce((a, b) => a + b, 0);
-        rows.push({ scenario: sc.key, variant: v.variant, rps: n / r.duration, p99: r.latency.p99, serverCore: cpu / 1e6 / r.duration, queriesPerReq: (c1.queries - c0.queries) / n, transactionsPerReq: (c1.transactions - c0.transactions) / n, statuses });
+        rows.push({
+          scenario: sc.key,
+          variant: v.variant,
+          rps: n / r.duration,
+          p99: r.latency.p99,
+          serverCore: cpu / 1e6 / r.duration,
+          queriesPerReq: (c1.queries - c0.queries) / n,
+          transactionsPerReq: (c1.transactions - c0.transactions) / n,
+          statuses,
+        });
         process.stdout.write('.');
       }
     } finally {
@@ -285,20 +372,40 @@ async function analyseWrites(env: NodeJS.ProcessEnv, seed: Seed, pgUrl?: string)
 async function benchDatabase(kind: string): Promise<DatabaseResult> {
   return withDatabase(kind, async (db, env, pgUrl) => {
     const seed = await seedRows(db, { redeemCodes: PLAN.redeemCodes, streamers: 10 });
-    const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR)}`, `--cpu-prof-name=project-${kind}.cpuprofile`] : [];
+    const profile = PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR)}`, `--cpu-prof-name=project-${kind}.cpuprofile`]
+      : [];
     const project = await started([...profile, SERVER], env, '/api/v1/nope');
     await seedOverHttp(project.port, seed, 10);
-    const bareUser = JSON.stringify({ success: true, message: '', data: { id: seed.oneapi.userId, username: 'user_0001', display_name: 'bench', role: 1, status: 1, group: 'default', school: 'Bench University', college: 'Computing', phone: '13800000001', access_token: seed.oneapi.token } });
+    const bareUser = JSON.stringify({
+      success: true,
+      message: '',
+      data: {
+        id: seed.oneapi.userId,
+        username: 'user_0001',
+        display_name: 'bench',
+        role: 1,
+        status: 1,
+        group: 'default',
+        school: 'Bench University',
+        college: 'Computing',
+        phone: '13800000001',
+        access_token: seed.oneapi.token,
+      },
+    });
     const peerEnv = { ...env, JWT_SECRET, BARE_TOKEN: seed.oneapi.token, BARE_USER: bareUser };
     const procs = new Map<Target, Proc>([['project', project]]);
     try {
-      for (const peer of ['bare', ...(SCENARIOS.some((sc) => sc.peers) ? PEERS : [])] as Target[]) procs.set(peer, await started(['--import', 'tsx', 'bench/peers.ts'], { ...peerEnv, PEER: peer }, '/'));
+      for (const peer of ['bare', ...(SCENARIOS.some((sc) => sc.peers) ? PEERS : [])] as Target[])
+        procs.set(peer, await started(['--import', 'tsx', 'bench/peers.ts'], { ...peerEnv, PEER: peer }, '/'));
       // Bare once per scenario slot, so every scenario has a bare figure from the same moment.
       const cases: { sc: Scenario; target: Target }[] = [];
-      for (const sc of SCENARIOS) for (const target of ['bare', 'project', ...(sc.peers ? PEERS : [])] as Target[]) cases.push({ sc, target });
+      for (const sc of SCENARIOS)
+        for (const target of ['bare', 'project', ...(sc.peers ? PEERS : [])] as Target[]) cases.push({ sc, target });
       // Bare answers only One-API's user/self (BARE_TOKEN), whichever scenarios --only keeps.
       const bareScenario = ALL_SCENARIOS[0];
-      for (const { sc, target } of cases) await load(procs.get(target)!.port, target === 'bare' ? bareScenario : sc, seed, PLAN.warmupS);
+      for (const { sc, target } of cases)
+        await load(procs.get(target)!.port, target === 'bare' ? bareScenario : sc, seed, PLAN.warmupS);
       const results = new Map<string, Measure[]>();
       // Round-robin, so a busy moment on a shared machine weighs on every case alike.
       for (let round = 0; round < PLAN.rounds; round++) {
@@ -330,13 +437,28 @@ async function benchDatabase(kind: string): Promise<DatabaseResult> {
           expect: target === 'bare' ? 200 : sc.expect,
         };
       });
-      for (const [target, p] of procs) if (rows.some((r) => r.target === target && Object.keys(r.statuses).some((s) => s >= '500'))) console.error(`bench: ${target} failed requests; its stderr ends:\n${p.stderr()}`);
+      for (const [target, p] of procs)
+        if (rows.some((r) => r.target === target && Object.keys(r.statuses).some((s) => s >= '500')))
+          console.error(`bench: ${target} failed requests; its stderr ends:\n${p.stderr()}`);
       await stop(project);
       procs.delete('project');
       console.log(`bench: ${kind} write path`);
       const writePath = SKIP.has('writes') ? [] : await analyseWrites(env, seed, pgUrl);
       console.log(`bench: ${kind} streams`);
-      const streams = SKIP.has('streams') ? undefined : await benchStreams({ env, seed, tasks: PLAN.tasks, delayMs: PLAN.delayMs, presetId: seed.presetId!, profileArgs: PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `streams-${kind}`)}`] : undefined, phases: { lag: !SKIP.has('lag'), hold: !SKIP.has('hold') }, heapDir: HEAP_DIR && path.resolve(HEAP_DIR) });
+      const streams = SKIP.has('streams')
+        ? undefined
+        : await benchStreams({
+            env,
+            seed,
+            tasks: PLAN.tasks,
+            delayMs: PLAN.delayMs,
+            presetId: seed.presetId!,
+            profileArgs: PROFILE_DIR
+              ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR, `streams-${kind}`)}`]
+              : undefined,
+            phases: { lag: !SKIP.has('lag'), hold: !SKIP.has('hold') },
+            heapDir: HEAP_DIR && path.resolve(HEAP_DIR),
+          });
       return { rows, writePath, streams };
     } finally {
       for (const p of procs.values()) await stop(p);
@@ -364,7 +486,19 @@ async function benchColdStart(): Promise<{ serverMs: number[]; bareMs: number[] 
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cold-'));
     tempDirs.add(dataDir);
     try {
-      const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', JWT_SECRET, ONEAPI_SECRET, LOG_LEVEL: 'warn', FEED_SAMPLE: 'false', SMS_LOG_IN_PRODUCTION: 'true' };
+      const env = {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        JWT_SECRET,
+        ONEAPI_SECRET,
+        LOG_LEVEL: 'warn',
+        FEED_SAMPLE: 'false',
+        SMS_LOG_IN_PRODUCTION: 'true',
+      };
       serverMs.push(await until200([SERVER], env, '/api/phone_verification?phone=13800138000&purpose=register'));
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -396,7 +530,9 @@ const machine = {
   smoke: SMOKE,
   plan: PLAN,
 };
-console.log(`bench${SMOKE ? ' (smoke)' : ''}: node ${machine.node}, ${machine.nproc} CPUs (${machine.cpu}), load ${machine.loadavg.join(' ')}; server core ${HAS_TASKSET ? 0 : '(unpinned)'}, client core ${HAS_TASKSET ? 1 : '(unpinned)'}`);
+console.log(
+  `bench${SMOKE ? ' (smoke)' : ''}: node ${machine.node}, ${machine.nproc} CPUs (${machine.cpu}), load ${machine.loadavg.join(' ')}; server core ${HAS_TASKSET ? 0 : '(unpinned)'}, client core ${HAS_TASKSET ? 1 : '(unpinned)'}`,
+);
 
 const byDb: Record<string, DatabaseResult> = {};
 for (const kind of DBS) {
@@ -410,7 +546,12 @@ for (const kind of DBS) {
 console.log('bench: cold start');
 const cold = SKIP.has('cold') ? { serverMs: [], bareMs: [] } : await benchColdStart();
 
-const result = { machine, databases: byDb, coldStart: { serverMedianMs: median(cold.serverMs), bareMedianMs: median(cold.bareMs), ...cold }, seconds: (performance.now() - t0) / 1000 };
+const result = {
+  machine,
+  databases: byDb,
+  coldStart: { serverMedianMs: median(cold.serverMs), bareMedianMs: median(cold.bareMs), ...cold },
+  seconds: (performance.now() - t0) / 1000,
+};
 fs.mkdirSync(path.dirname(OUT), { recursive: true });
 fs.writeFileSync(OUT, JSON.stringify(result, null, 2) + '\n');
 const table = markdown(result);
@@ -419,19 +560,35 @@ console.log('\n' + table);
 console.log(`bench: wrote ${path.relative(process.cwd(), OUT)} and its .md in ${result.seconds.toFixed(0)} s`);
 
 // Fails (for the CI smoke check) when a case did not get the status it is meant to exercise.
-const wrong = Object.values(byDb).flatMap((d) => d.rows.filter((r) => !r.statuses[String(r.expect)] || Object.keys(r.statuses).length !== 1));
-const streamsBad = Object.values(byDb).flatMap((d) => (d.streams && (d.streams.finished !== d.streams.tasks || d.streams.closed !== d.streams.tasks) ? [d.streams] : []));
-for (const r of wrong) console.error(`bench: ${r.db} ${r.scenario} ${r.target} expected only ${r.expect}, got ${JSON.stringify(r.statuses)}`);
-for (const s of streamsBad) console.error(`bench: streams ended ${s.finished} finished / ${s.closed} closed of ${s.tasks}`);
+const wrong = Object.values(byDb).flatMap((d) =>
+  d.rows.filter((r) => !r.statuses[String(r.expect)] || Object.keys(r.statuses).length !== 1),
+);
+const streamsBad = Object.values(byDb).flatMap((d) =>
+  d.streams && (d.streams.finished !== d.streams.tasks || d.streams.closed !== d.streams.tasks) ? [d.streams] : [],
+);
+for (const r of wrong)
+  console.error(
+    `bench: ${r.db} ${r.scenario} ${r.target} expected only ${r.expect}, got ${JSON.stringify(r.statuses)}`,
+  );
+for (const s of streamsBad)
+  console.error(`bench: streams ended ${s.finished} finished / ${s.closed} closed of ${s.tasks}`);
 process.exit(wrong.length || streamsBad.length ? 1 : 0);
 
 function markdown(r: typeof result): string {
   const out: string[] = [];
-  const x = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(a / b >= 10 ? 1 : a / b >= 1 ? 2 : 3)}` : '—');
+  const x = (a: number, b: number) =>
+    Number.isFinite(a) && Number.isFinite(b) && b > 0
+      ? `${(a / b).toFixed(a / b >= 10 ? 1 : a / b >= 1 ? 2 : 3)}`
+      : '—';
   for (const [kind, d] of Object.entries(r.databases)) {
     out.push(`### ${kind === 'pg' ? 'Postgres' : 'SQLite'}`, '');
-    out.push('Ratios are requests per server CPU-second over the other server\'s in the same run (bare node:http: a Map lookup and ~300 bytes of JSON).', '');
-    out.push('| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | core used | ÷ bare | ÷ express floor | ÷ express+oav | ÷ fastify |');
+    out.push(
+      "Ratios are requests per server CPU-second over the other server's in the same run (bare node:http: a Map lookup and ~300 bytes of JSON).",
+      '',
+    );
+    out.push(
+      '| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | core used | ÷ bare | ÷ express floor | ÷ express+oav | ÷ fastify |',
+    );
     out.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const sc of SCENARIOS) {
       const row = (t: Target) => d.rows.find((x) => x.scenario === sc.key && x.target === t);
@@ -445,15 +602,39 @@ function markdown(r: typeof result): string {
       }
     }
     const bare = d.rows.filter((x) => x.target === 'bare');
-    out.push('', `bare node:http: ${num(median(bare.map((b) => b.rps)))} req/s, ${num(median(bare.map((b) => b.cpuUsPerReq)))} µs CPU per request (median of its slots).`, '');
-    if (d.writePath.length) out.push('Write path (the write cases again on a server counting its SQL; knex query events):', '');
-    if (d.writePath.length) out.push('| scenario | variant | req/s | p99 ms | core used | SQL statements/req | transactions/req |', '|---|---|---|---|---|---|---|');
-    for (const w of d.writePath) out.push(`| ${w.scenario} | ${w.variant} | ${num(w.rps)} | ${num(w.p99)} | ${(w.serverCore * 100).toFixed(0)}% | ${w.queriesPerReq.toFixed(2)} | ${w.transactionsPerReq.toFixed(2)} |`);
+    out.push(
+      '',
+      `bare node:http: ${num(median(bare.map((b) => b.rps)))} req/s, ${num(median(bare.map((b) => b.cpuUsPerReq)))} µs CPU per request (median of its slots).`,
+      '',
+    );
+    if (d.writePath.length)
+      out.push('Write path (the write cases again on a server counting its SQL; knex query events):', '');
+    if (d.writePath.length)
+      out.push(
+        '| scenario | variant | req/s | p99 ms | core used | SQL statements/req | transactions/req |',
+        '|---|---|---|---|---|---|---|',
+      );
+    for (const w of d.writePath)
+      out.push(
+        `| ${w.scenario} | ${w.variant} | ${num(w.rps)} | ${num(w.p99)} | ${(w.serverCore * 100).toFixed(0)}% | ${w.queriesPerReq.toFixed(2)} | ${w.transactionsPerReq.toFixed(2)} |`,
+      );
     out.push('');
     const s = d.streams;
-    if (s?.tasks) out.push(`Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); peak RSS ${num(s.rssPeakPerTaskKB)} KB per task over the run; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`, '');
-    if (s?.held) out.push(`Held with every stream open at once (${s.held.open[0]} then ${s.held.open[1]} open, ${s.held.collected ? 'after a full GC' : 'garbage included: no --expose-gc'}): ${num(s.held.rssPerStreamKB)} KB RSS per task and stream (V8 heap used ${num(s.held.heapPerStreamKB)} KB, taken ${num(s.held.heapTotalPerStreamKB)} KB, external ${num(s.held.externalPerStreamKB)} KB); ${num(s.held.rssFromIdlePerStreamKB)} KB counted from idle.`, '');
+    if (s?.tasks)
+      out.push(
+        `Streams: ${s.tasks} tasks (echo, 8 deltas ${s.delayMs} ms apart), each followed by its stream, on one server core (at most ${s.peakOpen} open at once): ${s.finished} finished, ${s.closed} closed; event lag p50 ${num(s.lagP50)} ms, p99 ${num(s.lagP99)} ms (max ${num(s.lagMax)}); peak RSS ${num(s.rssPeakPerTaskKB)} KB per task over the run; ${num(s.dbWritesPerTask)} database writes per task (INSERT/UPDATE of aideer_tasks); server CPU ${num(s.serverCpuUsPerTask)} µs per task; ${num(s.wallS)} s wall.`,
+        '',
+      );
+    if (s?.held)
+      out.push(
+        `Held with every stream open at once (${s.held.open[0]} then ${s.held.open[1]} open, ${s.held.collected ? 'after a full GC' : 'garbage included: no --expose-gc'}): ${num(s.held.rssPerStreamKB)} KB RSS per task and stream (V8 heap used ${num(s.held.heapPerStreamKB)} KB, taken ${num(s.held.heapTotalPerStreamKB)} KB, external ${num(s.held.externalPerStreamKB)} KB); ${num(s.held.rssFromIdlePerStreamKB)} KB counted from idle.`,
+        '',
+      );
   }
-  if (r.coldStart.serverMs.length) out.push(`Cold start, spawn to first 200 (\`node ${path.relative(ROOT, SERVER)}\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`, '');
+  if (r.coldStart.serverMs.length)
+    out.push(
+      `Cold start, spawn to first 200 (\`node ${path.relative(ROOT, SERVER)}\`, both specs, fresh SQLite database so migrations run): median ${num(r.coldStart.serverMedianMs)} ms (runs ${r.coldStart.serverMs.map(num).join(', ')}); bare node:http ${num(r.coldStart.bareMedianMs)} ms.`,
+      '',
+    );
   return out.join('\n');
 }

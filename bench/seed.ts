@@ -32,13 +32,37 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
   const tokens = new Tokens({ secret: JWT_SECRET, accessMinutes: 24 * 60, refreshMinutes: 24 * 60 });
   const token = crypto.randomBytes(32).toString('base64url');
   const [{ id: oneapiId }] = await db('oneapi_users')
-    .insert({ username: 'user_0001', display_name: 'bench', role: 1, status: 1, group: 'default', school: 'Bench University', college: 'Computing', phone: PHONE, created_at: now, updated_at: now })
+    .insert({
+      username: 'user_0001',
+      display_name: 'bench',
+      role: 1,
+      status: 1,
+      group: 'default',
+      school: 'Bench University',
+      college: 'Computing',
+      phone: PHONE,
+      created_at: now,
+      updated_at: now,
+    })
     .returning('id');
-  await db('oneapi_tokens').insert({ user_id: oneapiId, token_hash: sha256(token), created_at: now, expires_at: now + 86_400_000 });
+  await db('oneapi_tokens').insert({
+    user_id: oneapiId,
+    token_hash: sha256(token),
+    created_at: now,
+    expires_at: now + 86_400_000,
+  });
 
   const aideerUser = async (username: string, credits: number) => {
     const [{ id }] = await db('aideer_users')
-      .insert({ username, permission: 1, nickname: username, password_hash: null, avatar: '/static/avatars/default.webp', credits_left: credits, created_at: now })
+      .insert({
+        username,
+        permission: 1,
+        nickname: username,
+        password_hash: null,
+        avatar: '/static/avatars/default.webp',
+        credits_left: credits,
+        created_at: now,
+      })
       .returning('id');
     return { id, jwt: tokens.issue(id, 'access') };
   };
@@ -47,33 +71,66 @@ export async function seedRows(db: Knex, opts: { redeemCodes: number; streamers:
   const streamers = [];
   for (let i = 0; i < opts.streamers; i++) streamers.push(await aideerUser(`bench_streamer_${i}`, 1_000_000_000));
 
-  const codes = Array.from({ length: opts.redeemCodes }, (_, i) => ({ code: redeemCode(i), value: 1, created_at: now }));
+  const codes = Array.from({ length: opts.redeemCodes }, (_, i) => ({
+    code: redeemCode(i),
+    value: 1,
+    created_at: now,
+  }));
   for (let i = 0; i < codes.length; i += 500) await db('aideer_redeem_codes').insert(codes.slice(i, i + 500));
-  return { oneapi: { token, userId: oneapiId }, reader, writer, streamers, redeemCodes: opts.redeemCodes, codesUsed: 0 };
+  return {
+    oneapi: { token, userId: oneapiId },
+    reader,
+    writer,
+    streamers,
+    redeemCodes: opts.redeemCodes,
+    codesUsed: 0,
+  };
 }
 
 export const redeemCode = (i: number) => `BENCH${String(i).padStart(7, '0')}`;
 
 /** One request on a connection of its own (a burst of a thousand must not meet a closing keep-alive socket). */
-export function call(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<{ status: number; json: unknown }> {
+export function call(
+  port: number,
+  method: string,
+  path: string,
+  auth: Record<string, string>,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { ...auth, ...(payload === undefined ? {} : { 'Content-Type': 'application/json' }) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        const json: unknown = text ? JSON.parse(text) : undefined;
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent: false,
+        headers: { ...auth, ...(payload === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          const json: unknown = text ? JSON.parse(text) : undefined;
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
 }
 
-async function ok(port: number, method: string, path: string, auth: Record<string, string>, body?: unknown): Promise<unknown> {
+async function ok(
+  port: number,
+  method: string,
+  path: string,
+  auth: Record<string, string>,
+  body?: unknown,
+): Promise<unknown> {
   const r = await call(port, method, path, auth, body);
   if (r.status !== 200) throw new Error(`seeding: ${method} ${path} answered ${r.status} ${JSON.stringify(r.json)}`);
   return r.json;
@@ -93,19 +150,35 @@ export function stringField(json: unknown, key: string): string {
 }
 
 export const bearer = (jwt: string) => ({ Authorization: `Bearer ${jwt}` });
-export const oneapiAuth = (seed: Seed) => ({ Authorization: `Bearer ${seed.oneapi.token}`, UserID: String(seed.oneapi.userId) });
+export const oneapiAuth = (seed: Seed) => ({
+  Authorization: `Bearer ${seed.oneapi.token}`,
+  UserID: String(seed.oneapi.userId),
+});
 
 export const CHAT_MESSAGES = [
   { role: 'user', type: 'text', content: 'Plan a weekend in Hangzhou for two people who like tea.', visibility: true },
-  { role: 'assistant', type: 'text', content: 'Day one: West Lake at dawn, then Longjing village for tea.', visibility: true },
+  {
+    role: 'assistant',
+    type: 'text',
+    content: 'Day one: West Lake at dawn, then Longjing village for tea.',
+    visibility: true,
+  },
 ];
 
 /** What the real API must create itself: a preset, the reader's chats, a topic. */
 export async function seedOverHttp(port: number, seed: Seed, chats: number): Promise<void> {
-  const preset = await ok(port, 'POST', '/api/v1/presets', bearer(seed.writer.jwt), { title: 'Bench preset', messages: [{ role: 'system', type: 'text', content: 'You are terse.', visibility: false }] });
+  const preset = await ok(port, 'POST', '/api/v1/presets', bearer(seed.writer.jwt), {
+    title: 'Bench preset',
+    messages: [{ role: 'system', type: 'text', content: 'You are terse.', visibility: false }],
+  });
   const presetId = stringField(preset, 'id');
   seed.presetId = presetId;
-  for (let i = 0; i < chats; i++) await ok(port, 'POST', '/api/v1/chats', bearer(seed.reader.jwt), { preset_id: presetId, title: `Trip ${i}`, messages: CHAT_MESSAGES });
+  for (let i = 0; i < chats; i++)
+    await ok(port, 'POST', '/api/v1/chats', bearer(seed.reader.jwt), {
+      preset_id: presetId,
+      title: `Trip ${i}`,
+      messages: CHAT_MESSAGES,
+    });
   const topic = await ok(port, 'POST', '/api/topics', oneapiAuth(seed), { topic_name: 'bench' });
   const topicId = field(field(topic, 'data'), 'id');
   if (typeof topicId !== 'number') throw new Error(`expected a topic id in ${JSON.stringify(topic)}`);

@@ -100,7 +100,10 @@ function stream(port: number, path: string, jwt: string, open: OpenCount, onOpen
 
 /** `nodeArgs` go before the script (--cpu-prof, --expose-gc). */
 export function startCounting(env: NodeJS.ProcessEnv, port: number, nodeArgs: string[] = []): Promise<Proc> {
-  return startNode([...nodeArgs, '--import', 'tsx', 'bench/counting-server.ts'], env, port, { ipc: true, timeoutMs: 30_000 });
+  return startNode([...nodeArgs, '--import', 'tsx', 'bench/counting-server.ts'], env, port, {
+    ipc: true,
+    timeoutMs: 30_000,
+  });
 }
 
 function ask<T>(server: Proc, message: unknown): Promise<T> {
@@ -120,12 +123,14 @@ type Memory = NodeJS.MemoryUsage & { collected: boolean };
 async function inBatches<T, R>(items: T[], count: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: count }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    }),
+  );
   return out;
 }
 
@@ -147,7 +152,11 @@ interface StreamOpts {
 function makeChats(port: number, opts: StreamOpts) {
   const owners = Array.from({ length: opts.tasks }, (_, i) => opts.seed.streamers[i % opts.seed.streamers.length]);
   return inBatches(owners, 20, async (owner) => {
-    const r = await call(port, 'POST', '/api/v1/chats', bearer(owner.jwt), { preset_id: opts.presetId, title: 'stream', messages: CHAT_MESSAGES.slice(0, 1) });
+    const r = await call(port, 'POST', '/api/v1/chats', bearer(owner.jwt), {
+      preset_id: opts.presetId,
+      title: 'stream',
+      messages: CHAT_MESSAGES.slice(0, 1),
+    });
     if (r.status !== 200) throw new Error(`creating a chat answered ${r.status}`);
     return { owner, chatId: stringField(r.json, 'id') };
   });
@@ -157,7 +166,12 @@ function makeChats(port: number, opts: StreamOpts) {
  * Creates a task per chat and follows each with its stream. Creations are paced (50 in flight) so
  * the burst does not overflow the listen backlog, while the streams stay open together.
  */
-function createAndFollow(port: number, chats: { owner: Seed['streamers'][number]; chatId: string }[], open: OpenCount, onOpen?: () => void): Promise<StreamRecord>[] {
+function createAndFollow(
+  port: number,
+  chats: { owner: Seed['streamers'][number]; chatId: string }[],
+  open: OpenCount,
+  onOpen?: () => void,
+): Promise<StreamRecord>[] {
   let creating = 0;
   const waiting: (() => void)[] = [];
   const create = async (owner: Seed['streamers'][number], chatId: string) => {
@@ -186,7 +200,12 @@ export async function benchStreams(opts: StreamOpts): Promise<StreamResult> {
 /** The issue's case: tasks of 8 deltas `delayMs` apart, each followed by its stream; lag, writes, CPU. */
 async function lagPhase(opts: StreamOpts): Promise<StreamResult> {
   const port = await freePort();
-  const env = { ...opts.env, PORT: String(port), LLM_ECHO_DELAY_MS: String(opts.delayMs), MAX_ACTIVE_TASKS_PER_USER: '1000' };
+  const env = {
+    ...opts.env,
+    PORT: String(port),
+    LLM_ECHO_DELAY_MS: String(opts.delayMs),
+    MAX_ACTIVE_TASKS_PER_USER: '1000',
+  };
   const server = await startCounting(env, port, opts.profileArgs);
   const open: OpenCount = { now: 0, peak: 0 };
   try {
@@ -196,10 +215,16 @@ async function lagPhase(opts: StreamOpts): Promise<StreamResult> {
     const rssBefore = server.rss();
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, server.rss() || 0)), 50);
-    const died = new Promise<never>((_, reject) => server.child.once('exit', (code, signal) => reject(new Error(`the stream server exited (${code ?? signal}) during the streams: ${server.stderr().trim()}`))));
+    const died = new Promise<never>((_, reject) =>
+      server.child.once('exit', (code, signal) =>
+        reject(new Error(`the stream server exited (${code ?? signal}) during the streams: ${server.stderr().trim()}`)),
+      ),
+    );
     const cpuBefore = server.cpuUs();
     const started = performance.now();
-    const records = await Promise.race([died, Promise.all(createAndFollow(port, chats, open))]).finally(() => clearInterval(sampler));
+    const records = await Promise.race([died, Promise.all(createAndFollow(port, chats, open))]).finally(() =>
+      clearInterval(sampler),
+    );
     const wallS = (performance.now() - started) / 1000;
     const cpu = server.cpuUs() - cpuBefore;
     // The runner's final writes land before the stream's final event; give stragglers a moment.
@@ -212,7 +237,8 @@ async function lagPhase(opts: StreamOpts): Promise<StreamResult> {
     // a stream that got id 1 live got it before the stream's first read, so it cannot be told
     // from a catch-up by its id alone: the first gap of every stream is left out (7 deltas, 6 gaps).
     const lags: number[] = [];
-    for (const rec of records) for (let i = 2; i < rec.runningAt.length; i++) lags.push(rec.runningAt[i] - rec.runningAt[i - 1] - opts.delayMs);
+    for (const rec of records)
+      for (let i = 2; i < rec.runningAt.length; i++) lags.push(rec.runningAt[i] - rec.runningAt[i - 1] - opts.delayMs);
     lags.sort((a, b) => a - b);
     return {
       tasks: opts.tasks,
@@ -246,7 +272,12 @@ const HOLD_DELAY_MS = 10_000; // the most LLM_ECHO_DELAY_MS allows: tasks last 7
 
 async function holdPhase(opts: StreamOpts): Promise<HeldMemory> {
   const port = await freePort();
-  const env = { ...opts.env, PORT: String(port), LLM_ECHO_DELAY_MS: String(HOLD_DELAY_MS), MAX_ACTIVE_TASKS_PER_USER: '1000' };
+  const env = {
+    ...opts.env,
+    PORT: String(port),
+    LLM_ECHO_DELAY_MS: String(HOLD_DELAY_MS),
+    MAX_ACTIVE_TASKS_PER_USER: '1000',
+  };
   const server = await startCounting(env, port, ['--expose-gc']);
   const open: OpenCount = { now: 0, peak: 0 };
   try {
@@ -264,7 +295,13 @@ async function holdPhase(opts: StreamOpts): Promise<HeldMemory> {
     const everyOpen = new Promise<void>((r) => (allOpen = r));
     const first = chats.slice(0, half);
     const rest = chats.slice(half);
-    const died = new Promise<never>((_, reject) => server.child.once('exit', (code, signal) => reject(new Error(`the stream server exited (${code ?? signal}) while holding streams: ${server.stderr().trim()}`))));
+    const died = new Promise<never>((_, reject) =>
+      server.child.once('exit', (code, signal) =>
+        reject(
+          new Error(`the stream server exited (${code ?? signal}) while holding streams: ${server.stderr().trim()}`),
+        ),
+      ),
+    );
     const onOpen = () => {
       if (open.now === half) reached();
       if (open.now === opts.tasks) allOpen();
@@ -279,7 +316,8 @@ async function holdPhase(opts: StreamOpts): Promise<HeldMemory> {
     const openAtAll = open.now;
     await snapshot('all');
     for (const s of streams) s.catch(() => undefined); // the server stops under them
-    const per = (key: 'rss' | 'heapUsed' | 'heapTotal' | 'external') => (atAll[key] - atHalf[key]) / 1024 / (openAtAll - openAtHalf);
+    const per = (key: 'rss' | 'heapUsed' | 'heapTotal' | 'external') =>
+      (atAll[key] - atHalf[key]) / 1024 / (openAtAll - openAtHalf);
     return {
       open: [openAtHalf, openAtAll],
       rssPerStreamKB: per('rss'),

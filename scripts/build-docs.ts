@@ -8,4 +8,6 @@ import { ROOT } from '../src/spec.ts';
 const { values } = parseArgs({ options: { out: { type: 'string', default: path.join(ROOT, 'docs-site') } } });
 const outDir = path.resolve(values.out);
 const files = buildStaticSite(outDir);
-console.log(`wrote ${files.map((f) => path.basename(f)).join(', ')} into ${outDir}\nopen ${path.join(outDir, 'index.html')}`);
+console.log(
+  `wrote ${files.map((f) => path.basename(f)).join(', ')} into ${outDir}\nopen ${path.join(outDir, 'index.html')}`,
+);

@@ -18,7 +18,11 @@ const READINGS = [
 ] as const;
 
 async function generate(name: keyof typeof SPEC_FILES, defaultNonNullable: boolean): Promise<string> {
-  const ast = await openapiTS(pathToFileURL(SPEC_FILES[name]), { alphabetize: false, exportType: false, defaultNonNullable });
+  const ast = await openapiTS(pathToFileURL(SPEC_FILES[name]), {
+    alphabetize: false,
+    exportType: false,
+    defaultNonNullable,
+  });
   return HEADER + astToString(ast);
 }
 
@@ -27,7 +31,9 @@ const dir = path.join(ROOT, 'generated');
 const names = Object.keys(SPEC_FILES) as (keyof typeof SPEC_FILES)[];
 let drift = false;
 // A file no spec produces any more (say, after a rename) would otherwise linger, still importable.
-const outputs = names.flatMap((name) => READINGS.map((r) => ({ name, file: `${name}${r.suffix}.ts`, defaultNonNullable: r.defaultNonNullable })));
+const outputs = names.flatMap((name) =>
+  READINGS.map((r) => ({ name, file: `${name}${r.suffix}.ts`, defaultNonNullable: r.defaultNonNullable })),
+);
 const produced = new Set(outputs.map((o) => o.file));
 for (const file of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
   if (produced.has(file)) continue;
@@ -46,7 +52,9 @@ for (const { name, file, defaultNonNullable } of outputs) {
   if (check) {
     if (current !== text) {
       drift = true;
-      console.error(`generated/${file} is out of date with openapi/${name}.yaml: run \`npm run generate\` and commit the result.`);
+      console.error(
+        `generated/${file} is out of date with openapi/${name}.yaml: run \`npm run generate\` and commit the result.`,
+      );
     }
   } else if (current !== text) {
     fs.mkdirSync(dir, { recursive: true });

@@ -11,7 +11,13 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreditStore } from '../src/aideer/store/credits.ts';
-import { createPostgres, sharedEnv, startInstance, type Instance, type TestPostgres } from '../test/multi-instance/instances.ts';
+import {
+  createPostgres,
+  sharedEnv,
+  startInstance,
+  type Instance,
+  type TestPostgres,
+} from '../test/multi-instance/instances.ts';
 
 const STREAMS = Number(process.argv[2] ?? 1000);
 
@@ -33,7 +39,13 @@ interface Stream {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
@@ -46,26 +58,44 @@ async function call(base: string, method: string, path: string, body?: unknown, 
 function openStream(base: string, taskId: string, lastEventId?: string): Promise<Stream> {
   return new Promise((resolve, reject) => {
     const opened = performance.now();
-    const req = http.get(`${base}/api/v1/tasks/${taskId}/stream`, { agent: false, headers: { accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) } }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`stream ${taskId}: HTTP ${res.statusCode}`));
-      const stream: Stream = { opened, events: [], broken: false, done: new Promise((r) => res.on('close', r)), close: () => req.destroy() };
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const id = /^id: (\d+)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (id && data) stream.events.push({ id: Number(id), ...(JSON.parse(data) as { status: string; content: string | null }), at: performance.now() });
-        }
-      });
-      res.on('error', () => (stream.broken = true));
-      res.on('aborted', () => (stream.broken = true));
-      resolve(stream);
-    });
+    const req = http.get(
+      `${base}/api/v1/tasks/${taskId}/stream`,
+      {
+        agent: false,
+        headers: { accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) },
+      },
+      (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`stream ${taskId}: HTTP ${res.statusCode}`));
+        const stream: Stream = {
+          opened,
+          events: [],
+          broken: false,
+          done: new Promise((r) => res.on('close', r)),
+          close: () => req.destroy(),
+        };
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let cut: number;
+          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const id = /^id: (\d+)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (id && data)
+              stream.events.push({
+                id: Number(id),
+                ...(JSON.parse(data) as { status: string; content: string | null }),
+                at: performance.now(),
+              });
+          }
+        });
+        res.on('error', () => (stream.broken = true));
+        res.on('aborted', () => (stream.broken = true));
+        resolve(stream);
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -79,17 +109,24 @@ function percentile(values: number[], p: number): number {
 async function pool<T>(n: number, concurrency: number, work: (i: number) => Promise<T>): Promise<T[]> {
   const out = new Array<T>(n);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await work(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await work(i);
+      }
+    }),
+  );
   return out;
 }
 
 async function pair(pg: TestPostgres, echoDelayMs: number, leaseSeconds = 15): Promise<[Instance, Instance]> {
-  const env = sharedEnv(pg.url, { LLM_ECHO_DELAY_MS: String(echoDelayMs), MAX_ACTIVE_TASKS_PER_USER: '1000', TASK_LEASE_SECONDS: String(leaseSeconds), LOG_LEVEL: 'info' });
+  const env = sharedEnv(pg.url, {
+    LLM_ECHO_DELAY_MS: String(echoDelayMs),
+    MAX_ACTIVE_TASKS_PER_USER: '1000',
+    TASK_LEASE_SECONDS: String(leaseSeconds),
+    LOG_LEVEL: 'info',
+  });
   const a = await startInstance('a', env);
   const b = await startInstance('b', env);
   return [a, b];
@@ -98,11 +135,31 @@ async function pair(pg: TestPostgres, echoDelayMs: number, leaseSeconds = 15): P
 async function userWithChat(pg: TestPostgres, base: string): Promise<{ token: string; chatId: string }> {
   const username = `fig_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   const created = await call(base, 'POST', '/api/v1/users', { username, password: 'pass-word-1' });
-  const form = await fetch(`${base}/api/v1/session/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: 'pass-word-1' }) });
+  const form = await fetch(`${base}/api/v1/session/oauth2/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: 'pass-word-1' }),
+  });
   const token = ((await form.json()) as { access_token: string }).access_token;
   await new CreditStore(pg.db).change(pg.db, created.body.id as number, 1e9, 'Add: figures');
-  const preset = await call(base, 'POST', '/api/v1/presets', { title: 'P', messages: [], parameters: { model: 'deepseek-chat' } }, token);
-  const chat = await call(base, 'POST', '/api/v1/chats', { preset_id: preset.body.id, title: 'C', messages: [{ role: 'user', type: 'text', content: 'one two three four five six seven eight' }] }, token);
+  const preset = await call(
+    base,
+    'POST',
+    '/api/v1/presets',
+    { title: 'P', messages: [], parameters: { model: 'deepseek-chat' } },
+    token,
+  );
+  const chat = await call(
+    base,
+    'POST',
+    '/api/v1/chats',
+    {
+      preset_id: preset.body.id,
+      title: 'C',
+      messages: [{ role: 'user', type: 'text', content: 'one two three four five six seven eight' }],
+    },
+    token,
+  );
   return { token, chatId: chat.body.id as string };
 }
 
@@ -138,7 +195,10 @@ function lostAndDuplicated(ids: number[]): { lost: number; duplicated: number } 
 
 async function commits(pg: TestPostgres): Promise<number> {
   const name = new URL(pg.url).pathname.slice(1);
-  const result = await pg.db.raw<{ rows: { xact_commit: string }[] }>('select xact_commit from pg_stat_database where datname = ?', [name]);
+  const result = await pg.db.raw<{ rows: { xact_commit: string }[] }>(
+    'select xact_commit from pg_stat_database where datname = ?',
+    [name],
+  );
   return Number(result.rows[0].xact_commit);
 }
 
@@ -153,7 +213,10 @@ async function queriesPerSecond(pg: TestPostgres, seconds: number): Promise<numb
 
 async function main(): Promise<void> {
   const pg = await createPostgres();
-  const figures: Record<string, unknown> = { streams: STREAMS, machine: `${(await import('node:os')).cpus().length} cores, ${(await import('node:os')).cpus()[0]?.model}` };
+  const figures: Record<string, unknown> = {
+    streams: STREAMS,
+    machine: `${(await import('node:os')).cpus().length} cores, ${(await import('node:os')).cpus()[0]?.model}`,
+  };
   try {
     // ── lag: tasks on A (8 pieces, 500 ms apart), streams half on A, half on B ──
     let [a, b] = await pair(pg, 500);
@@ -165,10 +228,19 @@ async function main(): Promise<void> {
     });
     await Promise.all(streams.map((s) => s.stream.done));
     const finished = streams.filter((s) => s.stream.events.at(-1)?.status === 'finished').length;
-    const lagA = lags(streams.filter((s) => !s.onB).map((s) => s.stream), 500);
-    const lagB = lags(streams.filter((s) => s.onB).map((s) => s.stream), 500);
+    const lagA = lags(
+      streams.filter((s) => !s.onB).map((s) => s.stream),
+      500,
+    );
+    const lagB = lags(
+      streams.filter((s) => s.onB).map((s) => s.stream),
+      500,
+    );
     const gaps = streams.map((s) => lostAndDuplicated(s.stream.events.map((e) => e.id)));
-    const gapped = streams.filter((_, i) => gaps[i].lost || gaps[i].duplicated).slice(0, 3).map((s) => s.stream.events.map((e) => `${e.id}:${e.status}:${e.content?.length}`).join(' '));
+    const gapped = streams
+      .filter((_, i) => gaps[i].lost || gaps[i].duplicated)
+      .slice(0, 3)
+      .map((s) => s.stream.events.map((e) => `${e.id}:${e.status}:${e.content?.length}`).join(' '));
     if (gapped.length) console.error('streams with gaps:', gapped);
     figures.lag = {
       finished,
@@ -191,15 +263,24 @@ async function main(): Promise<void> {
     while (![...followed, ...ofA.map((s) => s.stream)].every((s) => s.events.length >= 2)) await sleep(20);
     const killedAt = performance.now();
     await a.kill('SIGKILL');
-    const resumedOnB = await Promise.all(ofA.map(async ({ taskId, stream }) => {
-      await stream.done;
-      return openStream(b.url, taskId, String(stream.events.at(-1)!.id));
-    }));
+    const resumedOnB = await Promise.all(
+      ofA.map(async ({ taskId, stream }) => {
+        await stream.done;
+        return openStream(b.url, taskId, String(stream.events.at(-1)!.id));
+      }),
+    );
     await Promise.all([...followed, ...resumedOnB].map((s) => s.done));
-    const restartAfter = followed.map((s) => (s.events.find((e) => e.status === 'running' && e.content === '')?.at ?? NaN) - killedAt);
+    const restartAfter = followed.map(
+      (s) => (s.events.find((e) => e.status === 'running' && e.content === '')?.at ?? NaN) - killedAt,
+    );
     const clientIds = ofA.map(({ stream }, i) => [...stream.events, ...resumedOnB[i].events].map((e) => e.id));
     const kills = [...followed.map((s) => s.events.map((e) => e.id)), ...clientIds].map(lostAndDuplicated);
-    const charged = await pg.db('aideer_credit_records').whereNotNull('task_id').groupBy('task_id').havingRaw('count(*) > 1').select('task_id');
+    const charged = await pg
+      .db('aideer_credit_records')
+      .whereNotNull('task_id')
+      .groupBy('task_id')
+      .havingRaw('count(*) > 1')
+      .select('task_id');
     figures.kill = {
       tasks: 20,
       leaseSeconds: 2,
@@ -208,7 +289,9 @@ async function main(): Promise<void> {
       lost: kills.reduce((n, g) => n + g.lost, 0),
       duplicated: kills.reduce((n, g) => n + g.duplicated, 0),
       chargedTwice: charged.length,
-      leftRunning: Number((await pg.db('aideer_tasks').whereIn('status', ['pending', 'running']).count({ n: '*' }).first())!.n),
+      leftRunning: Number(
+        (await pg.db('aideer_tasks').whereIn('status', ['pending', 'running']).count({ n: '*' }).first())!.n,
+      ),
     };
     await b.kill('SIGKILL');
 
@@ -227,7 +310,13 @@ async function main(): Promise<void> {
     for (const s of [...ten, ...rest]) s.close();
     await sleep(500);
     const qpsAfter = (await queriesPerSecond(pg, 4)) / 4;
-    figures.queriesPerSecond = { tasksRunningOnA: tasks.length, streamsOnB0: qps0, streamsOnB10: qps10, [`streamsOnB${STREAMS}`]: qpsAll, streamsOnB0Again: qpsAfter };
+    figures.queriesPerSecond = {
+      tasksRunningOnA: tasks.length,
+      streamsOnB0: qps0,
+      streamsOnB10: qps10,
+      [`streamsOnB${STREAMS}`]: qpsAll,
+      streamsOnB0Again: qpsAfter,
+    };
     await a.kill('SIGKILL');
     await b.kill('SIGKILL');
   } finally {
@@ -235,8 +324,19 @@ async function main(): Promise<void> {
     agent.destroy();
   }
   console.log(JSON.stringify(figures, null, 2));
-  const lag = figures.lag as { onRunningInstance: { p50: number; p99: number }; onOtherInstance: { p50: number; p99: number }; lost: number; duplicated: number };
-  const kill = figures.kill as { restartMs: { min: number; p50: number; max: number }; lost: number; duplicated: number; chargedTwice: number; leftRunning: number };
+  const lag = figures.lag as {
+    onRunningInstance: { p50: number; p99: number };
+    onOtherInstance: { p50: number; p99: number };
+    lost: number;
+    duplicated: number;
+  };
+  const kill = figures.kill as {
+    restartMs: { min: number; p50: number; max: number };
+    lost: number;
+    duplicated: number;
+    chargedTwice: number;
+    leftRunning: number;
+  };
   const q = figures.queriesPerSecond as Record<string, number>;
   console.log(`
 | figure | value |

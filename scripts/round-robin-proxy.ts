@@ -13,11 +13,16 @@ if (!portArg || !backends.length) {
 
 const ready = new Set<string>();
 async function check(): Promise<void> {
-  await Promise.all(backends.map(async (url) => {
-    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) ready.add(url);
-    else ready.delete(url);
-  }));
+  await Promise.all(
+    backends.map(async (url) => {
+      const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) ready.add(url);
+      else ready.delete(url);
+    }),
+  );
 }
 await check();
 setInterval(() => void check(), 1000).unref();
@@ -25,15 +30,26 @@ setInterval(() => void check(), 1000).unref();
 let turn = 0;
 const server = http.createServer((req, res) => {
   const live = backends.filter((url) => ready.has(url));
-  if (!live.length) return void res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"detail":"No instance is ready"}');
+  if (!live.length)
+    return void res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"detail":"No instance is ready"}');
   const target = new URL(req.url ?? '/', live[turn++ % live.length]);
   const forwarded = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
-  const upstream = http.request(target, { method: req.method, headers: { ...req.headers, host: target.host, 'x-forwarded-for': forwarded } }, (answer) => {
-    res.writeHead(answer.statusCode ?? 502, answer.headers);
-    answer.pipe(res);
-  });
-  upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502, { 'Content-Type': 'application/json' }).end('{"detail":"Bad gateway"}')));
+  const upstream = http.request(
+    target,
+    { method: req.method, headers: { ...req.headers, host: target.host, 'x-forwarded-for': forwarded } },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', () =>
+    res.headersSent
+      ? res.destroy()
+      : res.writeHead(502, { 'Content-Type': 'application/json' }).end('{"detail":"Bad gateway"}'),
+  );
   res.on('close', () => upstream.destroy());
   req.pipe(upstream);
 });
-server.listen(Number(portArg), '127.0.0.1', () => console.log(`proxy on http://127.0.0.1:${portArg} → ${backends.join(', ')}`));
+server.listen(Number(portArg), '127.0.0.1', () =>
+  console.log(`proxy on http://127.0.0.1:${portArg} → ${backends.join(', ')}`),
+);

@@ -6,7 +6,11 @@ import type { components, paths } from '../generated/aideer.client.ts';
 import { readEventStream } from './sse.ts';
 import { strict } from './strict.ts';
 
-export type { components as AideerComponents, operations as AideerOperations, paths as AideerPaths } from '../generated/aideer.client.ts';
+export type {
+  components as AideerComponents,
+  operations as AideerOperations,
+  paths as AideerPaths,
+} from '../generated/aideer.client.ts';
 
 /**
  * One event of a task's stream (`TaskStreamData` in the contract): `content` is the whole text so
@@ -46,12 +50,21 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
   client.use({
     onRequest({ request }) {
       // A call that sets its own Authorization (a refresh token, another user's token) keeps it.
-      if (current !== undefined && !request.headers.has('Authorization')) request.headers.set('Authorization', `Bearer ${current}`);
+      if (current !== undefined && !request.headers.has('Authorization'))
+        request.headers.set('Authorization', `Bearer ${current}`);
     },
   });
 
   function openTaskStream(taskId: string, signal?: AbortSignal, lastEventId?: string) {
-    return client.GET('/tasks/{task_id}/stream', { params: { path: { task_id: taskId }, header: lastEventId === undefined ? undefined : { 'Last-Event-ID': lastEventId } }, parseAs: 'stream', headers: { Accept: 'text/event-stream' }, signal });
+    return client.GET('/tasks/{task_id}/stream', {
+      params: {
+        path: { task_id: taskId },
+        header: lastEventId === undefined ? undefined : { 'Last-Event-ID': lastEventId },
+      },
+      parseAs: 'stream',
+      headers: { Accept: 'text/event-stream' },
+      signal,
+    });
   }
   type StreamRefusal = NonNullable<Awaited<ReturnType<typeof openTaskStream>>['error']>;
 
@@ -109,14 +122,21 @@ export function createAideerClient({ baseUrl, token, ...options }: AideerClientO
     async streamTask(
       taskId: string,
       init: TaskStreamOptions = {},
-    ): Promise<{ data: AsyncGenerator<TaskEvent, void, undefined>; close(): Promise<void>; error?: never; response: Response } | { data?: never; close?: never; error: StreamRefusal; response: Response }> {
+    ): Promise<
+      | { data: AsyncGenerator<TaskEvent, void, undefined>; close(): Promise<void>; error?: never; response: Response }
+      | { data?: never; close?: never; error: StreamRefusal; response: Response }
+    > {
       const { data, error, response } = await openTaskStream(taskId, init.signal, init.lastEventId);
       if (!response.ok) return { error: error as StreamRefusal, response };
       // openapi-fetch types a stream as fetch's nullable `body`; a 200 event stream always has one.
       let body = data!;
       const reopen = async (lastEventId: string | undefined) => {
         const next = await openTaskStream(taskId, init.signal, lastEventId);
-        if (!next.response.ok) throw new TaskStreamLost(`the task stream could not be resumed: HTTP ${next.response.status} ${JSON.stringify(next.error)}`, next.response);
+        if (!next.response.ok)
+          throw new TaskStreamLost(
+            `the task stream could not be resumed: HTTP ${next.response.status} ${JSON.stringify(next.error)}`,
+            next.response,
+          );
         return (body = next.data!);
       };
       const events = taskEvents(body, init, reopen);
@@ -142,7 +162,8 @@ async function* taskEvents(
   init: TaskStreamOptions,
   reopen: (lastEventId: string | undefined) => Promise<ReadableStream<Uint8Array>>,
 ): AsyncGenerator<TaskEvent, void, undefined> {
-  const resume = init.resume === false ? undefined : { attempts: init.resume?.attempts ?? 5, delayMs: init.resume?.delayMs ?? 1000 };
+  const resume =
+    init.resume === false ? undefined : { attempts: init.resume?.attempts ?? 5, delayMs: init.resume?.delayMs ?? 1000 };
   let body = first;
   let lastEventId = init.lastEventId;
   let failures = 0;
@@ -164,7 +185,10 @@ async function* taskEvents(
     }
     // The response ended or broke before the final event: resume after the last event seen.
     for (;;) {
-      if (!resume || ++failures > resume.attempts) throw new TaskStreamLost(`the task stream was lost after ${resume ? resume.attempts : 0} attempts to resume it`);
+      if (!resume || ++failures > resume.attempts)
+        throw new TaskStreamLost(
+          `the task stream was lost after ${resume ? resume.attempts : 0} attempts to resume it`,
+        );
       await new Promise((resolve) => setTimeout(resolve, resume.delayMs));
       try {
         // Without any event yet, 0: everything the task sent, which also takes over the hold.

@@ -4,7 +4,11 @@ import createClient, { type ClientOptions } from 'openapi-fetch';
 import type { components, paths } from '../generated/oneapi.client.ts';
 import { strict } from './strict.ts';
 
-export type { components as OneApiComponents, operations as OneApiOperations, paths as OneApiPaths } from '../generated/oneapi.client.ts';
+export type {
+  components as OneApiComponents,
+  operations as OneApiOperations,
+  paths as OneApiPaths,
+} from '../generated/oneapi.client.ts';
 
 export interface OneApiClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   /** The server's origin, e.g. `http://127.0.0.1:8000` (the client adds `/api`). */
@@ -21,8 +25,10 @@ export function createOneApiClient({ baseUrl, token, userId, ...options }: OneAp
   client.use({
     onRequest({ request }) {
       // A call that sets its own headers keeps them.
-      if (session.token !== undefined && !request.headers.has('Authorization')) request.headers.set('Authorization', session.token);
-      if (session.userId !== undefined && !request.headers.has('UserID')) request.headers.set('UserID', String(session.userId));
+      if (session.token !== undefined && !request.headers.has('Authorization'))
+        request.headers.set('Authorization', session.token);
+      if (session.userId !== undefined && !request.headers.has('UserID'))
+        request.headers.set('UserID', String(session.userId));
     },
   });
 

@@ -16,7 +16,10 @@ export interface ServerSentEvent {
  * which closes the connection: the server sees the client go away. EventSource drops events
  * without data; `dataless` yields those too when they are named (`event: close`).
  */
-export async function* readEventStream(body: ReadableStream<Uint8Array>, options: { dataless?: boolean } = {}): AsyncGenerator<ServerSentEvent, void, undefined> {
+export async function* readEventStream(
+  body: ReadableStream<Uint8Array>,
+  options: { dataless?: boolean } = {},
+): AsyncGenerator<ServerSentEvent, void, undefined> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -34,7 +37,8 @@ export async function* readEventStream(body: ReadableStream<Uint8Array>, options
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + (buffer.startsWith('\r\n', end) ? 2 : 1));
         if (line === '') {
-          if (data.length || (options.dataless && event)) yield { event: event || 'message', data: data.join('\n'), id: lastId };
+          if (data.length || (options.dataless && event))
+            yield { event: event || 'message', data: data.join('\n'), id: lastId };
           event = '';
           data = [];
           continue;

@@ -22,15 +22,26 @@ type Exact<Shape, T> = unknown extends Shape
         : T;
 
 /** Only what the contract describes is checked; the rest of a call's options is RequestInit's. */
-type Checked<Shape, Init> = { [K in keyof Init]: K extends 'params' | 'body' ? Exact<ValueAt<Shape, K>, Init[K]> : Init[K] };
+type Checked<Shape, Init> = {
+  [K in keyof Init]: K extends 'params' | 'body' ? Exact<ValueAt<Shape, K>, Init[K]> : Init[K];
+};
 
 type RequiredKeys<T> = { [K in keyof T]-?: Record<never, never> extends Pick<T, K> ? never : K }[keyof T];
-type PathsWith<Paths, M extends string> = { [P in keyof Paths]: Paths[P] extends { [X in M]: object } ? P : never }[keyof Paths];
-type InitOf<Paths, P extends keyof Paths, M extends string> = NonNullable<MaybeOptionalInit<Paths[P], M & keyof Paths[P]>>;
-type ResponseOf<Paths, P extends keyof Paths, M extends string, Init> =
-  Paths[P][M & keyof Paths[P]] extends infer Op extends Record<string | number, unknown> ? FetchResponse<Op, Init, `${string}/${string}`> : never;
+type PathsWith<Paths, M extends string> = {
+  [P in keyof Paths]: Paths[P] extends { [X in M]: object } ? P : never;
+}[keyof Paths];
+type InitOf<Paths, P extends keyof Paths, M extends string> = NonNullable<
+  MaybeOptionalInit<Paths[P], M & keyof Paths[P]>
+>;
+type ResponseOf<Paths, P extends keyof Paths, M extends string, Init> = Paths[P][M &
+  keyof Paths[P]] extends infer Op extends Record<string | number, unknown>
+  ? FetchResponse<Op, Init, `${string}/${string}`>
+  : never;
 
-export type StrictMethod<Paths, M extends string> = <P extends PathsWith<Paths, M>, Init extends InitOf<Paths, P, M> & Checked<InitOf<Paths, P, M>, Init>>(
+export type StrictMethod<Paths, M extends string> = <
+  P extends PathsWith<Paths, M>,
+  Init extends InitOf<Paths, P, M> & Checked<InitOf<Paths, P, M>, Init>,
+>(
   url: P,
   ...init: RequiredKeys<InitOf<Paths, P, M>> extends never ? [Init?] : [Init]
 ) => Promise<ResponseOf<Paths, P, M, Init>>;

@@ -55,7 +55,9 @@ const API_CSP = { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: [
 
 export async function createApp({ config, db, logger }: AppOptions): Promise<App> {
   // Loaded only when used: it is one of the heavier imports at start-up.
-  const redis: Redis | undefined = config.redisUrl ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
+  const redis: Redis | undefined = config.redisUrl
+    ? new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits fall back to memory'));
   // Shared limits count from the first request: serve once Redis answers, or once it has failed.
   if (redis) {
@@ -83,7 +85,10 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     if (draining) return void res.status(503).json({ status: 'draining' });
     let timer: NodeJS.Timeout | undefined;
     const answered = await Promise.race([
-      db.raw('select 1').then(() => true, () => false),
+      db.raw('select 1').then(
+        () => true,
+        () => false,
+      ),
       new Promise<false>((resolve) => (timer = setTimeout(resolve, READY_TIMEOUT_MS, false))),
     ]);
     clearTimeout(timer);
@@ -125,7 +130,14 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       const started = process.hrtime.bigint();
       res.once('finish', () => {
         logger.info(
-          { reqId: req.id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, operationId: res.locals.operationId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          {
+            reqId: req.id,
+            method: req.method,
+            path: req.originalUrl.split('?')[0],
+            status: res.statusCode,
+            operationId: res.locals.operationId,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
           'request',
         );
       });
@@ -149,7 +161,14 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
       next();
     });
   } else {
-    app.use(cors((req, done) => done(null, listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] })));
+    app.use(
+      cors((req, done) =>
+        done(
+          null,
+          listed.has(req.headers.origin ?? '') ? { origin: true, credentials: true, exposedHeaders } : { origin: [] },
+        ),
+      ),
+    );
   }
 
   // Docs and the served documents sit outside both contracts, so they go before the API routers.
@@ -163,7 +182,12 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
     app.use('/api/v1', aideer.router);
     // Uploaded avatars, then the bundled files (the default avatar). Uploads are content-addressed.
     // Avatars are shown by web apps on other origins, in <img> tags.
-    app.use('/static', helmet.crossOriginResourcePolicy({ policy: 'cross-origin' }), express.static(config.staticDir, { maxAge: '1d' }), express.static(path.join(ROOT, 'static'), { maxAge: '1d' }));
+    app.use(
+      '/static',
+      helmet.crossOriginResourcePolicy({ policy: 'cross-origin' }),
+      express.static(config.staticDir, { maxAge: '1d' }),
+      express.static(path.join(ROOT, 'static'), { maxAge: '1d' }),
+    );
   }
   if (config.enableOneapi) {
     const created = await createOneApi({ config, db, logger, redis });
@@ -178,7 +202,9 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     (req.log ?? logger).error({ err }, 'request failed');
     if (res.headersSent) return void res.end();
-    const { status, body } = (req.path.startsWith('/api/') && !req.path.startsWith('/api/v1/') ? oneapiErrors : aideerErrors).internal();
+    const { status, body } = (
+      req.path.startsWith('/api/') && !req.path.startsWith('/api/v1/') ? oneapiErrors : aideerErrors
+    ).internal();
     res.status(status).json(body);
   });
 
@@ -204,7 +230,10 @@ export async function createApp({ config, db, logger }: AppOptions): Promise<App
  * with any origin), as it sets them: run once against a response that records them. Refuses a middleware that does
  * anything else, so a change of options cannot silently turn into a header set per request.
  */
-function staticHeaders(middleware: express.RequestHandler, req: object = { headers: {} }): [string, string | string[]][] {
+function staticHeaders(
+  middleware: express.RequestHandler,
+  req: object = { headers: {} },
+): [string, string | string[]][] {
   const headers: [string, string | string[]][] = [];
   let done = false;
   const res = {

@@ -23,7 +23,13 @@ export interface ChannelConfig {
 
 export const BUILTIN_CHANNEL_ID = 1;
 const DEFAULT_TIMEOUT_MS = 60_000;
-const BUILTIN_DEFAULT: ChannelConfig = { id: BUILTIN_CHANNEL_ID, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', ECHO_MODEL], timeout_ms: DEFAULT_TIMEOUT_MS };
+const BUILTIN_DEFAULT: ChannelConfig = {
+  id: BUILTIN_CHANNEL_ID,
+  name: '内置离线渠道',
+  kind: 'builtin',
+  models: ['gpt-3.5-turbo', ECHO_MODEL],
+  timeout_ms: DEFAULT_TIMEOUT_MS,
+};
 const KEYS = new Set(['id', 'name', 'kind', 'base_url', 'api_key', 'models', 'timeout_ms']);
 const MODEL_MAX = 100; // ModelName in openapi/oneapi.yaml
 const INT32_MAX = 2_147_483_647;
@@ -50,7 +56,8 @@ export function parseChannels(raw: string | undefined): ChannelConfig[] {
     seen.add(c.id);
   }
   const builtin = channels.find((c) => c.id === BUILTIN_CHANNEL_ID);
-  if (builtin && builtin.kind !== 'builtin') throw new Error(`channel ${BUILTIN_CHANNEL_ID} is the built-in offline channel: its kind must be "builtin"`);
+  if (builtin && builtin.kind !== 'builtin')
+    throw new Error(`channel ${BUILTIN_CHANNEL_ID} is the built-in offline channel: its kind must be "builtin"`);
   return builtin ? channels : [BUILTIN_DEFAULT, ...channels];
 }
 
@@ -62,15 +69,19 @@ function parseChannel(entry: unknown, where: string): ChannelConfig {
   if (!isPlainObject(entry)) throw new Error(`${where}: expected an object`);
   const e = entry;
   const unknown = Object.keys(e).filter((k) => !KEYS.has(k));
-  if (unknown.length) throw new Error(`${where}: unknown field(s) ${unknown.join(', ')} (expected ${[...KEYS].join(', ')})`);
+  if (unknown.length)
+    throw new Error(`${where}: unknown field(s) ${unknown.join(', ')} (expected ${[...KEYS].join(', ')})`);
   const { id, name, kind, base_url, api_key, models, timeout_ms } = e;
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > INT32_MAX) {
     throw new Error(`${where}: id must be an integer from 1 to ${INT32_MAX}`);
   }
   where = `channel ${id}`;
-  if (kind !== 'builtin' && kind !== 'openai-compatible') throw new Error(`${where}: kind must be "builtin" or "openai-compatible"`);
-  if (name !== undefined && (typeof name !== 'string' || name.trim() === '' || name.length > 100)) throw new Error(`${where}: name must be a string of 1 to 100 characters`);
-  if (!Array.isArray(models) || models.length === 0) throw new Error(`${where}: models must be a non-empty array of model names`);
+  if (kind !== 'builtin' && kind !== 'openai-compatible')
+    throw new Error(`${where}: kind must be "builtin" or "openai-compatible"`);
+  if (name !== undefined && (typeof name !== 'string' || name.trim() === '' || name.length > 100))
+    throw new Error(`${where}: name must be a string of 1 to 100 characters`);
+  if (!Array.isArray(models) || models.length === 0)
+    throw new Error(`${where}: models must be a non-empty array of model names`);
   const modelNames: string[] = [];
   for (const m of models) {
     if (typeof m !== 'string' || m.trim() === '' || m.length > MODEL_MAX) {
@@ -86,10 +97,13 @@ function parseChannel(entry: unknown, where: string): ChannelConfig {
   }
   let upstream: Pick<ChannelConfig, 'base_url' | 'api_key'> = {};
   if (kind === 'builtin') {
-    for (const k of ['base_url', 'api_key'] as const) if (e[k] !== undefined) throw new Error(`${where}: ${k} is only for "openai-compatible" channels`);
+    for (const k of ['base_url', 'api_key'] as const)
+      if (e[k] !== undefined) throw new Error(`${where}: ${k} is only for "openai-compatible" channels`);
   } else {
-    if (typeof base_url !== 'string' || urlProblem(base_url, ['http:', 'https:'])) throw new Error(`${where}: base_url must be an http or https URL`);
-    if (api_key !== undefined && (typeof api_key !== 'string' || api_key.trim() === '')) throw new Error(`${where}: api_key must be a non-empty string when given`);
+    if (typeof base_url !== 'string' || urlProblem(base_url, ['http:', 'https:']))
+      throw new Error(`${where}: base_url must be an http or https URL`);
+    if (api_key !== undefined && (typeof api_key !== 'string' || api_key.trim() === ''))
+      throw new Error(`${where}: api_key must be a non-empty string when given`);
     const trimmedUrl = base_url.trim().replace(/\/+$/, '');
     upstream = { base_url: trimmedUrl, ...(api_key !== undefined ? { api_key: api_key.trim() } : {}) };
   }

@@ -45,7 +45,22 @@ export function describeDatabase(opts: Pick<DbOptions, 'databaseUrl' | 'dataDir'
 }
 
 // Errors that say the database cannot be reached or entered, as opposed to a fault of ours.
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', '28P01', '28000', '3D000', '57P03', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_NOTADB']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  '28P01',
+  '28000',
+  '3D000',
+  '57P03',
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY',
+  'SQLITE_NOTADB',
+]);
 
 /** Why the database could not be reached, in one line, when `err` says so; otherwise undefined. */
 export function unreachableReason(err: unknown): string | undefined {
@@ -55,7 +70,8 @@ export function unreachableReason(err: unknown): string | undefined {
   if (typeof e.code !== 'string' || !UNREACHABLE.has(e.code)) return undefined;
   // An AggregateError (every address refused) has no message of its own.
   const inner: unknown[] = Array.isArray(e.errors) ? e.errors : [];
-  const messageOf = (x: unknown) => (typeof x === 'object' && x !== null && 'message' in x && typeof x.message === 'string' ? x.message : '');
+  const messageOf = (x: unknown) =>
+    typeof x === 'object' && x !== null && 'message' in x && typeof x.message === 'string' ? x.message : '';
   const message = (typeof e.message === 'string' && e.message) || inner.map(messageOf).join('; ');
   return `${e.code}: ${message}`;
 }
@@ -100,10 +116,23 @@ export interface Runs<Row> {
 /** Where a prepared statement runs: a Knex (its pool, or a knex transaction's connection) or a Tx. */
 export type Executor = Knex | Tx;
 
-type Pooled = { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; emit(event: 'query', q: object): void };
-type SqliteStatement = { reader: boolean; all(...values: unknown[]): unknown[]; run(...values: unknown[]): { changes: number }; raw(on: boolean): SqliteStatement };
+type Pooled = {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(c: unknown): Promise<void>;
+  emit(event: 'query', q: object): void;
+};
+type SqliteStatement = {
+  reader: boolean;
+  all(...values: unknown[]): unknown[];
+  run(...values: unknown[]): { changes: number };
+  raw(on: boolean): SqliteStatement;
+};
 type SqliteConnection = { prepare(sql: string): SqliteStatement; inTransaction: boolean };
-type PgConnection = { query(q: string | { name: string; text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null; fields: unknown[] }> };
+type PgConnection = {
+  query(
+    q: string | { name: string; text: string; values: unknown[]; rowMode?: 'array' },
+  ): Promise<{ rows: unknown[]; rowCount: number | null; fields: unknown[] }>;
+};
 type Result = { rows: unknown[]; changes: number };
 
 /**
@@ -143,7 +172,11 @@ export interface PrepareOptions {
 }
 
 /** Runs `sql` on a connection: one function per dialect, statements prepared once per connection. */
-function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (conn: unknown, values: unknown[]) => Promise<Result> | Result {
+function runner(
+  db: Knex,
+  sql: string,
+  { rows = 'object' }: PrepareOptions,
+): (conn: unknown, values: unknown[]) => Promise<Result> | Result {
   if (isPostgres(db)) {
     let n = 0;
     const text = sql.replace(/\?/g, () => `$${++n}`);
@@ -152,8 +185,11 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
     const name = `hot_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     return async (conn, values) => {
       // Knex's pool lends connections untyped; on client 'pg' they are pg Clients.
-      const r = await (conn as PgConnection).query(rows === 'array' ? { name, text, values, rowMode: 'array' } : { name, text, values });
-      if (rows === 'array' && !r.fields.length) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
+      const r = await (conn as PgConnection).query(
+        rows === 'array' ? { name, text, values, rowMode: 'array' } : { name, text, values },
+      );
+      if (rows === 'array' && !r.fields.length)
+        throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     };
   }
@@ -166,7 +202,8 @@ function runner(db: Knex, sql: string, { rows = 'object' }: PrepareOptions): (co
       statement = connection.prepare(sql);
       if (rows === 'array') {
         // Only a statement that answers rows (a SELECT, or a write with RETURNING) has any to shape.
-        if (!statement.reader) throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
+        if (!statement.reader)
+          throw new Error(`prepare: { rows: 'array' } on a statement that returns no rows: ${sql}`);
         statement.raw(true);
       }
       statements.set(connection, statement);
@@ -223,7 +260,11 @@ const control = new WeakMap<Knex, { begin: Prepared<never>; commit: Prepared<nev
  */
 export async function transact<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
   let c = control.get(db);
-  if (!c) control.set(db, (c = { begin: prepare(db, 'BEGIN'), commit: prepare(db, 'COMMIT'), rollback: prepare(db, 'ROLLBACK') }));
+  if (!c)
+    control.set(
+      db,
+      (c = { begin: prepare(db, 'BEGIN'), commit: prepare(db, 'COMMIT'), rollback: prepare(db, 'ROLLBACK') }),
+    );
   // Knex types its client as any; the pool methods used are those of knex's Client.
   const pool = db.client as Pooled;
   const conn = await pool.acquireConnection();
@@ -310,8 +351,16 @@ export async function emptyTables(db: Knex, prefix: string): Promise<void> {
   if (!/^[a-z_]+$/.test(prefix)) throw new Error(`unexpected table prefix ${prefix}`);
   const like = `${prefix.replace(/_/g, '\\_')}%`;
   const rows = isPostgres(db)
-    ? await db.select<{ name: string }[]>('tablename as name').from('pg_tables').whereRaw('schemaname = current_schema()').andWhereRaw(`tablename LIKE ? ESCAPE '\\'`, [like])
-    : await db.select<{ name: string }[]>('name').from('sqlite_master').where({ type: 'table' }).andWhereRaw(`name LIKE ? ESCAPE '\\'`, [like]);
+    ? await db
+        .select<{ name: string }[]>('tablename as name')
+        .from('pg_tables')
+        .whereRaw('schemaname = current_schema()')
+        .andWhereRaw(`tablename LIKE ? ESCAPE '\\'`, [like])
+    : await db
+        .select<{ name: string }[]>('name')
+        .from('sqlite_master')
+        .where({ type: 'table' })
+        .andWhereRaw(`name LIKE ? ESCAPE '\\'`, [like]);
   const tables = rows.map((r) => r.name);
   await db.transaction(async (trx) => {
     if (isPostgres(trx)) await trx.raw(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} CASCADE`);

@@ -17,7 +17,13 @@ const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.jso
 const REDOC_BUNDLE_FILE = require.resolve('redoc/bundles/redoc.standalone.js');
 
 /** The Swagger UI files the /docs page loads; nothing else of the package is served. */
-const SWAGGER_UI_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png'];
+const SWAGGER_UI_ASSETS = [
+  'swagger-ui.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+];
 
 // Redoc's sidebar shows a logo fetched from Redocly's CDN. An undecodable data: URL makes the image
 // fail at once, without a request, and Redoc then drops it (its onError handler), as it would offline.
@@ -44,14 +50,18 @@ function documentedApis(names: readonly ApiName[] = ['aideer', 'oneapi']): Docum
   return names.map((name) => {
     const document = loadSpec(name);
     const base = document.servers?.[0]?.url;
-    if (!base?.startsWith('/')) throw new Error(`openapi/${name}.yaml: servers[0].url must be the API's relative mount path`);
+    if (!base?.startsWith('/'))
+      throw new Error(`openapi/${name}.yaml: servers[0].url must be the API's relative mount path`);
     return { name, title: document.info.title, base, document };
   });
 }
 
 /** JSON that can sit inside an inline <script> (no `</script>`, no `<!--`). */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function escapeHtml(s: string): string {
@@ -77,9 +87,13 @@ ${body}
 /** A page listing the API references, linking each to `href(api)`. */
 function indexPage(apis: DocumentedApi[], href: (api: DocumentedApi) => string, extra = ''): string {
   const items = apis
-    .map((api) => `<li><a href="${escapeHtml(href(api))}">${escapeHtml(api.title)}</a> <code>${escapeHtml(api.base)}</code> version ${escapeHtml(api.document.info.version)}</li>`)
+    .map(
+      (api) =>
+        `<li><a href="${escapeHtml(href(api))}">${escapeHtml(api.title)}</a> <code>${escapeHtml(api.base)}</code> version ${escapeHtml(api.document.info.version)}</li>`,
+    )
     .join('\n');
-  const style = '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .3em}</style>';
+  const style =
+    '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .3em}</style>';
   return htmlPage('API reference', style, `<h1>API reference</h1>\n<ul>\n${items}\n</ul>\n${extra}`);
 }
 
@@ -138,9 +152,22 @@ function documentAt(api: DocumentedApi, origin: string | undefined): object {
   const schemes = document.components?.securitySchemes;
   if (origin === undefined || !schemes) return { ...document, servers };
   const absolute = (flow: object) =>
-    Object.fromEntries(Object.entries(flow).map(([key, value]) => [key, OAUTH2_URLS.has(key) && typeof value === 'string' && value.startsWith('/') ? `${origin}${value}` : value]));
+    Object.fromEntries(
+      Object.entries(flow).map(([key, value]) => [
+        key,
+        OAUTH2_URLS.has(key) && typeof value === 'string' && value.startsWith('/') ? `${origin}${value}` : value,
+      ]),
+    );
   const securitySchemes = Object.fromEntries(
-    Object.entries(schemes).map(([name, scheme]) => [name, 'flows' in scheme ? { ...scheme, flows: Object.fromEntries(Object.entries(scheme.flows).map(([kind, flow]) => [kind, absolute(flow)])) } : scheme]),
+    Object.entries(schemes).map(([name, scheme]) => [
+      name,
+      'flows' in scheme
+        ? {
+            ...scheme,
+            flows: Object.fromEntries(Object.entries(scheme.flows).map(([kind, flow]) => [kind, absolute(flow)])),
+          }
+        : scheme,
+    ]),
   );
   return { ...document, servers, components: { ...document.components, securitySchemes } };
 }
@@ -182,7 +209,9 @@ function withTrailingSlash(page: (req: Request, res: Response) => void) {
  * from this server (and calls to `apiOrigin`, where "Try it out" goes when PUBLIC_BASE_URL is set).
  */
 export function pagePolicy(html: string, apiOrigin: string | undefined): string {
-  const hashes = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`);
+  const hashes = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
+    (m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`,
+  );
   return [
     "default-src 'none'",
     ["script-src 'self'", ...hashes].join(' '),
@@ -208,8 +237,12 @@ function sendHtml(html: string, apiOrigin: string | undefined) {
 }
 
 /** /docs, /redoc and the served documents of the enabled APIs; undefined when both are off. */
-export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' | 'publicBaseUrl'>): Router | undefined {
-  const names = (['aideer', 'oneapi'] as const).filter((name) => (name === 'aideer' ? config.enableAideer : config.enableOneapi));
+export function createDocs(
+  config: Pick<Config, 'enableAideer' | 'enableOneapi' | 'publicBaseUrl'>,
+): Router | undefined {
+  const names = (['aideer', 'oneapi'] as const).filter((name) =>
+    name === 'aideer' ? config.enableAideer : config.enableOneapi,
+  );
   if (names.length === 0) return undefined;
   const apis = documentedApis(names);
   const router = express.Router({ strict: true });
@@ -219,7 +252,10 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
     const served = new ServedDocument(api);
     router.get(`${api.base}/openapi.json`, (req, res) => {
       if (!config.publicBaseUrl) res.vary('Host').vary('X-Forwarded-Host').vary('X-Forwarded-Proto');
-      res.type('json').set('Cache-Control', 'no-cache').send(served.json(requestOrigin(req, config.publicBaseUrl)));
+      res
+        .type('json')
+        .set('Cache-Control', 'no-cache')
+        .send(served.json(requestOrigin(req, config.publicBaseUrl)));
     });
   }
 
@@ -232,9 +268,20 @@ export function createDocs(config: Pick<Config, 'enableAideer' | 'enableOneapi' 
   }
 
   const swaggerLink = '<p>Try the operations in <a href="../docs/">Swagger UI</a>.</p>';
-  router.get(['/redoc', '/redoc/'], withTrailingSlash(sendHtml(indexPage(apis, (api) => api.name, swaggerLink), apiOrigin)));
+  router.get(
+    ['/redoc', '/redoc/'],
+    withTrailingSlash(
+      sendHtml(
+        indexPage(apis, (api) => api.name, swaggerLink),
+        apiOrigin,
+      ),
+    ),
+  );
   for (const api of apis) {
-    router.get(`/redoc/${api.name}`, sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js'), apiOrigin));
+    router.get(
+      `/redoc/${api.name}`,
+      sendHtml(redocPage(api, `..${api.base}/openapi.json`, 'redoc.standalone.js'), apiOrigin),
+    );
   }
   // Browsers ask for /favicon.ico on every page without an icon link (Redoc's, the JSON documents).
   const favicon = fs.readFileSync(path.join(ROOT, 'static', 'favicon.ico'));

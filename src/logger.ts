@@ -22,7 +22,20 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
         // One-time codes by their field names in bodies and queries; an error's `code` (ECONNREFUSED) stays readable.
-        paths: ['*.authorization', '*.Authorization', '*.password', '*.access_token', '*.refresh_token', '*.token', '*.js_code', 'body.code', '*.body.code', 'query.code', '*.query.code', 'headers'],
+        paths: [
+          '*.authorization',
+          '*.Authorization',
+          '*.password',
+          '*.access_token',
+          '*.refresh_token',
+          '*.token',
+          '*.js_code',
+          'body.code',
+          '*.body.code',
+          'query.code',
+          '*.query.code',
+          'headers',
+        ],
         censor: '[redacted]',
       },
     },

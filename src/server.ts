@@ -29,7 +29,14 @@ try {
 /** The setting a listen error is about, and the error in words. */
 function listenProblem(err: NodeJS.ErrnoException, host: string, port: number): string {
   const setting = ['EADDRINUSE', 'EACCES'].includes(err.code ?? '') ? `PORT=${port}` : `HOST=${host}`;
-  const hint = err.code === 'EADDRINUSE' ? ' (another process listens there)' : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? ' (the name does not resolve)' : err.code === 'EADDRNOTAVAIL' ? ' (not an address of this machine)' : '';
+  const hint =
+    err.code === 'EADDRINUSE'
+      ? ' (another process listens there)'
+      : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
+        ? ' (the name does not resolve)'
+        : err.code === 'EADDRNOTAVAIL'
+          ? ' (not an address of this machine)'
+          : '';
   return `Cannot listen on ${setting}: ${err.code ?? 'error'}${hint}: ${err.message}`;
 }
 
@@ -42,8 +49,13 @@ try {
   logger.info({ applied, database }, applied.length ? 'migrations applied' : 'database up to date');
   const app = await createApp({ config, db, logger });
   const { aideer, oneapi } = app;
-  if (aideer && !config.debug && (await aideer.ensureAdmin()) === 'created') logger.info({ username: config.adminUser }, 'AIDeer admin user created from ADMIN_USER');
-  if (aideer) logger.info(aideer.models.describe(), 'AIDeer models: live ones call their provider, the others are served by the offline model echo');
+  if (aideer && !config.debug && (await aideer.ensureAdmin()) === 'created')
+    logger.info({ username: config.adminUser }, 'AIDeer admin user created from ADMIN_USER');
+  if (aideer)
+    logger.info(
+      aideer.models.describe(),
+      'AIDeer models: live ones call their provider, the others are served by the offline model echo',
+    );
   if (config.oneapiRootPhone && oneapi) {
     const root = await oneapi.accounts.ensureRoot(config.oneapiRootPhone);
     if (root === 'created') logger.info('One-API root user created from ONEAPI_ROOT_PHONE');
@@ -57,7 +69,10 @@ try {
     stopping = true;
     const started = Date.now();
     const deadlineAt = started + config.shutdownTimeoutSeconds * 1000;
-    logger.info({ signal, timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutting down: draining requests and tasks');
+    logger.info(
+      { signal, timeoutSeconds: config.shutdownTimeoutSeconds },
+      'shutting down: draining requests and tasks',
+    );
     // Should closing the database or Redis hang past the drain, exit anyway.
     setTimeout(() => exit(1, 'shutdown overran its time limit'), deadlineAt - started + 10_000).unref();
     const appDrained = app.drain(deadlineAt);
@@ -88,12 +103,20 @@ try {
     refuse(listenProblem(err, config.host, config.port));
   });
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  const served = [config.enableAideer && `AIDeer API at ${base}/api/v1`, config.enableOneapi && `One-API at ${base}/api`].filter(Boolean).join(' and ');
+  const served = [
+    config.enableAideer && `AIDeer API at ${base}/api/v1`,
+    config.enableOneapi && `One-API at ${base}/api`,
+  ]
+    .filter(Boolean)
+    .join(' and ');
   logger.info({ url: base, pid: process.pid }, `serving ${served || 'nothing (both APIs are switched off)'}`);
 } catch (err) {
   const unreachable = unreachableReason(err);
   await db.destroy().catch(() => undefined);
-  if (unreachable) refuse(`Cannot reach the database (${config.databaseUrl ? 'DATABASE_URL' : 'DATA_DIR'}: ${database}): ${unreachable}`);
+  if (unreachable)
+    refuse(
+      `Cannot reach the database (${config.databaseUrl ? 'DATABASE_URL' : 'DATA_DIR'}: ${database}): ${unreachable}`,
+    );
   if (err instanceof BindingError) refuse(err.message);
   logger.fatal({ err }, 'start-up failed');
   process.exit(1);

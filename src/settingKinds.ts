@@ -3,7 +3,10 @@
 import { urlProblem } from './urls.ts';
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(`Invalid setting ${variable}: ${message}`);
   }
 }
@@ -17,7 +20,12 @@ export interface Setting<T> {
   parse: (raw: string | undefined, env: Env) => T;
 }
 
-export function setting<T>(name: string, def: string, description: string, parse: (raw: string | undefined, env: Env) => T): Setting<T> {
+export function setting<T>(
+  name: string,
+  def: string,
+  description: string,
+  parse: (raw: string | undefined, env: Env) => T,
+): Setting<T> {
   return { name, default: def, description, parse };
 }
 
@@ -65,5 +73,6 @@ export function str(def: string) {
 }
 
 export function optionalStr() {
-  return (raw: string | undefined): string | undefined => (raw === undefined || raw.trim() === '' ? undefined : raw.trim());
+  return (raw: string | undefined): string | undefined =>
+    raw === undefined || raw.trim() === '' ? undefined : raw.trim();
 }

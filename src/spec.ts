@@ -49,7 +49,8 @@ export function buildSpec(name: ApiName): BuiltSpec {
   // js-yaml's load returns unknown; the documents are linted and validated in CI.
   const document = load(yaml) as Document;
   // YAML has values JSON has not (timestamps become Dates, .inf...): the copy must be the same document.
-  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(document)), document)) throw new Error(`${SPEC_FILES[name]}: holds values JSON cannot carry (an unquoted date?); quote them`);
+  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(document)), document))
+    throw new Error(`${SPEC_FILES[name]}: holds values JSON cannot carry (an unquoted date?); quote them`);
   return { sha256: sha256(yaml), document };
 }
 

@@ -8,8 +8,11 @@ export const mochaHooks = {
     await closeSharedServer();
     console.log(`\n  ${writeReport(databaseLabel)}`);
     if (uncheckedRequests.length) {
-      throw new Error(`responses that no contract check saw (use test/helpers/http.ts): ${[...new Set(uncheckedRequests)].join(', ')}`);
+      throw new Error(
+        `responses that no contract check saw (use test/helpers/http.ts): ${[...new Set(uncheckedRequests)].join(', ')}`,
+      );
     }
-    if (offContractEvents.length) throw new Error(`server-sent events off contract:\n  ${offContractEvents.join('\n  ')}`);
+    if (offContractEvents.length)
+      throw new Error(`server-sent events off contract:\n  ${offContractEvents.join('\n  ')}`);
   },
 };

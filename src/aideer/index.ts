@@ -62,7 +62,8 @@ export interface Aideer {
 /** The names of the spec's preset parameters, the only ones stored. */
 function presetParameterNames(document: Document): string[] {
   const schema = document.components?.schemas?.PresetParameters;
-  if (!schema || '$ref' in schema || !schema.properties) throw new Error('openapi/aideer.yaml: PresetParameters lists no properties');
+  if (!schema || '$ref' in schema || !schema.properties)
+    throw new Error('openapi/aideer.yaml: PresetParameters lists no properties');
   return Object.keys(schema.properties);
 }
 
@@ -73,8 +74,16 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   const chatStore = new ChatStore(db);
   const presetStore = new PresetStore(db);
   const passwords = new Passwords(config.bcryptRounds);
-  const tokens = new Tokens({ secret: config.jwtSecret ?? devSecret(config.dataDir, 'jwtSecret'), accessMinutes: config.jwtAccessTokenExpires, refreshMinutes: config.jwtRefreshTokenExpires });
-  const wechat = new WeChat(db, { baseUrl: config.wechatApiBaseUrl, appId: config.wechatAppId, secret: config.wechatSecret });
+  const tokens = new Tokens({
+    secret: config.jwtSecret ?? devSecret(config.dataDir, 'jwtSecret'),
+    accessMinutes: config.jwtAccessTokenExpires,
+    refreshMinutes: config.jwtRefreshTokenExpires,
+  });
+  const wechat = new WeChat(db, {
+    baseUrl: config.wechatApiBaseUrl,
+    appId: config.wechatAppId,
+    secret: config.wechatSecret,
+  });
   const users = new Users(userStore, passwords, new AvatarStore(config.staticDir));
   const admin = { user: config.adminUser, password: config.adminPasswd };
   const chats = new Chats({ chats: chatStore, presets: presetStore });
@@ -82,15 +91,19 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
   const presets = new Presets(presetStore, presetParameterNames(document));
   const models = new ModelRouter(config);
   const pingMs = config.ssePingSeconds * 1000;
-  const tasks = new Tasks(new TaskStore(db, crypto.randomUUID()), { chats: chatStore, credits, router: models, logger }, {
-    progressWriteMs: config.taskProgressWriteMs,
-    maxAttempts: config.taskMaxAttempts,
-    runnerLeaseMs: config.taskLeaseSeconds * 1000,
-    maxActivePerUser: config.maxActiveTasksPerUser,
-    ttlMs: config.taskTtlSeconds * 1000,
-    titlePrompt: config.titleGenerationPrompt,
-    streamLeaseMs: pingMs * 2 + 5000,
-  });
+  const tasks = new Tasks(
+    new TaskStore(db, crypto.randomUUID()),
+    { chats: chatStore, credits, router: models, logger },
+    {
+      progressWriteMs: config.taskProgressWriteMs,
+      maxAttempts: config.taskMaxAttempts,
+      runnerLeaseMs: config.taskLeaseSeconds * 1000,
+      maxActivePerUser: config.maxActiveTasksPerUser,
+      ttlMs: config.taskTtlSeconds * 1000,
+      titlePrompt: config.titleGenerationPrompt,
+      streamLeaseMs: pingMs * 2 + 5000,
+    },
+  );
   // Tasks a stopped server left running are failed before anything is served.
   await tasks.startMaintenance();
 
@@ -120,7 +133,12 @@ export async function createAideer({ config, db, logger, redis }: AideerDeps): P
 
   const router = express.Router();
   // The public code lookup is rate-limited per address (A8), so codes cannot be enumerated.
-  router.get('/codes/:code', limitRequests(createLimiter('aideer-code-lookup', config.codeLookupRateLimit, 60, redis), () => detail(429, 'Too many requests')));
+  router.get(
+    '/codes/:code',
+    limitRequests(createLimiter('aideer-code-lookup', config.codeLookupRateLimit, 60, redis), () =>
+      detail(429, 'Too many requests'),
+    ),
+  );
   router.use(api);
 
   return {

@@ -8,7 +8,16 @@ import fs from 'node:fs';
 import { parse } from 'yaml';
 import { createAjv2020 } from '../http/ajv.ts';
 import { SPEC_FILES, type ApiName } from '../spec.ts';
-import { METHODS, resolve, type MediaType, type Method, type Operation, type Parameter, type OpenApiDocument, type ResponseObject } from './document.ts';
+import {
+  METHODS,
+  resolve,
+  type MediaType,
+  type Method,
+  type Operation,
+  type Parameter,
+  type OpenApiDocument,
+  type ResponseObject,
+} from './document.ts';
 
 export { resolve } from './document.ts';
 
@@ -40,7 +49,8 @@ function escapePointer(s: string) {
 
 function readDocument(file: string): OpenApiDocument {
   const doc: unknown = parse(fs.readFileSync(file, 'utf8'));
-  if (typeof doc !== 'object' || doc === null || !('paths' in doc) || !('info' in doc)) throw new Error(`${file}: not an OpenAPI document with paths`);
+  if (typeof doc !== 'object' || doc === null || !('paths' in doc) || !('info' in doc))
+    throw new Error(`${file}: not an OpenAPI document with paths`);
   // yaml parses to `any`; the document's shape is checked by `redocly lint` in CI and by
   // openapi-backend when the server starts.
   return doc as OpenApiDocument;
@@ -105,7 +115,9 @@ export class Contract {
           if (!op) continue;
           const responses: Op['responses'] = {};
           for (const [status, r] of Object.entries(op.responses ?? {})) {
-            const pointer = r.$ref ? r.$ref.slice(1) : `/paths/${escapePointer(template)}/${method}/responses/${status}`;
+            const pointer = r.$ref
+              ? r.$ref.slice(1)
+              : `/paths/${escapePointer(template)}/${method}/responses/${status}`;
             const response = r.$ref ? resolve<ResponseObject>(doc, r.$ref) : r;
             if (!response) throw new Error(`${api}: ${template} ${method} ${status}: $ref ${r.$ref} names nothing`);
             responses[status] = { pointer, response };
@@ -115,7 +127,17 @@ export class Contract {
             .split('/')
             .map((seg) => (/^\{.+\}$/.test(seg) ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
             .join('/');
-          this.ops.push({ api, operationId: op.operationId, method, template, operation: op, pathParameters: item.parameters ?? [], regex: new RegExp(`^${pattern}/*$`), params: (template.match(/\{/g) ?? []).length, responses });
+          this.ops.push({
+            api,
+            operationId: op.operationId,
+            method,
+            template,
+            operation: op,
+            pathParameters: item.parameters ?? [],
+            regex: new RegExp(`^${pattern}/*$`),
+            params: (template.match(/\{/g) ?? []).length,
+            responses,
+          });
         }
       }
     }
@@ -125,11 +147,23 @@ export class Contract {
 
   /** Every documented operation × status pair. */
   documentedPairs(): { api: ApiName; operationId: string; status: string }[] {
-    return this.ops.flatMap((op) => Object.keys(op.responses).map((status) => ({ api: op.api, operationId: op.operationId, status })));
+    return this.ops.flatMap((op) =>
+      Object.keys(op.responses).map((status) => ({ api: op.api, operationId: op.operationId, status })),
+    );
   }
 
-  operations(): (Pick<Op, 'api' | 'operationId' | 'method' | 'template' | 'operation' | 'pathParameters'> & { responses: Record<string, ResponseObject> })[] {
-    return this.ops.map((op) => ({ api: op.api, operationId: op.operationId, method: op.method, template: op.template, operation: op.operation, pathParameters: op.pathParameters, responses: Object.fromEntries(Object.entries(op.responses).map(([s, r]) => [s, r.response])) }));
+  operations(): (Pick<Op, 'api' | 'operationId' | 'method' | 'template' | 'operation' | 'pathParameters'> & {
+    responses: Record<string, ResponseObject>;
+  })[] {
+    return this.ops.map((op) => ({
+      api: op.api,
+      operationId: op.operationId,
+      method: op.method,
+      template: op.template,
+      operation: op.operation,
+      pathParameters: op.pathParameters,
+      responses: Object.fromEntries(Object.entries(op.responses).map(([s, r]) => [s, r.response])),
+    }));
   }
 
   /** Finds the API and operation a request addressed (undefined operation: no such route). */
@@ -147,23 +181,31 @@ export class Contract {
   /** Problems with a response, as sentences; empty when it is on contract. Records coverage. */
   check(seen: ResponseSeen): string[] {
     const { api, op, pathMatched } = this.locate(seen.method, seen.url);
-    const contentType = String(seen.headers['content-type'] ?? '').split(';')[0].trim();
+    const contentType = String(seen.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim();
     const where = `${seen.method.toUpperCase()} ${seen.url} → ${seen.status}`;
     if (!api) return [];
-    if (seen.method.toUpperCase() === 'OPTIONS' && !op) return seen.status === 204 ? [] : [`${where}: a CORS preflight must answer 204`];
+    if (seen.method.toUpperCase() === 'OPTIONS' && !op)
+      return seen.status === 204 ? [] : [`${where}: a CORS preflight must answer 204`];
     if (!op) {
       // Oversized headers are answered before routing, on any path (components/responses/HeadersTooLarge).
       const expected = seen.status === 431 ? 431 : pathMatched ? 405 : 404;
-      const problems = seen.status === expected ? [] : [`${where}: expected ${expected} for a request matching no operation`];
+      const problems =
+        seen.status === expected ? [] : [`${where}: expected ${expected} for a request matching no operation`];
       return problems.concat(this.validate(api, `/components/schemas/${ERROR_SCHEMA[api]}`, seen.body, where));
     }
     const documented = op.responses[String(seen.status)];
-    if (!documented) return [`${where}: status ${seen.status} is not documented for ${op.operationId} (documented: ${Object.keys(op.responses).join(', ')})`];
+    if (!documented)
+      return [
+        `${where}: status ${seen.status} is not documented for ${op.operationId} (documented: ${Object.keys(op.responses).join(', ')})`,
+      ];
     const key = `${api} ${op.operationId} ${seen.status}`;
     this.exercised.set(key, (this.exercised.get(key) ?? 0) + 1);
     const problems: string[] = [];
     for (const [name, header] of Object.entries(documented.response.headers ?? {})) {
-      if (header.required && seen.headers[name.toLowerCase()] === undefined) problems.push(`${where}: required header ${name} is missing`);
+      if (header.required && seen.headers[name.toLowerCase()] === undefined)
+        problems.push(`${where}: required header ${name} is missing`);
     }
     const content = documented.response.content;
     if (!content) {
@@ -172,7 +214,11 @@ export class Contract {
       if (hasBody) problems.push(`${where}: the spec documents no body, but one was sent`);
       return problems;
     }
-    if (!(contentType in content)) return [...problems, `${where}: content type "${contentType}" is not documented (${Object.keys(content).join(', ')})`];
+    if (!(contentType in content))
+      return [
+        ...problems,
+        `${where}: content type "${contentType}" is not documented (${Object.keys(content).join(', ')})`,
+      ];
     if (contentType === 'application/json') {
       problems.push(...this.validate(api, `${documented.pointer}/content/application~1json/schema`, seen.body, where));
     }
@@ -189,10 +235,13 @@ export class Contract {
     if (!api || !op) return [`${where}: an event stream from no documented operation`];
     const documented = op.responses[String(seen.status)];
     const media: MediaType | undefined = documented?.response.content?.['text/event-stream'];
-    if (!documented || !media) return [`${where}: ${op.operationId} documents no event stream for status ${seen.status}`];
+    if (!documented || !media)
+      return [`${where}: ${op.operationId} documents no event stream for status ${seen.status}`];
     const schema = media['x-sse-events'];
     if (!schema) return [`${where}: the stream documents no x-sse-events schema to check its events against`];
-    const pointer = schema.$ref ? String(schema.$ref).slice(1) : `${documented.pointer}/content/text~1event-stream/x-sse-events`;
+    const pointer = schema.$ref
+      ? String(schema.$ref).slice(1)
+      : `${documented.pointer}/content/text~1event-stream/x-sse-events`;
     const key = `${api} ${op.operationId}`;
     this.eventsChecked.set(key, (this.eventsChecked.get(key) ?? 0) + 1);
     return this.validate(api, pointer, event, where, 'event');
@@ -202,12 +251,17 @@ export class Contract {
     const validate = this.ajv.getSchema(`${api}#${pointer}`);
     if (!validate) return [`${where}: no schema at ${pointer}`];
     if (validate(body)) return [];
-    return [`${where}: ${what} does not match the spec: ${this.ajv.errorsText(validate.errors, { dataVar: what })}; ${what}: ${JSON.stringify(body).slice(0, 500)}`];
+    return [
+      `${where}: ${what} does not match the spec: ${this.ajv.errorsText(validate.errors, { dataVar: what })}; ${what}: ${JSON.stringify(body).slice(0, 500)}`,
+    ];
   }
 
   /** Every documented pair with how many checked responses exercised it. */
   coverage(): CoverageRow[] {
-    return this.documentedPairs().map((p) => ({ ...p, count: this.exercised.get(`${p.api} ${p.operationId} ${p.status}`) ?? 0 }));
+    return this.documentedPairs().map((p) => ({
+      ...p,
+      count: this.exercised.get(`${p.api} ${p.operationId} ${p.status}`) ?? 0,
+    }));
   }
 }
 

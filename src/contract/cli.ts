@@ -79,7 +79,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     apiNames.push(api);
   }
   const maxWait = Number(values['max-wait']);
-  if (!Number.isFinite(maxWait) || maxWait < 0) usageError(`--max-wait ${values['max-wait']}: expected a number of seconds`);
+  if (!Number.isFinite(maxWait) || maxWait < 0)
+    usageError(`--max-wait ${values['max-wait']}: expected a number of seconds`);
   const headers: Record<string, string> = {};
   for (const h of values.header ?? []) {
     const colon = h.indexOf(':');
@@ -104,12 +105,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   };
 }
 
-const xml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`).replace(/\p{Cc}/gu, (c) => (c === '\t' || c === '\n' || c === '\r' || c > '\u001f' ? c : ''));
+const xml = (s: string) =>
+  s
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`)
+    .replace(/\p{Cc}/gu, (c) => (c === '\t' || c === '\n' || c === '\r' || c > '\u001f' ? c : ''));
 
 export function junitXml(result: RunResult): string {
   const cases = result.journeys.map((j) => {
     const problems = [...j.violations.map((v) => `contract violation: ${v}`), ...j.failures];
-    const inner = j.skipped ? `<skipped message="${xml(j.skipped)}"/>` : problems.length ? `<failure message="${xml(problems[0].slice(0, 500))}" type="${j.violations.length ? 'ContractViolation' : 'StepFailure'}">${xml(problems.join('\n'))}</failure>` : '';
+    const inner = j.skipped
+      ? `<skipped message="${xml(j.skipped)}"/>`
+      : problems.length
+        ? `<failure message="${xml(problems[0].slice(0, 500))}" type="${j.violations.length ? 'ContractViolation' : 'StepFailure'}">${xml(problems.join('\n'))}</failure>`
+        : '';
     return `    <testcase classname="conformance.${j.api}" name="${xml(j.name)}" time="${(j.durationMs / 1000).toFixed(3)}">${inner}</testcase>`;
   });
   const failures = result.journeys.filter((j) => !j.skipped && j.violations.length + j.failures.length > 0).length;
@@ -130,7 +138,9 @@ export function coverageTable(rows: CoverageRow[]): string[] {
   const byOp = new Map<string, CoverageRow[]>();
   for (const r of rows) byOp.set(`${r.api} ${r.operationId}`, [...(byOp.get(`${r.api} ${r.operationId}`) ?? []), r]);
   const width = Math.max(...[...byOp.keys()].map((k) => k.length));
-  return [...byOp].map(([op, rs]) => `  ${op.padEnd(width)}  ${rs.map((r) => `${r.status}${r.count ? '✓' : '·'}`).join(' ')}`);
+  return [...byOp].map(
+    ([op, rs]) => `  ${op.padEnd(width)}  ${rs.map((r) => `${r.status}${r.count ? '✓' : '·'}`).join(' ')}`,
+  );
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {

@@ -59,7 +59,10 @@ export interface OpenApiDocument {
 const isRecord = (node: unknown): node is Record<string, unknown> => typeof node === 'object' && node !== null;
 
 /** The node a local `$ref` (`#/components/...`) points to, or undefined when it points nowhere. */
-export function resolve<T extends Parameter | ResponseObject | Schema>(doc: OpenApiDocument, ref: string): T | undefined {
+export function resolve<T extends Parameter | ResponseObject | Schema>(
+  doc: OpenApiDocument,
+  ref: string,
+): T | undefined {
   let node: unknown = doc;
   for (const key of ref.replace(/^#\//, '').split('/')) {
     node = isRecord(node) ? node[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;

@@ -23,7 +23,12 @@ export class EventStreamParser {
       this.buffer = this.buffer.slice(end + (this.buffer.startsWith('\r\n', end) ? 2 : 1));
       if (line === '') {
         const { event, data, id, fields } = this.current;
-        if (fields) done.push({ ...(event !== undefined && { event }), ...(data.length && { data: data.join('\n') }), ...(id !== undefined && { id }) });
+        if (fields)
+          done.push({
+            ...(event !== undefined && { event }),
+            ...(data.length && { data: data.join('\n') }),
+            ...(id !== undefined && { id }),
+          });
         this.current = { data: [], fields: 0 };
         continue;
       }

@@ -44,7 +44,10 @@ export interface Answer {
 export class StopJourney extends Error {}
 export const BASES: Record<ApiName, string> = { aideer: '/api/v1', oneapi: '/api' };
 // A 1×1 PNG, the smallest image an avatar upload takes.
-export const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+export const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
 export const NO_SUCH_UUID = '00000000-0000-4000-8000-000000000000';
 
 export const unique = (prefix: string) => `${prefix}_${crypto.randomBytes(5).toString('hex')}`;
@@ -82,7 +85,9 @@ export class Journey {
     const answer = await this.runner.exchange(this, method, BASES[this.api] + path, o);
     const expected = o.expect === undefined ? undefined : Array.isArray(o.expect) ? o.expect : [o.expect];
     if (expected && !expected.includes(answer.status)) {
-      this.result.failures.push(`${method} ${BASES[this.api]}${path}: expected ${expected.join(' or ')}, got ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+      this.result.failures.push(
+        `${method} ${BASES[this.api]}${path}: expected ${expected.join(' or ')}, got ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 300)}`,
+      );
       throw new StopJourney();
     }
     return answer;
@@ -95,19 +100,25 @@ export class Journey {
   /** A string at `path` (`data.id`) of an answer's body; the journey fails when there is none. */
   string(answer: Answer, path: string): string {
     const value = fieldAt(answer.body, path);
-    return typeof value === 'string' ? value : this.fail(`expected a string at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+    return typeof value === 'string'
+      ? value
+      : this.fail(`expected a string at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
   }
 
   /** A number at `path` of an answer's body; the journey fails when there is none. */
   number(answer: Answer, path: string): number {
     const value = fieldAt(answer.body, path);
-    return typeof value === 'number' ? value : this.fail(`expected a number at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+    return typeof value === 'number'
+      ? value
+      : this.fail(`expected a number at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
   }
 
   /** An array at `path` of an answer's body; the journey fails when there is none. */
   list(answer: Answer, path: string): unknown[] {
     const value = fieldAt(answer.body, path);
-    return Array.isArray(value) ? value : this.fail(`expected an array at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
+    return Array.isArray(value)
+      ? value
+      : this.fail(`expected an array at ${path} of ${JSON.stringify(answer.body)?.slice(0, 300)}`);
   }
 
   fail(message: string): never {
@@ -132,4 +143,3 @@ export class Journey {
     }
   }
 }
-

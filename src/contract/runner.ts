@@ -5,7 +5,17 @@
 import { streamEvents } from './eventStream.ts';
 import { deref, type Schema } from './document.ts';
 import { Contract, streamEventOf, type CoverageRow, type StreamEventSeen } from './checker.ts';
-import { Journey, NO_SUCH_UUID, SkipJourney, StopJourney, unique, type Answer, type CallOptions, type JourneyResult, type Plan } from './journey.ts';
+import {
+  Journey,
+  NO_SUCH_UUID,
+  SkipJourney,
+  StopJourney,
+  unique,
+  type Answer,
+  type CallOptions,
+  type JourneyResult,
+  type Plan,
+} from './journey.ts';
 import { aideerPlan } from './journeys/aideer.ts';
 import { oneapiPlan } from './journeys/oneapi.ts';
 import type { ApiName } from '../spec.ts';
@@ -76,7 +86,9 @@ export class Runner {
       }
       journey.result.durationMs = Date.now() - t0;
       const r = journey.result;
-      this.log(`${r.skipped ? 'SKIP' : r.violations.length + r.failures.length ? 'FAIL' : 'PASS'} ${api}: ${name}${r.skipped ? ` (${r.skipped})` : ''}`);
+      this.log(
+        `${r.skipped ? 'SKIP' : r.violations.length + r.failures.length ? 'FAIL' : 'PASS'} ${api}: ${name}${r.skipped ? ` (${r.skipped})` : ''}`,
+      );
       for (const p of [...r.violations, ...r.failures]) this.log(`     ${p}`);
       journeys.push(r);
     }
@@ -110,28 +122,39 @@ export class Runner {
       const params = [...op.pathParameters, ...(operation.parameters ?? [])].flatMap((p) => deref(doc, p) ?? []);
       const path = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
         const schema = params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {};
-        const example = schema.example ?? (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 1 : 'x');
+        const example =
+          schema.example ?? (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 1 : 'x');
         // A path parameter's example is a scalar; JSON spells those as String() does.
         return encodeURIComponent(typeof example === 'string' ? example : JSON.stringify(example));
       });
       const method = op.method.toUpperCase();
       const media = operation.requestBody?.content ?? {};
-      const jsonExample = media['application/json'] ? (media['application/json'].example ?? Object.values(media['application/json'].examples ?? {})[0]?.value ?? {}) : undefined;
+      const jsonExample = media['application/json']
+        ? (media['application/json'].example ?? Object.values(media['application/json'].examples ?? {})[0]?.value ?? {})
+        : undefined;
       const security = operation.security ?? doc.security ?? [];
       const secured = security.length > 0 && !security.some((s) => Object.keys(s).length === 0);
       if (secured) {
         await j.call(method, path, { json: jsonExample, expect: 401 });
-        if (Object.keys(mismatched).length) await j.call(method, path, { headers: mismatched, json: jsonExample, expect: 401 });
+        if (Object.keys(mismatched).length)
+          await j.call(method, path, { headers: mismatched, json: jsonExample, expect: 401 });
       }
       if (jsonExample !== undefined && '413' in op.responses) await j.call(method, path, { json: big, expect: 413 });
       // With a fresh user's credentials, ids that are malformed or name nothing: refused with a
       // documented status, whatever the order of the server's checks (a fresh user owns nothing,
       // so no such call can change data).
       if (authorised && /\{/.test(op.template)) {
-        for (const fill of [() => 'not-an-id', (schema: Schema) => (schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 2147483647 : unique('none'))]) {
-          const probe = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(String(fill(params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {}))));
+        for (const fill of [
+          () => 'not-an-id',
+          (schema: Schema) =>
+            schema.format === 'uuid' ? NO_SUCH_UUID : schema.type === 'integer' ? 2147483647 : unique('none'),
+        ]) {
+          const probe = op.template.replace(/\{([^}]+)\}/g, (_m, name: string) =>
+            encodeURIComponent(String(fill(params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {}))),
+          );
           const answer = await j.call(method, probe, { headers: authorised, json: jsonExample });
-          if (answer.status >= 500 || answer.status < 400) j.note([`${method} ${probe}: expected a refusal, got ${answer.status}`]);
+          if (answer.status >= 500 || answer.status < 400)
+            j.note([`${method} ${probe}: expected a refusal, got ${answer.status}`]);
         }
       }
     }
@@ -157,7 +180,16 @@ export class Runner {
       } catch {
         parsed = text;
       }
-      journey.note(this.contract.check({ method, url: url.pathname + url.search, status: res.status, headers: Object.fromEntries(res.headers), body: parsed, text }));
+      journey.note(
+        this.contract.check({
+          method,
+          url: url.pathname + url.search,
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          body: parsed,
+          text,
+        }),
+      );
       if (res.status === 429 && !(Array.isArray(o.expect) ? o.expect : [o.expect]).includes(429)) {
         const wait = retryAfterSeconds(res.headers.get('retry-after'));
         if (wait !== undefined && wait <= this.opts.maxWaitSeconds) {
@@ -203,4 +235,3 @@ function retryAfterSeconds(value: string | null): number | undefined {
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
-

@@ -41,13 +41,24 @@ export function requestAjv(opts: Pick<Options, 'coerceTypes'>): Ajv2020 {
     // compiling the 31 request validators at start-up (~240 -> ~190 ms, pinned), and the
     // validators it skips optimising run as fast (0.78-0.81 us per call either way): it only folds
     // constants and drops unused names, which V8 does too.
-    ajv = createAjv2020({ verbose: true, useDefaults: true, coerceTypes: Boolean(opts.coerceTypes), validateSchema: false, code: { optimize: false } });
+    ajv = createAjv2020({
+      verbose: true,
+      useDefaults: true,
+      coerceTypes: Boolean(opts.coerceTypes),
+      validateSchema: false,
+      code: { optimize: false },
+    });
     // Requests reach handlers with such values lower-cased, so an id matches however it was typed.
     ajv.addKeyword({
       keyword: LOWERCASE_KEYWORD,
       schemaType: 'boolean',
       modifying: true,
-      validate: (_on: boolean, data: unknown, _schema?: unknown, cxt?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number }) => {
+      validate: (
+        _on: boolean,
+        data: unknown,
+        _schema?: unknown,
+        cxt?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number },
+      ) => {
         if (typeof data === 'string' && cxt?.parentData) cxt.parentData[cxt.parentDataProperty] = data.toLowerCase();
         return true;
       },

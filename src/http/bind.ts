@@ -44,7 +44,10 @@ export interface ApiBinding<Auth> {
   // Each handler is typed against its operation where the map is declared; here they are opaque.
   handlers: Record<string, Handler<never, Auth>>;
   /** Per security scheme of the spec; gets the request, the operation, and the scopes it requires. */
-  securityHandlers: Record<string, (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<unknown>>;
+  securityHandlers: Record<
+    string,
+    (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<unknown>
+  >;
   /** Turns the security handlers' results into what handlers receive as `auth`. */
   authFrom(security: Record<string, unknown>): Auth;
   errors: ApiErrors;
@@ -56,7 +59,6 @@ export interface ApiBinding<Auth> {
 }
 
 export class BindingError extends Error {}
-
 
 /** Refuses to start when an operation has no handler or a handler names no operation. */
 export function checkBinding(name: string, operationIds: Iterable<string>, handlers: Record<string, unknown>): void {
@@ -89,7 +91,11 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
     throw new BindingError(`${binding.name}: an operation has no operationId or an unresolved $ref`);
   }
   if (operations.length === 0) throw new BindingError(`${binding.name}: the document has no operations`);
-  checkBinding(binding.name, operations.map((op) => op.operationId), handlers);
+  checkBinding(
+    binding.name,
+    operations.map((op) => op.operationId),
+    handlers,
+  );
   const bodyTypes = new Map(operations.map((op) => [op.operationId, Object.keys(op.requestBody?.content ?? {})]));
   const matcher = new OperationMatcher(operations);
   const matched = new WeakMap<object, MatchResult<SpecOperation>>();
@@ -137,10 +143,12 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   }
 
   const r = express.Router();
-  r.use(bodyParser(binding.bodyLimit ?? '1mb', binding.fileLimitBytes ?? 1024 * 1024, (req) => {
-    const m = matcher.match(req.method, req.path);
-    return m.kind === 'found' ? (bodyTypes.get(m.operation.operationId) ?? NO_BODY_TYPES) : NO_BODY_TYPES;
-  }));
+  r.use(
+    bodyParser(binding.bodyLimit ?? '1mb', binding.fileLimitBytes ?? 1024 * 1024, (req) => {
+      const m = matcher.match(req.method, req.path);
+      return m.kind === 'found' ? (bodyTypes.get(m.operation.operationId) ?? NO_BODY_TYPES) : NO_BODY_TYPES;
+    }),
+  );
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
       const m = matcher.match(req.method, req.path);
@@ -168,12 +176,19 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
   });
   // Body-parser failures and faults, in the API's own error shape.
   r.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large' || err.type === 'parameters.too.many') return send(res, errors.payloadTooLarge());
+    if (err.type === 'entity.too.large' || err.type === 'parameters.too.many')
+      return send(res, errors.payloadTooLarge());
     if (err instanceof multer.MulterError) {
-      return send(res, err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE' ? errors.payloadTooLarge() : errors.malformedBody('form', err.message));
+      return send(
+        res,
+        err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'
+          ? errors.payloadTooLarge()
+          : errors.malformedBody('form', err.message),
+      );
     }
     // Every other body-parser refusal (syntax, charset, not UTF-8, aborted...) is the client's.
-    if (typeof err.type === 'string' && (err.status ?? 500) < 500) return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
+    if (typeof err.type === 'string' && (err.status ?? 500) < 500)
+      return send(res, errors.malformedBody(req.is('json') ? 'json' : 'form', err.message));
     (req.log ?? binding.logger).error({ err }, 'request failed');
     if (res.headersSent) return res.end();
     return send(res, errors.internal());
@@ -185,7 +200,11 @@ export async function bindApi<Auth>(binding: ApiBinding<Auth>): Promise<Router> 
  * Parses a body only in a media type its operation takes: any other body is left unread, so it
  * can neither fail nor reach a handler (the operation then sees no body).
  */
-function bodyParser(limit: string, fileLimitBytes: number, mediaTypes: (req: Request) => string[]): express.RequestHandler {
+function bodyParser(
+  limit: string,
+  fileLimitBytes: number,
+  mediaTypes: (req: Request) => string[],
+): express.RequestHandler {
   const json = express.json({ limit, type: () => true, verify: utf8Only('json') });
   const form = express.urlencoded({ limit, extended: false, type: () => true, verify: utf8Only('form') });
   const multipart = multipartBody(fileLimitBytes);
@@ -214,7 +233,11 @@ function utf8Only(kind: 'json' | 'form') {
         ok = false;
       }
     }
-    if (!ok) throw Object.assign(new Error(`the ${kind === 'json' ? 'JSON' : 'form'} body is not UTF-8 text`), { status: 400, type: 'entity.not.utf8' });
+    if (!ok)
+      throw Object.assign(new Error(`the ${kind === 'json' ? 'JSON' : 'form'} body is not UTF-8 text`), {
+        status: 400,
+        type: 'entity.not.utf8',
+      });
   };
 }
 
@@ -224,7 +247,10 @@ function utf8Only(kind: 'json' | 'form') {
  * as binary strings).
  */
 function multipartBody(fileLimitBytes: number): express.RequestHandler {
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: fileLimitBytes, files: 4, fields: 32, fieldSize: 64 * 1024 } }).any();
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: fileLimitBytes, files: 4, fields: 32, fieldSize: 64 * 1024 },
+  }).any();
   return (req, res, next) => {
     if (!req.is('multipart/form-data')) return next();
     upload(req, res, (err?: unknown) => {
@@ -257,7 +283,11 @@ function prepareForValidation(document: Document): Document {
     if (!isRecord(value)) return value;
     const obj = value;
     for (const [k, v] of Object.entries(obj)) obj[k] = visit(v);
-    if (typeof obj.$ref === 'string' && obj.$ref.startsWith('#/components/schemas/') && Object.keys(obj).some((k) => k !== '$ref')) {
+    if (
+      typeof obj.$ref === 'string' &&
+      obj.$ref.startsWith('#/components/schemas/') &&
+      Object.keys(obj).some((k) => k !== '$ref')
+    ) {
       const { $ref, ...siblings } = obj;
       return { allOf: [{ $ref }], ...siblings };
     }
@@ -278,9 +308,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * optional; after init every `$ref` is resolved, so what remains to check is the id.
  */
 function isSpecOperation(op: Operation): op is Operation & SpecOperation {
-  return typeof op.operationId === 'string'
-    && (op.parameters ?? []).every((p) => !('$ref' in p))
-    && !(op.requestBody && '$ref' in op.requestBody);
+  return (
+    typeof op.operationId === 'string' &&
+    (op.parameters ?? []).every((p) => !('$ref' in p)) &&
+    !(op.requestBody && '$ref' in op.requestBody)
+  );
 }
 
 /** The media types of an operation without a request body. */
@@ -299,15 +331,31 @@ function unfitRequestData(root: Record<string, unknown>): ErrorObject | undefine
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [value, path, depth] = next;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return { keyword: 'nul', instancePath: path, schemaPath: '#', params: {}, message: 'must not contain NUL characters', data: value };
+      if (value.includes('\u0000'))
+        return {
+          keyword: 'nul',
+          instancePath: path,
+          schemaPath: '#',
+          params: {},
+          message: 'must not contain NUL characters',
+          data: value,
+        };
     } else if (value && typeof value === 'object') {
       if (depth >= MAX_REQUEST_DEPTH) {
-        return { keyword: 'maxDepth', instancePath: path, schemaPath: '#', params: { limit: MAX_REQUEST_DEPTH }, message: `must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`, data: null };
+        return {
+          keyword: 'maxDepth',
+          instancePath: path,
+          schemaPath: '#',
+          params: { limit: MAX_REQUEST_DEPTH },
+          message: `must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`,
+          data: null,
+        };
       }
       const entries: [string, unknown][] = Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, v] = entries[i];
-        if (typeof v === 'string' || (v && typeof v === 'object')) pending.push([v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);
+        if (typeof v === 'string' || (v && typeof v === 'object'))
+          pending.push([v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1]);
       }
     }
   }

@@ -26,7 +26,13 @@ export interface SpecOperation extends RoutedOperation {
 export const RELIED_ON = {
   OpenAPIBackend: ['init', 'handleRequest'],
   OpenAPIRouter: ['getOperations', 'getOperation', 'matchOperation', 'parseRequest', 'parseRequestQuery'],
-  OpenAPIValidator: ['preCompileRequestValidators', 'getAjv', 'getRequestValidatorsForOperation', 'validateRequest', 'buildRequestValidatorsForOperation'],
+  OpenAPIValidator: [
+    'preCompileRequestValidators',
+    'getAjv',
+    'getRequestValidatorsForOperation',
+    'validateRequest',
+    'buildRequestValidatorsForOperation',
+  ],
 } as const;
 
 /**
@@ -34,9 +40,19 @@ export const RELIED_ON = {
  * `operations` are its operations, routed by `matcher`; `matched` holds each request's match, set
  * by the binding before it calls handleRequest.
  */
-export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperation[], matcher: OperationMatcher<SpecOperation>, matched: WeakMap<object, MatchResult<SpecOperation>>): void {
+export function adaptOpenApiBackend(
+  api: OpenAPIBackend,
+  operations: SpecOperation[],
+  matcher: OperationMatcher<SpecOperation>,
+  matched: WeakMap<object, MatchResult<SpecOperation>>,
+): void {
   const byId = new Map(operations.map((op) => [op.operationId, op]));
-  const queryNames = new Map(operations.map((op) => [op.operationId, new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name))]));
+  const queryNames = new Map(
+    operations.map((op) => [
+      op.operationId,
+      new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name)),
+    ]),
+  );
   // Patched on purpose: openapi-backend's types describe the public signatures, not the internals
   // and looser requests used here (see OabRouter, OabValidator); the adapter test pins them.
   const router = api.router as OabRouter;
@@ -46,12 +62,18 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
   router.matchOperation = (req: { method: string; path: string }) => {
     const m = matched.get(req) ?? matcher.match(req.method, req.path);
     if (m.kind === 'found') return m.operation;
-    throw new Error(m.kind === 'notFound' ? '404-notFound: no route matches request' : '405-methodNotAllowed: this method is not registered for the route');
+    throw new Error(
+      m.kind === 'notFound'
+        ? '404-notFound: no route matches request'
+        : '405-methodNotAllowed: this method is not registered for the route',
+    );
   };
   // openapi-backend parses each request three times (routing, security, validation): once here.
   // Headers are passed as they are: no operation declares a header parameter the validator could
   // coerce in place, except those listed, which get a copy.
-  const headerParams = new Set(operations.filter((op) => (op.parameters ?? []).some((p) => p.in === 'header')).map((op) => op.operationId));
+  const headerParams = new Set(
+    operations.filter((op) => (op.parameters ?? []).some((p) => p.in === 'header')).map((op) => op.operationId),
+  );
   const parsed = new WeakMap<object, ParsedRequest>();
   router.parseRequest = (req, operation) => {
     const m = matched.get(req);
@@ -66,7 +88,16 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
     } else Object.assign(query, req.query);
     const params = req.params ?? (m?.kind === 'found' ? { ...m.params } : {});
     const headers = found && headerParams.has(found.operationId) ? { ...req.headers } : req.headers;
-    const result = { method: req.method.toLowerCase(), path: req.path, query, headers, body: req.body, params, cookies: {}, requestBody: req.body };
+    const result = {
+      method: req.method.toLowerCase(),
+      path: req.path,
+      query,
+      headers,
+      body: req.body,
+      params,
+      cookies: {},
+      requestBody: req.body,
+    };
     if (m) parsed.set(req, result);
     return result;
   };
@@ -76,7 +107,6 @@ export function adaptOpenApiBackend(api: OpenAPIBackend, operations: SpecOperati
   validator.getAjv = (_ctx, opts = {}) => requestCompiler(opts);
   validator.preCompileRequestValidators();
   patchValidateRequest(validator, router, operations);
-
 }
 
 interface ParsedRequest {
@@ -146,7 +176,8 @@ function patchValidateRequest(validator: OabValidator, router: OabRouter, operat
     const validators = validator.getRequestValidatorsForOperation(fact.op.operationId) ?? [];
     const { params, query, headers, cookies, requestBody } = router.parseRequest(req, fact.op);
     if (query && fact.arrayQuery.size) {
-      for (const name in query) if (typeof query[name] === 'string' && fact.arrayQuery.has(name)) query[name] = [query[name]];
+      for (const name in query)
+        if (typeof query[name] === 'string' && fact.arrayQuery.has(name)) query[name] = [query[name]];
     }
     const parameters: Record<string, unknown> = {};
     if (params != null) parameters.path = params;
@@ -181,7 +212,10 @@ function patchValidateRequest(validator: OabValidator, router: OabRouter, operat
       }
     }
     const rawContentType = headers['content-type'];
-    const contentType = String((Array.isArray(rawContentType) ? rawContentType[0] : rawContentType) || '').split(';')[0].trim().toLowerCase();
+    const contentType = String((Array.isArray(rawContentType) ? rawContentType[0] : rawContentType) || '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (typeof requestBody === 'object' || contentType === 'application/json') parameters.requestBody = requestBody;
     for (const validate of validators) {
       validate(parameters);
@@ -199,4 +233,3 @@ function patchValidateRequest(validator: OabValidator, router: OabRouter, operat
     return result;
   };
 }
-

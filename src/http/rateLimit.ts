@@ -23,7 +23,14 @@ export interface Limiter {
 export function createLimiter(name: string, points: number, durationSeconds: number, redis?: Redis): Limiter {
   const memory = new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds });
   const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `rl:${name}`, points, duration: durationSeconds, insuranceLimiter: memory, rejectIfRedisNotReady: true })
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `rl:${name}`,
+        points,
+        duration: durationSeconds,
+        insuranceLimiter: memory,
+        rejectIfRedisNotReady: true,
+      })
     : memory;
   return {
     async hit(key) {
@@ -31,7 +38,8 @@ export function createLimiter(name: string, points: number, durationSeconds: num
         await limiter.consume(key);
         return { allowed: true };
       } catch (res) {
-        if (res instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
+        if (res instanceof RateLimiterRes)
+          return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
         throw res;
       }
     },
@@ -43,13 +51,20 @@ export function createLimiter(name: string, points: number, durationSeconds: num
  * TRUST_PROXY, the proxy's client); past the limit it answers `refusal` (the API's own 429 shape)
  * with Retry-After.
  */
-export function limitRequests(limiter: Limiter, refusal: () => RawResult, applies: (req: Request) => boolean = () => true): RequestHandler {
+export function limitRequests(
+  limiter: Limiter,
+  refusal: () => RawResult,
+  applies: (req: Request) => boolean = () => true,
+): RequestHandler {
   return (req, res, next) => {
     if (!applies(req)) return next();
     limiter.hit(req.ip ?? 'unknown').then((r) => {
       if (r.allowed) return next();
       const { status, body, headers } = refusal();
-      res.set({ ...headers, 'Retry-After': String(r.retryAfterSeconds) }).status(status).json(body);
+      res
+        .set({ ...headers, 'Retry-After': String(r.retryAfterSeconds) })
+        .status(status)
+        .json(body);
     }, next);
   };
 }

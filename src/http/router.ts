@@ -42,7 +42,9 @@ export class OperationMatcher<Op extends RoutedOperation> {
       const m = /^\{([^}]+)\}$/.exec(seg);
       if (m) {
         if (node.param && node.param.name !== m[1]) {
-          throw new Error(`Path ${op.path}: parameter {${m[1]}} clashes with {${node.param.name}} at the same position`);
+          throw new Error(
+            `Path ${op.path}: parameter {${m[1]}} clashes with {${node.param.name}} at the same position`,
+          );
         }
         node.param ??= { name: m[1], node: newNode() };
         node = node.param.node;

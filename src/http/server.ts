@@ -65,16 +65,26 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
     if (err.code === 'ECONNRESET' || !socket.writable || busy) return void socket.destroy();
     if (err.code !== 'HPE_HEADER_OVERFLOW') {
       // Node's own answers to the other parse errors.
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? '413 Payload Too Large' : '400 Bad Request';
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+            ? '413 Payload Too Large'
+            : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       return;
     }
-    const { status, body } = headersTooLarge(err.rawPacket?.subarray(0, 2048).toString('latin1') ?? '', opts.maxHeaderBytes);
+    const { status, body } = headersTooLarge(
+      err.rawPacket?.subarray(0, 2048).toString('latin1') ?? '',
+      opts.maxHeaderBytes,
+    );
     const json = JSON.stringify(body);
     // Read and drop what the client still sends, so it gets the answer rather than a reset.
     socket.on('data', () => undefined);
     socket.resume();
-    socket.end(`HTTP/1.1 ${status} Request Header Fields Too Large\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+    socket.end(
+      `HTTP/1.1 ${status} Request Header Fields Too Large\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
   });
 
@@ -98,17 +108,27 @@ export function createHttpServer(handler: http.RequestListener, opts: HttpServer
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       return new Promise((resolve) => {
         let cut = 0;
-        const timer = setTimeout(() => {
-          void settled.catch(() => undefined).then(async () => {
-            // A response whose headers went out (a stream) is ended, not cut: a destroyed socket
-            // can lose the last bytes written to it, such as a stream's final event.
-            const open = [...inFlight].filter((res) => res.headersSent && !res.writableEnded);
-            for (const res of open) res.end();
-            await Promise.race([Promise.all(open.map((res) => new Promise((done) => (res.closed ? done(null) : res.once('close', done))))), sleep(FLUSH_MS)]);
-            cut = inFlight.size;
-            server.closeAllConnections();
-          });
-        }, Math.max(0, deadlineAt - Date.now()));
+        const timer = setTimeout(
+          () => {
+            void settled
+              .catch(() => undefined)
+              .then(async () => {
+                // A response whose headers went out (a stream) is ended, not cut: a destroyed socket
+                // can lose the last bytes written to it, such as a stream's final event.
+                const open = [...inFlight].filter((res) => res.headersSent && !res.writableEnded);
+                for (const res of open) res.end();
+                await Promise.race([
+                  Promise.all(
+                    open.map((res) => new Promise((done) => (res.closed ? done(null) : res.once('close', done)))),
+                  ),
+                  sleep(FLUSH_MS),
+                ]);
+                cut = inFlight.size;
+                server.closeAllConnections();
+              });
+          },
+          Math.max(0, deadlineAt - Date.now()),
+        );
         // close() also closes the connections idle now (Node 19+).
         server.close(() => {
           clearTimeout(timer);

@@ -17,7 +17,11 @@ type ResultFor<Op, S extends StatusOf<Op>> =
   ContentOf<ResponsesOf<Op>[S]> extends never
     ? { status: S; body?: undefined; headers?: Record<string, string> }
     : 'application/json' extends keyof ContentOf<ResponsesOf<Op>[S]>
-      ? { status: S; body: ContentOf<ResponsesOf<Op>[S]>['application/json' & keyof ContentOf<ResponsesOf<Op>[S]>]; headers?: Record<string, string> }
+      ? {
+          status: S;
+          body: ContentOf<ResponsesOf<Op>[S]>['application/json' & keyof ContentOf<ResponsesOf<Op>[S]>];
+          headers?: Record<string, string>;
+        }
       : 'text/event-stream' extends keyof ContentOf<ResponsesOf<Op>[S]>
         ? { status: S; sse: SseBody; headers?: Record<string, string> }
         : { status: S; body?: undefined; headers?: Record<string, string> };

@@ -5,7 +5,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChatStream } from './stream.ts';
 import { estimateTokens, estimateUsage } from './tokens.ts';
-import { LlmError, type ChatMessage, type ChatOptions, type ChatParams, type ChatResult, type LlmProvider } from './types.ts';
+import {
+  LlmError,
+  type ChatMessage,
+  type ChatOptions,
+  type ChatParams,
+  type ChatResult,
+  type LlmProvider,
+} from './types.ts';
 
 export const ECHO_MODEL = 'echo';
 const MAX_DELTAS = 8;
@@ -38,7 +45,10 @@ export function splitDeltas(text: string): string[] {
   const chars = [...text];
   const parts = Math.min(MAX_DELTAS, chars.length);
   const out: string[] = [];
-  for (let i = 0; i < parts; i++) out.push(chars.slice(Math.floor((i * chars.length) / parts), Math.floor(((i + 1) * chars.length) / parts)).join(''));
+  for (let i = 0; i < parts; i++)
+    out.push(
+      chars.slice(Math.floor((i * chars.length) / parts), Math.floor(((i + 1) * chars.length) / parts)).join(''),
+    );
   return out;
 }
 
@@ -51,7 +61,11 @@ export class EchoProvider implements LlmProvider {
     return new ChatStream(this.name, this.run(messages, params, signal));
   }
 
-  private async *run(messages: ChatMessage[], params: ChatParams, signal: AbortSignal | undefined): AsyncGenerator<string, ChatResult, undefined> {
+  private async *run(
+    messages: ChatMessage[],
+    params: ChatParams,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<string, ChatResult, undefined> {
     const whole = echoReply(messages);
     const text = params.max_tokens !== undefined ? cutToTokens(whole, params.max_tokens) : whole;
     const cancelled = () => new LlmError('cancelled', this.name, 'the completion was cancelled');
@@ -68,6 +82,10 @@ export class EchoProvider implements LlmProvider {
       yield delta;
     }
     if (signal?.aborted) throw cancelled();
-    return { text, usage: estimateUsage(messages, text), finish_reason: text.length < whole.length ? 'length' : 'stop' };
+    return {
+      text,
+      usage: estimateUsage(messages, text),
+      finish_reason: text.length < whole.length ? 'length' : 'stop',
+    };
   }
 }

@@ -6,7 +6,15 @@ import { createRequire } from 'node:module';
 import type OpenAI from 'openai';
 import { ChatStream } from './stream.ts';
 import { estimateUsage } from './tokens.ts';
-import { LlmError, type ChatMessage, type ChatOptions, type ChatParams, type ChatResult, type LlmProvider, type Usage } from './types.ts';
+import {
+  LlmError,
+  type ChatMessage,
+  type ChatOptions,
+  type ChatParams,
+  type ChatResult,
+  type LlmProvider,
+  type Usage,
+} from './types.ts';
 
 export interface OpenAICompatibleOptions {
   /** For logs and errors, e.g. `channel 2` or `deepseek`. */
@@ -64,7 +72,11 @@ export class OpenAICompatibleProvider implements LlmProvider {
     return new ChatStream(this.name, this.run(messages, params, signal));
   }
 
-  private async *run(messages: ChatMessage[], params: ChatParams, callerSignal: AbortSignal | undefined): AsyncGenerator<string, ChatResult, undefined> {
+  private async *run(
+    messages: ChatMessage[],
+    params: ChatParams,
+    callerSignal: AbortSignal | undefined,
+  ): AsyncGenerator<string, ChatResult, undefined> {
     const silence = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -75,7 +87,8 @@ export class OpenAICompatibleProvider implements LlmProvider {
     // Why the request was aborted, if it was: the SDK itself either throws or just ends quietly.
     const stopped = (): LlmError | undefined => {
       if (callerSignal?.aborted) return new LlmError('cancelled', this.name, 'the completion was cancelled');
-      if (silence.signal.aborted) return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
+      if (silence.signal.aborted)
+        return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
       return undefined;
     };
 
@@ -103,7 +116,12 @@ export class OpenAICompatibleProvider implements LlmProvider {
       try {
         arm();
         for await (const chunk of stream) {
-          if (chunk.usage) usage = { prompt_tokens: chunk.usage.prompt_tokens, completion_tokens: chunk.usage.completion_tokens, total_tokens: chunk.usage.total_tokens };
+          if (chunk.usage)
+            usage = {
+              prompt_tokens: chunk.usage.prompt_tokens,
+              completion_tokens: chunk.usage.completion_tokens,
+              total_tokens: chunk.usage.total_tokens,
+            };
           const choice = chunk.choices?.[0];
           if (choice?.finish_reason) finishReason = choice.finish_reason;
           const delta = choice?.delta?.content;
@@ -131,8 +149,10 @@ export class OpenAICompatibleProvider implements LlmProvider {
   private toError(err: unknown): LlmError {
     if (err instanceof LlmError) return err;
     const detail = this.scrub(err instanceof Error ? err.message : String(err));
-    if (err instanceof openai().APIConnectionTimeoutError) return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
-    if (err instanceof openai().APIUserAbortError) return new LlmError('cancelled', this.name, 'the completion was cancelled');
+    if (err instanceof openai().APIConnectionTimeoutError)
+      return new LlmError('timeout', this.name, `no answer for ${this.options.timeoutMs} ms`);
+    if (err instanceof openai().APIUserAbortError)
+      return new LlmError('cancelled', this.name, 'the completion was cancelled');
     if (err instanceof openai().APIConnectionError) {
       // The fetch failure, and below it the socket's error code.
       const cause = err.cause instanceof Error ? err.cause : undefined;
@@ -140,8 +160,10 @@ export class OpenAICompatibleProvider implements LlmProvider {
       const why = typeof code === 'string' ? code : (cause?.message ?? detail);
       return new LlmError('unreachable', this.name, `cannot connect: ${this.scrub(why)}`);
     }
-    if (err instanceof openai().APIError && typeof err.status === 'number') return new LlmError('http', this.name, `upstream answered HTTP ${err.status}: ${detail}`, err.status);
-    if (err instanceof openai().APIError) return new LlmError('broken', this.name, `the stream reported an error: ${detail}`);
+    if (err instanceof openai().APIError && typeof err.status === 'number')
+      return new LlmError('http', this.name, `upstream answered HTTP ${err.status}: ${detail}`, err.status);
+    if (err instanceof openai().APIError)
+      return new LlmError('broken', this.name, `the stream reported an error: ${detail}`);
     return new LlmError('broken', this.name, `the stream broke off: ${detail}`);
   }
 

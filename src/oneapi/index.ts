@@ -39,7 +39,12 @@ export interface OneApiDeps {
 /** Paths of the sign-in routes that share one per-IP limit (O12). */
 const SIGNIN_PATHS = new Set(['/phone_verification', '/user/register', '/user/login']);
 
-export async function createOneApi({ config, db, logger, redis }: OneApiDeps): Promise<{ router: Router; accounts: Accounts; feeds: FeedIngester }> {
+export async function createOneApi({
+  config,
+  db,
+  logger,
+  redis,
+}: OneApiDeps): Promise<{ router: Router; accounts: Accounts; feeds: FeedIngester }> {
   const accounts = new Accounts(new AccountStore(db), {
     secret: config.oneapiSecret ?? devSecret(config.dataDir, 'oneapiSecret'),
     codeMode: config.phoneCodeMode,
@@ -49,7 +54,10 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
     tokenTtlDays: config.oneapiTokenTtlDays,
   });
   // The log sender shows codes only where nothing else would: random codes outside production.
-  const sms = config.smsSender === 'webhook' ? webhookSender(config.smsWebhookUrl!) : logSender(logger, !config.isProduction && config.phoneCodeMode === 'random');
+  const sms =
+    config.smsSender === 'webhook'
+      ? webhookSender(config.smsWebhookUrl!)
+      : logSender(logger, !config.isProduction && config.phoneCodeMode === 'random');
   const authenticate = headerAuthenticator(accounts);
   const channels = new Channels(config.oneapiChannels, { echoDelayMs: config.llmEchoDelayMs });
   logger.info({ channels: channels.describe() }, 'One-API topic channels');
@@ -57,15 +65,29 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
   const articles = new Articles(new ArticleStore(db));
   const feeds = new FeedIngester(
     articles,
-    { feeds: [...(config.feedSample ? [SAMPLE_FEED] : []), ...config.feedUrls], refreshSeconds: config.feedRefreshSeconds, timeoutMs: config.feedTimeoutSeconds * 1000 },
+    {
+      feeds: [...(config.feedSample ? [SAMPLE_FEED] : []), ...config.feedUrls],
+      refreshSeconds: config.feedRefreshSeconds,
+      timeoutMs: config.feedTimeoutSeconds * 1000,
+    },
     logger,
   );
 
   const handlers = {
-    ...userHandlers({ accounts, sms, returnCode: config.phoneCodeMode === 'fixed', cooldownSeconds: config.phoneCodeCooldownSeconds }),
+    ...userHandlers({
+      accounts,
+      sms,
+      returnCode: config.phoneCodeMode === 'fixed',
+      cooldownSeconds: config.phoneCodeCooldownSeconds,
+    }),
     ...subscriptionHandlers({ subscriptions, articles }),
     ...articleHandlers({ articles }),
-    ...topicHandlers({ topics: new Topics(new TopicStore(db)), channels, historySize: config.oneapiTopicHistory, logger }),
+    ...topicHandlers({
+      topics: new Topics(new TopicStore(db)),
+      channels,
+      historySize: config.oneapiTopicHistory,
+      logger,
+    }),
   } satisfies OneApiHandlers;
 
   const api = await bindApi<OneApiAuth>({
@@ -82,8 +104,19 @@ export async function createOneApi({ config, db, logger, redis }: OneApiDeps): P
 
   const router = express.Router();
   const tooMany = () => fail(429, MESSAGES.tooManyRequests);
-  router.use(limitRequests(createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis), tooMany));
-  router.use(limitRequests(createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis), tooMany, (req) => SIGNIN_PATHS.has(req.path.replace(/\/+$/, ''))));
+  router.use(
+    limitRequests(
+      createLimiter('oneapi-global', config.globalRateLimit, config.globalRateWindowSeconds, redis),
+      tooMany,
+    ),
+  );
+  router.use(
+    limitRequests(
+      createLimiter('oneapi-signin', config.signinRateLimit, config.signinRateWindowSeconds, redis),
+      tooMany,
+      (req) => SIGNIN_PATHS.has(req.path.replace(/\/+$/, '')),
+    ),
+  );
   router.use(api);
   // Started last: nothing is left running if binding refuses to start.
   feeds.start();

@@ -21,12 +21,24 @@ export interface AideerUser {
 }
 
 /** Signs up through POST /users and logs in through the OAuth2 password form. */
-export async function signUp(api: Client, fields: { username?: string; password?: string; nickname?: string } = {}): Promise<AideerUser> {
+export async function signUp(
+  api: Client,
+  fields: { username?: string; password?: string; nickname?: string } = {},
+): Promise<AideerUser> {
   const username = fields.username ?? uniqueName();
   const password = fields.password ?? 'pass-word-1';
-  const created = await api.post(`${V1}/users`).send({ username, password, ...(fields.nickname ? { nickname: fields.nickname } : {}) }).expect(200);
+  const created = await api
+    .post(`${V1}/users`)
+    .send({ username, password, ...(fields.nickname ? { nickname: fields.nickname } : {}) })
+    .expect(200);
   const token = await logIn(api, username, password);
-  return { id: bodyOf<Ok<operations['createUser']>>(created).id, username, password, token, bearer: { Authorization: `Bearer ${token}` } };
+  return {
+    id: bodyOf<Ok<operations['createUser']>>(created).id,
+    username,
+    password,
+    token,
+    bearer: { Authorization: `Bearer ${token}` },
+  };
 }
 
 export async function logIn(api: Client, username: string, password: string): Promise<string> {
@@ -44,7 +56,11 @@ export async function signUpAdmin(api: Client, server: TestServer): Promise<Aide
 }
 
 /** A token with arbitrary claims, signed with the test servers' key. */
-export function mintToken(claims: Record<string, unknown>, opts: jwt.SignOptions = { expiresIn: 600 }, secret = TEST_JWT_SECRET): string {
+export function mintToken(
+  claims: Record<string, unknown>,
+  opts: jwt.SignOptions = { expiresIn: 600 },
+  secret = TEST_JWT_SECRET,
+): string {
   return jwt.sign(claims, secret, { algorithm: 'HS256', ...opts });
 }
 
@@ -53,10 +69,27 @@ export async function giveCredits(server: TestServer, userId: number, amount: nu
 }
 
 /** A chat holding one user message, on a new preset of `model`, and a chat_generation task for it: the task id. */
-export async function createChatTask(api: Client, user: AideerUser, question: string, model = 'deepseek-chat'): Promise<string> {
-  const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [], parameters: { model } }).expect(200);
+export async function createChatTask(
+  api: Client,
+  user: AideerUser,
+  question: string,
+  model = 'deepseek-chat',
+): Promise<string> {
+  const preset = await api
+    .post(`${V1}/presets`)
+    .set(user.bearer)
+    .send({ title: 'Preset', messages: [], parameters: { model } })
+    .expect(200);
   const presetId = bodyOf<Ok<operations['createPreset']>>(preset).id;
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: 'Chat', messages: [{ role: 'user', type: 'text', content: question }] }).expect(200);
-  const task = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: bodyOf<Ok<operations['createChat']>>(chat).id, type: 'chat_generation' }).expect(200);
+  const chat = await api
+    .post(`${V1}/chats`)
+    .set(user.bearer)
+    .send({ preset_id: presetId, title: 'Chat', messages: [{ role: 'user', type: 'text', content: question }] })
+    .expect(200);
+  const task = await api
+    .post(`${V1}/tasks`)
+    .set(user.bearer)
+    .send({ chat_id: bodyOf<Ok<operations['createChat']>>(chat).id, type: 'chat_generation' })
+    .expect(200);
   return bodyOf<Ok<operations['createTask']>>(task).task_id;
 }

@@ -20,7 +20,10 @@ export function assertOnContract(seen: ResponseSeen): void {
 }
 
 /** Fails when an event of a stream is off contract; also noted for the end of the run. */
-export function assertEventOnContract(seen: { method: string; url: string; status: number }, event: StreamEventSeen): void {
+export function assertEventOnContract(
+  seen: { method: string; url: string; status: number },
+  event: StreamEventSeen,
+): void {
   const problems = contract.checkEvent(seen, event);
   if (!problems.length) return;
   offContractEvents.push(...problems);

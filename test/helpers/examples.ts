@@ -2,7 +2,14 @@
 // every operation (501 while unimplemented, 413, 429, 500 ...) without a hand-written list.
 import type { Contract } from './contract.ts';
 import type { ApiName } from '../../src/spec.ts';
-import { deref, resolve, type MediaType, type OpenApiDocument, type Parameter, type ResponseObject } from '../../src/contract/document.ts';
+import {
+  deref,
+  resolve,
+  type MediaType,
+  type OpenApiDocument,
+  type Parameter,
+  type ResponseObject,
+} from '../../src/contract/document.ts';
 
 export const BASES: Record<ApiName, string> = { aideer: '/api/v1', oneapi: '/api' };
 
@@ -51,7 +58,9 @@ export function exampleRequests(contract: Contract): ExampleRequest[] {
       if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(value));
       if (p.in === 'query' && p.required && p.name) query[p.name] = value;
     }
-    const requestBody = operation.requestBody?.$ref ? resolve<{ content?: Record<string, MediaType> }>(doc, operation.requestBody.$ref) : operation.requestBody;
+    const requestBody = operation.requestBody?.$ref
+      ? resolve<{ content?: Record<string, MediaType> }>(doc, operation.requestBody.$ref)
+      : operation.requestBody;
     const [contentType, media] = Object.entries(requestBody?.content ?? {})[0] ?? [];
     const security = operation.security ?? doc.security ?? [];
     return {

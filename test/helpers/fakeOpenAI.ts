@@ -14,7 +14,14 @@ export interface FakeUsage {
 
 export type FakeReply =
   /** Streams `chunks` as content deltas (`delayMs` apart), then finishes normally (once `until` settles, if given). */
-  | { kind: 'stream'; chunks: string[]; usage?: FakeUsage | null; delayMs?: number; finishReason?: string; until?: Promise<unknown> }
+  | {
+      kind: 'stream';
+      chunks: string[];
+      usage?: FakeUsage | null;
+      delayMs?: number;
+      finishReason?: string;
+      until?: Promise<unknown>;
+    }
   /** Answers an HTTP error with OpenAI's error body (or `body` as given). */
   | { kind: 'error'; status: number; message?: string; body?: unknown; delayMs?: number }
   /** Streams `chunks`, then `destroy`s the connection, or `end`s the response without finishing. */
@@ -84,9 +91,12 @@ export async function startFakeOpenAI(opts: { apiKey?: string } = {}): Promise<F
       };
       requests.push(recorded);
       for (const w of waiters.splice(0)) w(recorded);
-      if (req.method !== 'POST' || path !== '/v1/chat/completions') return sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error' } });
+      if (req.method !== 'POST' || path !== '/v1/chat/completions')
+        return sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error' } });
       if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
-        return sendJson(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
+        return sendJson(res, 401, {
+          error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' },
+        });
       }
       const reply = queue.shift() ?? (typeof standing === 'function' ? standing(recorded) : standing);
       let complete = false;
@@ -154,10 +164,21 @@ function pause(res: http.ServerResponse, ms: number): Promise<void> {
   });
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, recorded: RecordedRequest, reply: FakeReply): Promise<void> {
+async function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  recorded: RecordedRequest,
+  reply: FakeReply,
+): Promise<void> {
   if (reply.kind === 'error') {
     if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-    return sendJson(res, reply.status, reply.body ?? { error: { message: reply.message ?? `fake upstream error ${reply.status}`, type: 'server_error', code: null } });
+    return sendJson(
+      res,
+      reply.status,
+      reply.body ?? {
+        error: { message: reply.message ?? `fake upstream error ${reply.status}`, type: 'server_error', code: null },
+      },
+    );
   }
   const id = `chatcmpl-fake${Date.now()}`;
   const created = Math.floor(Date.now() / 1000);
@@ -166,7 +187,13 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
 
   const event = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-    event({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
+    event({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    });
 
   if (reply.kind === 'stall') await pause(res, reply.headersAfterMs ?? 0);
   if (res.destroyed) return;
@@ -194,8 +221,17 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, recor
       if (reply.kind === 'stream' && reply.until) await Promise.race([reply.until, pause(res, Infinity)]);
       if (res.destroyed) return;
       chunk({}, (reply.kind === 'stream' && reply.finishReason) || 'stop');
-      const wantsUsage = (recorded.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-      if (wantsUsage && reply.usage !== null) event({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: reply.usage ?? DEFAULT_USAGE });
+      const wantsUsage =
+        (recorded.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+      if (wantsUsage && reply.usage !== null)
+        event({
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model,
+          choices: [],
+          usage: reply.usage ?? DEFAULT_USAGE,
+        });
       event('[DONE]');
       return void res.end();
     }

@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 export interface FakeWeChat {
   url: string;
   /** code → what jscode2session answers. */
-  sessions: Map<string, { openid: string; session_key: string } | { errcode: number; errmsg: string } | { httpStatus: number }>;
+  sessions: Map<
+    string,
+    { openid: string; session_key: string } | { errcode: number; errmsg: string } | { httpStatus: number }
+  >;
   /** openid → the errcode checksession answers (0 when absent and the signature is right). */
   checkErrcode: Map<string, number>;
   /** Server tokens handed out, and checksession calls received. */
@@ -19,14 +22,22 @@ export interface FakeWeChat {
 }
 
 export async function startFakeWeChat(appId = 'wx-test-app', secret = 'wx-test-secret'): Promise<FakeWeChat> {
-  const state = { sessions: new Map(), checkErrcode: new Map(), tokensIssued: 0, checks: [], revokeTokenOnce: false } as unknown as FakeWeChat;
+  const state = {
+    sessions: new Map(),
+    checkErrcode: new Map(),
+    tokensIssued: 0,
+    checks: [],
+    revokeTokenOnce: false,
+  } as unknown as FakeWeChat;
   const keys = new Map<string, string>(); // openid → session_key
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const q = url.searchParams;
-    const reply = (body: unknown, status = 200) => res.writeHead(status, { 'content-type': 'text/plain' }).end(JSON.stringify(body));
+    const reply = (body: unknown, status = 200) =>
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(JSON.stringify(body));
     if (url.pathname === '/sns/jscode2session') {
-      if (q.get('appid') !== appId || q.get('secret') !== secret || q.get('grant_type') !== 'authorization_code') return reply({ errcode: 40013, errmsg: 'invalid appid' });
+      if (q.get('appid') !== appId || q.get('secret') !== secret || q.get('grant_type') !== 'authorization_code')
+        return reply({ errcode: 40013, errmsg: 'invalid appid' });
       const scripted = state.sessions.get(q.get('js_code') ?? '');
       if (!scripted) return reply({ errcode: 40029, errmsg: 'invalid code' });
       if ('httpStatus' in scripted) return reply({}, scripted.httpStatus);
@@ -34,7 +45,8 @@ export async function startFakeWeChat(appId = 'wx-test-app', secret = 'wx-test-s
       return reply(scripted);
     }
     if (url.pathname === '/cgi-bin/token') {
-      if (q.get('appid') !== appId || q.get('secret') !== secret) return reply({ errcode: 40013, errmsg: 'invalid appid' });
+      if (q.get('appid') !== appId || q.get('secret') !== secret)
+        return reply({ errcode: 40013, errmsg: 'invalid appid' });
       state.tokensIssued += 1;
       return reply({ access_token: `server-token-${state.tokensIssued}`, expires_in: 7200 });
     }
@@ -47,7 +59,8 @@ export async function startFakeWeChat(appId = 'wx-test-app', secret = 'wx-test-s
       }
       const key = keys.get(openid);
       const expected = key ? crypto.createHmac('sha256', key).update('').digest('hex') : '';
-      if (q.get('sig_method') !== 'hmac_sha256' || q.get('signature') !== expected) return reply({ errcode: 87009, errmsg: 'invalid signature' });
+      if (q.get('sig_method') !== 'hmac_sha256' || q.get('signature') !== expected)
+        return reply({ errcode: 87009, errmsg: 'invalid signature' });
       const code = state.checkErrcode.get(openid) ?? 0;
       return reply({ errcode: code, errmsg: code ? 'error' : 'ok' });
     }

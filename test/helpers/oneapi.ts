@@ -23,9 +23,16 @@ export async function requestCode(api: Client, phone: string, purpose: 'register
   return data;
 }
 
-export async function registerUser(api: Client, phone = uniquePhone(), profile: Record<string, string> = {}): Promise<string> {
+export async function registerUser(
+  api: Client,
+  phone = uniquePhone(),
+  profile: Record<string, string> = {},
+): Promise<string> {
   const code = await requestCode(api, phone, 'register');
-  await api.post(`${API}/user/register`).send({ phone, phone_verification_code: code, ...profile }).expect(200);
+  await api
+    .post(`${API}/user/register`)
+    .send({ phone, phone_verification_code: code, ...profile })
+    .expect(200);
   return phone;
 }
 

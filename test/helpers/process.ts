@@ -90,8 +90,17 @@ export interface ServerProcess {
 }
 
 /** Spawns `command` (node on the entry point by default) and waits until it serves, or exits. */
-export async function spawnServer(env: Record<string, string>, command: string[] = [process.execPath, '--import', 'tsx', SERVER_ENTRY], opts: { detached?: boolean } = {}): Promise<ServerProcess> {
-  const child = spawn(command[0], command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
+export async function spawnServer(
+  env: Record<string, string>,
+  command: string[] = [process.execPath, '--import', 'tsx', SERVER_ENTRY],
+  opts: { detached?: boolean } = {},
+): Promise<ServerProcess> {
+  const child = spawn(command[0], command.slice(1), {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached,
+  });
   const logs: Record<string, unknown>[] = [];
   const waiters: { prefix: string; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';
@@ -113,13 +122,18 @@ export async function spawnServer(env: Record<string, string>, command: string[]
   });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   const untilLog = (prefix: string) => {
     const found = logs.find((l) => String(l.msg).startsWith(prefix));
-    return found ? Promise.resolve(found) : new Promise<Record<string, unknown>>((resolve) => waiters.push({ prefix, resolve }));
+    return found
+      ? Promise.resolve(found)
+      : new Promise<Record<string, unknown>>((resolve) => waiters.push({ prefix, resolve }));
   };
   const serving = await Promise.race([untilLog('serving'), exited]);
-  if (!('msg' in serving)) throw new Error(`the server exited (${String(serving.code ?? serving.signal)}) before serving: ${stderr}`);
+  if (!('msg' in serving))
+    throw new Error(`the server exited (${String(serving.code ?? serving.signal)}) before serving: ${stderr}`);
   return { child, pid: child.pid!, url: String(serving.url), logs, stderr: () => stderr, exited, untilLog };
 }
 

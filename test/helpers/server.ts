@@ -86,15 +86,21 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
   });
 }
 
-export async function startServer(env: Record<string, string> = {}, opts: { database?: TestDatabase } = {}): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  opts: { database?: TestDatabase } = {},
+): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
   const config = testConfig(database.dataDir, env);
   const app = await createApp({ config, db: database.db, logger: createLogger(config.logLevel) });
   // The server the entry point builds, so tests see what Node answers before the app does.
-  const { server, listen } = createHttpServer((req, res) => {
-    if (!req.headers[CHECK_HEADER]) uncheckedRequests.push(`${req.method} ${req.url}`);
-    app.app(req, res);
-  }, { maxHeaderBytes: config.maxHeaderBytes });
+  const { server, listen } = createHttpServer(
+    (req, res) => {
+      if (!req.headers[CHECK_HEADER]) uncheckedRequests.push(`${req.method} ${req.url}`);
+      app.app(req, res);
+    },
+    { maxHeaderBytes: config.maxHeaderBytes },
+  );
   const { port } = await listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}`,

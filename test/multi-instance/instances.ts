@@ -10,7 +10,8 @@ import { postgresDriver } from '../../src/db.ts';
 import { ROOT } from '../../src/spec.ts';
 import { createPostgresDatabase } from '../helpers/postgres.ts';
 
-export const POSTGRES_URL = process.env.CI_POSTGRES_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_URL =
+  process.env.CI_POSTGRES_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.CI_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestPostgres {
@@ -68,7 +69,14 @@ export async function startInstance(name: string, env: Record<string, string>): 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `mi-${name}-`));
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? os.tmpdir(),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -76,7 +84,10 @@ export async function startInstance(name: string, env: Record<string, string>): 
   const stderr: string[] = [];
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance ${name} did not start within 30 s: ${stderr.join('')}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`instance ${name} did not start within 30 s: ${stderr.join('')}`)),
+      30_000,
+    );
     void exited.then(() => reject(new Error(`instance ${name} exited at start-up: ${stderr.join('')}`)));
     // Every line is read (the pipe must never fill up); the `serving` line gives the address.
     readline.createInterface({ input: child.stdout }).on('line', (line) => {

@@ -78,7 +78,7 @@ describe('two instances on one Postgres', function () {
     expect(dataEvents(onB.events)).to.deep.equal(dataEvents(onA.events));
   });
 
-  it('when A holds the stream, then B refuses a new reader at once, and a reader resuming on B takes over and A\'s stream closes without a final event', async () => {
+  it("when A holds the stream, then B refuses a new reader at once, and a reader resuming on B takes over and A's stream closes without a final event", async () => {
     const user = await funded();
     const taskId = await createChatTask(client(a.url), user, QUESTION);
     const holder = await sse(a.url, `${V1}/tasks/${taskId}/stream`);
@@ -108,23 +108,36 @@ describe('two instances on one Postgres', function () {
 
   it('when state is made on one instance, then the other sees it: AIDeer tokens, redeem codes, One-API codes, and the sign-in limit through Redis', async () => {
     const user = await signUp(client(a.url));
-    const me = bodyOf<Ok<AideerOps['readUserMe']>>(await client(b.url).get(`${V1}/users/me`).set(user.bearer).expect(200));
+    const me = bodyOf<Ok<AideerOps['readUserMe']>>(
+      await client(b.url).get(`${V1}/users/me`).set(user.bearer).expect(200),
+    );
     expect(me.id).to.equal(user.id);
     const admin = await signUp(client(a.url));
     await pg.db('aideer_users').where({ id: admin.id }).update({ permission: 2 });
     const code = `MI${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
     await client(a.url).post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 7 }).expect(200);
     await client(b.url).post(`${V1}/users/me/credits`).set(user.bearer).send({ redeem_code: code }).expect(200);
-    const credits = bodyOf<Ok<AideerOps['getMyCredits']>>(await client(a.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200));
+    const credits = bodyOf<Ok<AideerOps['getMyCredits']>>(
+      await client(a.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200),
+    );
     expect(credits.credits_left).to.equal(7);
     // A verification code issued by A registers on B (its own address, apart from the limit below).
     const phone = uniquePhone();
     const registerIp = { 'X-Forwarded-For': `198.19.${crypto.randomInt(250)}.${crypto.randomInt(250)}` };
-    const issued = await client(a.url).get(`${API}/phone_verification`).set(registerIp).query({ phone, purpose: 'register' }).expect(200);
-    await client(b.url).post(`${API}/user/register`).set(registerIp).send({ phone, phone_verification_code: bodyOf<Ok<OneApiOps['sendPhoneVerification']>>(issued).data }).expect(200);
+    const issued = await client(a.url)
+      .get(`${API}/phone_verification`)
+      .set(registerIp)
+      .query({ phone, purpose: 'register' })
+      .expect(200);
+    await client(b.url)
+      .post(`${API}/user/register`)
+      .set(registerIp)
+      .send({ phone, phone_verification_code: bodyOf<Ok<OneApiOps['sendPhoneVerification']>>(issued).data })
+      .expect(200);
     // SIGNIN_RATE_LIMIT=3 per address, counted in Redis across both; a fresh address per run.
     const ip = { 'X-Forwarded-For': `198.18.${crypto.randomInt(250)}.${crypto.randomInt(250)}` };
-    const ask = (url: string) => client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
+    const ask = (url: string) =>
+      client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
     await ask(a.url).expect(200);
     await ask(b.url).expect(200);
     await ask(a.url).expect(200);
@@ -172,7 +185,10 @@ describe('two instances on one Postgres', function () {
     await stream.until((e) => Boolean(e.data));
     // As if its last allowed run had been cut: the claim lapsed on the last attempt. B's run sees
     // its claim gone and stops; B's sweep (every second) fails the task.
-    await pg.db('aideer_tasks').where({ id: taskId }).update({ attempts: 3, runner_id: 'a-dead-server', runner_lease_until: Date.now() - 1 });
+    await pg
+      .db('aideer_tasks')
+      .where({ id: taskId })
+      .update({ attempts: 3, runner_id: 'a-dead-server', runner_lease_until: Date.now() - 1 });
     const reason = 'The server running the task stopped 3 times before it finished; create the task again';
     expect(await finalOf(stream), JSON.stringify(stream.events)).to.deep.equal({ status: 'failed', content: reason });
     expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });

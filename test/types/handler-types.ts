@@ -5,13 +5,22 @@ import type { Handler, HandlerMap } from '../../src/http/types.ts';
 
 type Logout = operations['logoutUser'];
 
-export const documented: Handler<Logout, unknown> = () => ({ status: 200, body: { success: true, message: '登出成功' } });
+export const documented: Handler<Logout, unknown> = () => ({
+  status: 200,
+  body: { success: true, message: '登出成功' },
+});
 
-// @ts-expect-error 404 is not a status logoutUser documents
-export const undocumentedStatus: Handler<Logout, unknown> = () => ({ status: 404, body: { success: false, message: 'x' } });
+export const undocumentedStatus: Handler<Logout, unknown> = () => ({
+  // @ts-expect-error 404 is not a status logoutUser documents
+  status: 404,
+  body: { success: false, message: 'x' },
+});
 
 // @ts-expect-error a misspelt field in the documented body
-export const wrongField: Handler<Logout, unknown> = () => ({ status: 200, body: { success: true, mesage: '登出成功' } });
+export const wrongField: Handler<Logout, unknown> = () => ({
+  status: 200,
+  body: { success: true, mesage: '登出成功' },
+});
 
 // @ts-expect-error the error envelope where the 200 body is documented
 export const wrongShape: Handler<Logout, unknown> = () => ({ status: 200, body: { success: false, message: 'x' } });

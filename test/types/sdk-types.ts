@@ -9,7 +9,9 @@ const oneapi = createOneApiClient({ baseUrl: 'http://127.0.0.1:8000' });
 export async function aideerCalls() {
   // Fields with a default in the contract may be left out of a request.
   await aideer.POST('/users', { body: { username: 'alice', password: 's3cret-pass' } });
-  await aideer.POST('/presets', { body: { title: 'Planner', messages: [{ role: 'system', type: 'text', content: 'Plan trips.' }] } });
+  await aideer.POST('/presets', {
+    body: { title: 'Planner', messages: [{ role: 'system', type: 'text', content: 'Plan trips.' }] },
+  });
 
   // @ts-expect-error a path the API does not have
   await aideer.GET('/user/me');
@@ -23,8 +25,10 @@ export async function aideerCalls() {
   // @ts-expect-error a misspelt optional body field (`nickame`) next to every required one
   await aideer.POST('/users', { body: { username: 'alice', password: 's3cret-pass', nickame: 'Alice' } });
 
-  // @ts-expect-error a misspelt field deep in the body (a message's `visibility`)
-  await aideer.POST('/presets', { body: { title: 'Planner', messages: [{ role: 'system', type: 'text', content: 'Plan trips.', visible: false }] } });
+  await aideer.POST('/presets', {
+    // @ts-expect-error a misspelt field deep in the body (a message's `visibility`)
+    body: { title: 'Planner', messages: [{ role: 'system', type: 'text', content: 'Plan trips.', visible: false }] },
+  });
 
   // @ts-expect-error a body field of the wrong type
   await aideer.POST('/tasks', { body: { chat_id: 'b3e1f6a2-7c94-4d2b-8e5f-1a0c9d3b7e64', type: 'video_generation' } });
@@ -96,8 +100,10 @@ export async function oneapiCalls() {
   // @ts-expect-error a query parameter of the wrong type
   await oneapi.GET('/topics', { params: { query: { page: 'first' } } });
 
-  // @ts-expect-error a query parameter the operation does not have
-  await oneapi.GET('/phone_verification', { params: { query: { phone: '13800138000', purpose: 'login', channel: 'sms' } } });
+  await oneapi.GET('/phone_verification', {
+    // @ts-expect-error a query parameter the operation does not have
+    params: { query: { phone: '13800138000', purpose: 'login', channel: 'sms' } },
+  });
 
   // @ts-expect-error a purpose the contract does not list
   await oneapi.GET('/phone_verification', { params: { query: { phone: '13800138000', purpose: 'reset' } } });

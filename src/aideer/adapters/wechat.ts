@@ -37,7 +37,8 @@ export class WeChat {
   ) {}
 
   private credentials(): { appid: string; secret: string } {
-    if (!this.settings.appId || !this.settings.secret) throw new WeChatError(500, 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured');
+    if (!this.settings.appId || !this.settings.secret)
+      throw new WeChatError(500, 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured');
     return { appid: this.settings.appId, secret: this.settings.secret };
   }
 
@@ -69,10 +70,15 @@ export class WeChat {
 
   /** Exchanges a log-in code for the user's openid and session key. */
   async codeToSession(code: string): Promise<{ openid: string; sessionKey: string }> {
-    const reply = await this.call('/sns/jscode2session', { ...this.credentials(), js_code: code, grant_type: 'authorization_code' });
+    const reply = await this.call('/sns/jscode2session', {
+      ...this.credentials(),
+      js_code: code,
+      grant_type: 'authorization_code',
+    });
     if (reply.errcode === 40029) throw new WeChatError(401, 'Invalid code');
     if (reply.errcode) throw WeChat.failure(reply);
-    if (typeof reply.openid !== 'string' || typeof reply.session_key !== 'string') throw new WeChatError(500, 'WeChat server error: unreadable response');
+    if (typeof reply.openid !== 'string' || typeof reply.session_key !== 'string')
+      throw new WeChatError(500, 'WeChat server error: unreadable response');
     return { openid: reply.openid, sessionKey: reply.session_key };
   }
 
@@ -80,7 +86,12 @@ export class WeChat {
   async checkSession(openid: string, sessionKey: string): Promise<void> {
     const signature = crypto.createHmac('sha256', sessionKey).update('').digest('hex');
     for (let attempt = 0; ; attempt++) {
-      const reply = await this.call('/wxa/checksession', { access_token: await this.serverToken(attempt > 0), signature, openid, sig_method: 'hmac_sha256' });
+      const reply = await this.call('/wxa/checksession', {
+        access_token: await this.serverToken(attempt > 0),
+        signature,
+        openid,
+        sig_method: 'hmac_sha256',
+      });
       if (!reply.errcode) return;
       if (reply.errcode === 87009) throw new WeChatError(401, 'Wechat session expired');
       // The cached server token was revoked or expired early: fetch a new one, once.
@@ -93,13 +104,19 @@ export class WeChat {
   private async serverToken(forceRefresh: boolean): Promise<string> {
     const now = this.now();
     if (!forceRefresh) {
-      const cached = await this.db('aideer_kv').where({ key: TOKEN_KEY }).andWhere('expires_at', '>', now + 300_000).first();
+      const cached = await this.db('aideer_kv')
+        .where({ key: TOKEN_KEY })
+        .andWhere('expires_at', '>', now + 300_000)
+        .first();
       if (cached) return cached.value;
     }
     const reply = await this.call('/cgi-bin/token', { grant_type: 'client_credential', ...this.credentials() });
     if (reply.errcode || typeof reply.access_token !== 'string') throw WeChat.failure(reply);
     const expiresAt = now + (Number(reply.expires_in ?? 7200) - 60) * 1000;
-    await this.db('aideer_kv').insert({ key: TOKEN_KEY, value: reply.access_token, expires_at: expiresAt }).onConflict('key').merge();
+    await this.db('aideer_kv')
+      .insert({ key: TOKEN_KEY, value: reply.access_token, expires_at: expiresAt })
+      .onConflict('key')
+      .merge();
     return reply.access_token;
   }
 }

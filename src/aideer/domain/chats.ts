@@ -29,7 +29,11 @@ export class Chats {
   }
 
   /** The original checks the preset before the chat. */
-  async replace(caller: Caller, chatId: string, fields: ChatFields): Promise<ChatWithMessages | 'presetNotFound' | 'notFound' | 'forbidden'> {
+  async replace(
+    caller: Caller,
+    chatId: string,
+    fields: ChatFields,
+  ): Promise<ChatWithMessages | 'presetNotFound' | 'notFound' | 'forbidden'> {
     if (!(await this.store.presets.byId(fields.preset_id))) return 'presetNotFound';
     const chat = await this.store.chats.byId(chatId);
     if (!chat) return 'notFound';

@@ -56,7 +56,15 @@ export async function generate(
     const { model } = p;
     const stream = deps.router.route(model).provider.chat(
       context.messages,
-      { model, max_tokens: p.max_tokens ?? undefined, temperature: p.temperature ?? undefined, top_p: p.top_p ?? undefined, seed: p.seed ?? undefined, presence_penalty: p.presence_penalty ?? undefined, frequency_penalty: p.frequency_penalty ?? undefined },
+      {
+        model,
+        max_tokens: p.max_tokens ?? undefined,
+        temperature: p.temperature ?? undefined,
+        top_p: p.top_p ?? undefined,
+        seed: p.seed ?? undefined,
+        presence_penalty: p.presence_penalty ?? undefined,
+        frequency_penalty: p.frequency_penalty ?? undefined,
+      },
       { signal },
     );
     try {
@@ -66,12 +74,33 @@ export async function generate(
     }
     const result = await stream.result();
     const cost = result.usage.total_tokens * MULTIPLIERS[model];
-    return { text: result.text, cost, what: 'Chat generation', apply: (trx) => deps.chats.appendAssistantMessage(trx, task.chat_id, result.text) };
+    return {
+      text: result.text,
+      cost,
+      what: 'Chat generation',
+      apply: (trx) => deps.chats.appendAssistantMessage(trx, task.chat_id, result.text),
+    };
   }
   // The instruction goes last, as a system message: the model answers with the title (and
   // the offline `echo` model, which repeats the last user message, gives a sensible one).
   const messages: ChatMessage[] = [...context.messages, { role: 'system', content: deps.titlePrompt }];
-  const result = await deps.router.route(TITLE_MODEL).provider.chat(messages, { model: TITLE_MODEL, max_tokens: 100 }, { signal }).result();
-  const title = [...result.text.replace(/\s+/g, ' ').trim().replace(/^["'“”「」《》]+|["'“”「」《》]+$/g, '')].slice(0, TITLE_MAX).join('') || '闲聊';
-  return { text: title, cost: result.usage.total_tokens, what: 'Title generation', apply: (trx) => deps.chats.setTitle(trx, task.chat_id, keptTitle(title)) };
+  const result = await deps.router
+    .route(TITLE_MODEL)
+    .provider.chat(messages, { model: TITLE_MODEL, max_tokens: 100 }, { signal })
+    .result();
+  const title =
+    [
+      ...result.text
+        .replace(/\s+/g, ' ')
+        .trim()
+        .replace(/^["'“”「」《》]+|["'“”「」《》]+$/g, ''),
+    ]
+      .slice(0, TITLE_MAX)
+      .join('') || '闲聊';
+  return {
+    text: title,
+    cost: result.usage.total_tokens,
+    what: 'Title generation',
+    apply: (trx) => deps.chats.setTitle(trx, task.chat_id, keptTitle(title)),
+  };
 }

@@ -30,11 +30,27 @@ export class ModelRouter {
   constructor(config: Config) {
     const echo = new EchoProvider({ delayMs: config.llmEchoDelayMs });
     const provider = (name: string, baseUrl: string, apiKey: string | undefined, timeoutSeconds: number): ModelRoute =>
-      apiKey ? { provider: new OpenAICompatibleProvider({ name, baseUrl, apiKey, timeoutMs: timeoutSeconds * 1000 }), live: true } : { provider: echo, live: false };
+      apiKey
+        ? {
+            provider: new OpenAICompatibleProvider({ name, baseUrl, apiKey, timeoutMs: timeoutSeconds * 1000 }),
+            live: true,
+          }
+        : { provider: echo, live: false };
     const deepseek = provider('deepseek', config.deepseekBaseUrl, config.deepseekApiKey, config.deepseekTimeoutSeconds);
     const openai = provider('openai', config.openaiBaseUrl, config.openaiApiKey, config.openaiTimeoutSeconds);
-    const dashscope = provider('dashscope', config.dashscopeBaseUrl, config.dashscopeApiKey, config.dashscopeTimeoutSeconds);
-    this.routes = { 'deepseek-chat': deepseek, 'gpt-3.5-turbo': openai, 'qwen-turbo': dashscope, 'qwen-plus': dashscope, 'qwen-max': dashscope };
+    const dashscope = provider(
+      'dashscope',
+      config.dashscopeBaseUrl,
+      config.dashscopeApiKey,
+      config.dashscopeTimeoutSeconds,
+    );
+    this.routes = {
+      'deepseek-chat': deepseek,
+      'gpt-3.5-turbo': openai,
+      'qwen-turbo': dashscope,
+      'qwen-plus': dashscope,
+      'qwen-max': dashscope,
+    };
   }
 
   route(model: PresetModel): ModelRoute {

@@ -30,7 +30,12 @@ function finalOf(task: Pick<TaskRow, 'status' | 'content' | 'error' | 'event_seq
 
 export function logOf(row: TaskRow): EventLog {
   // JSON.parse is typed `any`; event_marks is a number array this server wrote.
-  return { firstSeq: row.run_first_seq, marks: row.event_marks ? (JSON.parse(row.event_marks) as number[]) : [], text: row.content ?? '', final: ACTIVE.includes(row.status) ? undefined : finalOf(row) };
+  return {
+    firstSeq: row.run_first_seq,
+    marks: row.event_marks ? (JSON.parse(row.event_marks) as number[]) : [],
+    text: row.content ?? '',
+    final: ACTIVE.includes(row.status) ? undefined : finalOf(row),
+  };
 }
 
 /** The id of the log's last event (firstSeq - 1 when the run has sent none yet). */
@@ -47,8 +52,11 @@ export function eventsAfter(log: EventLog, after: number | undefined): TaskEvent
   const last = lastId(log);
   const from = Math.max(after === undefined ? last : after + 1, log.firstSeq);
   const out: TaskEvent[] = [];
-  const runningEnd = log.final ? Math.min(log.final.id, log.firstSeq + log.marks.length) : log.firstSeq + log.marks.length;
-  for (let id = from; id < runningEnd; id++) out.push({ id, status: 'running', content: log.text.slice(0, log.marks[id - log.firstSeq]) });
+  const runningEnd = log.final
+    ? Math.min(log.final.id, log.firstSeq + log.marks.length)
+    : log.firstSeq + log.marks.length;
+  for (let id = from; id < runningEnd; id++)
+    out.push({ id, status: 'running', content: log.text.slice(0, log.marks[id - log.firstSeq]) });
   if (log.final && log.final.id >= from) out.push(log.final);
   return out;
 }
@@ -62,4 +70,3 @@ export interface StreamConnection {
   /** Stop at once: another connection took the stream over, or this process is draining. */
   end(why: 'takeover' | 'drain'): void;
 }
-

@@ -108,7 +108,11 @@ export class TaskStreams {
    * holder, which is ended. The holder id; `gone` when the task no longer exists; `held` when
    * another live connection holds it (answered at once, without waiting).
    */
-  async acquire(id: string, connection: StreamConnection, takeOver: boolean): Promise<{ holder: string } | 'gone' | 'held'> {
+  async acquire(
+    id: string,
+    connection: StreamConnection,
+    takeOver: boolean,
+  ): Promise<{ holder: string } | 'gone' | 'held'> {
     const holder = crypto.randomUUID();
     // Compare-and-set on the holder; a hold that changed in between (released, taken) is read again.
     for (let tries = 0; tries < 3; tries++) {
@@ -145,7 +149,8 @@ export class TaskStreams {
       const batch = holders.slice(i, i + READ_BATCH);
       const held = await this.store.renewHolds(batch, this.now() + this.settings.streamLeaseMs);
       const lost = batch.filter((holder) => !held.has(holder));
-      if (lost.length) for (const [id, byTask] of this.byTask) if (lost.some((holder) => byTask.has(holder))) void this.refresh(id);
+      if (lost.length)
+        for (const [id, byTask] of this.byTask) if (lost.some((holder) => byTask.has(holder))) void this.refresh(id);
     }
   }
 
@@ -161,5 +166,4 @@ export class TaskStreams {
       this.holders.delete(holder);
     }
   }
-
 }

@@ -46,7 +46,6 @@ const CLAIM_BATCH = 20;
 
 export const DRAIN_REASON = 'The server shut down before the task finished; create the task again';
 
-
 /** The run's state as the row keeps it. */
 function stateOf(log: EventLog): RunState {
   return { text: log.text, marks: JSON.stringify(log.marks), seq: lastId(log) };
@@ -83,7 +82,11 @@ export class Tasks {
   }
 
   /** See TaskStreams.acquire. */
-  acquireStream(id: string, connection: StreamConnection, takeOver: boolean): Promise<{ holder: string } | 'gone' | 'held'> {
+  acquireStream(
+    id: string,
+    connection: StreamConnection,
+    takeOver: boolean,
+  ): Promise<{ holder: string } | 'gone' | 'held'> {
     return this.streams.acquire(id, connection, takeOver);
   }
 
@@ -201,9 +204,11 @@ export class Tasks {
       });
       await this.finish(task, run, result);
     } catch (err) {
-      if (run.lost) return void this.deps.logger.info({ taskId: task.id }, 'task claimed by another instance; this run stops');
+      if (run.lost)
+        return void this.deps.logger.info({ taskId: task.id }, 'task claimed by another instance; this run stops');
       const reason = run.stopReason ?? failureText(err);
-      if (!run.stopReason && !(err instanceof TaskFailure) && !(err instanceof LlmError)) this.deps.logger.error({ err, taskId: task.id }, 'task failed');
+      if (!run.stopReason && !(err instanceof TaskFailure) && !(err instanceof LlmError))
+        this.deps.logger.error({ err, taskId: task.id }, 'task failed');
       else this.deps.logger.info({ taskId: task.id, reason }, 'task failed');
       await this.fail(task.id, run, reason);
     }
@@ -222,14 +227,18 @@ export class Tasks {
     const write = () => {
       timer = undefined;
       lastWrite = this.now();
-      writing = writing.then(async () => {
-        const seq = lastId(run.log);
-        if (seq === written || run.log.final) return;
-        this.progressWrites++;
-        const wrote = await this.store.progress(id, stateOf(run.log), this.now());
-        written = seq;
-        if (wrote) await this.signal(id, seq);
-      }).catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err), taskId: id }, 'task progress write failed'));
+      writing = writing
+        .then(async () => {
+          const seq = lastId(run.log);
+          if (seq === written || run.log.final) return;
+          this.progressWrites++;
+          const wrote = await this.store.progress(id, stateOf(run.log), this.now());
+          written = seq;
+          if (wrote) await this.signal(id, seq);
+        })
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err: messageOf(err), taskId: id }, 'task progress write failed'),
+        );
     };
     return {
       changed: () => {
@@ -257,8 +266,19 @@ export class Tasks {
     const final: TaskEvent = { id: lastId(run.log) + 1, status: 'finished', content: text };
     await this.store.transaction(async (trx) => {
       if (!(await apply(trx))) throw new TaskFailure('The chat no longer exists');
-      await this.deps.credits.change(trx, task.user_id, -cost, `Consume: ${what}, chat_id: ${task.chat_id}, task_id: ${task.id}`, task.id);
-      const done = await this.store.finish(trx, task.id, { text, marks: JSON.stringify(run.log.marks), seq: final.id }, now);
+      await this.deps.credits.change(
+        trx,
+        task.user_id,
+        -cost,
+        `Consume: ${what}, chat_id: ${task.chat_id}, task_id: ${task.id}`,
+        task.id,
+      );
+      const done = await this.store.finish(
+        trx,
+        task.id,
+        { text, marks: JSON.stringify(run.log.marks), seq: final.id },
+        now,
+      );
       if (!done) throw new TaskFailure('The task was stopped');
       await this.store.signal(task.id, final.id, trx);
     });
@@ -352,22 +372,33 @@ export class Tasks {
    */
   async startMaintenance(): Promise<void> {
     if (this.store.shared) {
-      this.listener = this.store.listen({
-        onSignal: (signal) => this.streams.onSignal(signal),
-        onReconnect: () => {
-          for (const id of this.streams.taskIds()) void this.streams.refresh(id);
+      this.listener = this.store.listen(
+        {
+          onSignal: (signal) => this.streams.onSignal(signal),
+          onReconnect: () => {
+            for (const id of this.streams.taskIds()) void this.streams.refresh(id);
+          },
         },
-      }, this.deps.logger);
+        this.deps.logger,
+      );
       await this.listener.start();
     }
     await this.sweep();
-    this.renewTimer = setInterval(() => {
-      this.streams.renew().catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err) }, 'stream hold renewal failed'));
-    }, Math.max(1000, Math.floor(this.settings.streamLeaseMs / 3)));
+    this.renewTimer = setInterval(
+      () => {
+        this.streams
+          .renew()
+          .catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err) }, 'stream hold renewal failed'));
+      },
+      Math.max(1000, Math.floor(this.settings.streamLeaseMs / 3)),
+    );
     this.renewTimer.unref();
-    this.timer = setInterval(() => {
-      this.sweep().catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err) }, 'task maintenance failed'));
-    }, Math.max(1000, Math.floor(this.settings.runnerLeaseMs / 3)));
+    this.timer = setInterval(
+      () => {
+        this.sweep().catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err) }, 'task maintenance failed'));
+      },
+      Math.max(1000, Math.floor(this.settings.runnerLeaseMs / 3)),
+    );
     this.timer.unref();
   }
 
@@ -382,7 +413,10 @@ export class Tasks {
     const left = deadlineAt - this.now();
     if (this.idle.size && left > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.idle]), new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+      await Promise.race([
+        Promise.allSettled([...this.idle]),
+        new Promise((resolve) => (timer = setTimeout(resolve, left))),
+      ]);
       clearTimeout(timer);
     }
     for (const run of this.runs.values()) {
@@ -394,7 +428,12 @@ export class Tasks {
     if (!this.store.shared) {
       await this.store
         .failUnclaimed(DRAIN_REASON, this.now())
-        .catch((err: unknown) => this.deps.logger.warn({ err: messageOf(err) }, 'tasks stored during the drain could not be failed; the next start-up restarts them'));
+        .catch((err: unknown) =>
+          this.deps.logger.warn(
+            { err: messageOf(err) },
+            'tasks stored during the drain could not be failed; the next start-up restarts them',
+          ),
+        );
     }
     await Promise.all(this.streams.taskIds().map((id) => this.streams.refresh(id)));
     this.streams.endAll('drain');

@@ -58,7 +58,11 @@ export class Users {
   }
 
   /** A user with a password must give it; one without (WeChat sign-up) sets a first one. */
-  async changeOwnPassword(user: UserRow, old: string | null | undefined, next: string): Promise<'changed' | 'oldRequired' | 'oldIncorrect'> {
+  async changeOwnPassword(
+    user: UserRow,
+    old: string | null | undefined,
+    next: string,
+  ): Promise<'changed' | 'oldRequired' | 'oldIncorrect'> {
     if (user.password_hash) {
       if (old == null) return 'oldRequired';
       if (!(await this.passwords.verify(old, user.password_hash))) return 'oldIncorrect';
@@ -84,11 +88,16 @@ export class Users {
       throw err;
     }
     const previous = await this.store.swapAvatar(userId, avatar);
-    if (previous && previous !== avatar && (await this.store.usersOfAvatar(previous)) === 0) await this.avatars.remove(previous);
+    if (previous && previous !== avatar && (await this.store.usersOfAvatar(previous)) === 0)
+      await this.avatars.remove(previous);
     return 'set';
   }
 
-  async update(caller: Caller, userId: number, change: ProfileChange): Promise<UserRow | 'notFound' | 'forbidden' | 'forbiddenAdmin' | 'usernameTaken'> {
+  async update(
+    caller: Caller,
+    userId: number,
+    change: ProfileChange,
+  ): Promise<UserRow | 'notFound' | 'forbidden' | 'forbiddenAdmin' | 'usernameTaken'> {
     const target = await this.store.byId(userId);
     if (!target) return 'notFound';
     if (target.id !== caller.id && !isAdmin(caller)) return 'forbidden';
@@ -112,7 +121,11 @@ export class Users {
   /** Creates the configured admin (ADMIN_USER, ADMIN_PASSWD) unless a user of that name exists. */
   async ensureAdmin(admin: { user?: string; password?: string }): Promise<UserRow | 'unset' | 'exists'> {
     if (!admin.user || !admin.password) return 'unset';
-    const user = await this.store.insert({ username: admin.user, permission: ADMIN, password_hash: await this.passwords.hash(admin.password) });
+    const user = await this.store.insert({
+      username: admin.user,
+      permission: ADMIN,
+      password_hash: await this.passwords.hash(admin.password),
+    });
     return typeof user === 'string' ? 'exists' : user;
   }
 }

@@ -27,7 +27,10 @@ class NoCredentials extends AuthFailure {
  * The spec's `admin` scope marks the operations only admins may call; it is checked here, with
  * authentication, so it comes before request validation as in the original.
  */
-export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<{ user: UserRow }> {
+export function bearerAuthenticator(
+  users: UserStore,
+  tokens: Tokens,
+): (req: Request, operation: { operationId: string; scopes: string[] }) => Promise<{ user: UserRow }> {
   const authenticator = new passport.Passport();
   for (const kind of ['access', 'refresh'] as const) {
     authenticator.use(
@@ -35,10 +38,13 @@ export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Req
       new BearerStrategy((token, done) => {
         const claims = tokens.verify(token);
         if (!claims) return done(new AuthFailure(401, 'Could not validate credentials: Invalid token'));
-        if (kind === 'access' && claims.refresh) return done(new AuthFailure(400, 'Could not validate credentials: Access token required'));
-        if (kind === 'refresh' && !claims.refresh) return done(new AuthFailure(400, 'Could not validate credentials: Refresh token required'));
+        if (kind === 'access' && claims.refresh)
+          return done(new AuthFailure(400, 'Could not validate credentials: Access token required'));
+        if (kind === 'refresh' && !claims.refresh)
+          return done(new AuthFailure(400, 'Could not validate credentials: Refresh token required'));
         users.byId(claims.userId).then(
-          (user) => (user ? done(null, user) : done(new AuthFailure(401, 'Could not validate credentials: User not found'))),
+          (user) =>
+            user ? done(null, user) : done(new AuthFailure(401, 'Could not validate credentials: User not found')),
           (err: unknown) => done(err),
         );
       }),
@@ -51,13 +57,18 @@ export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Req
       const headersOnly = { headers: { authorization: req.headers.authorization } };
       const kind = operationId === 'wechatRefresh' ? 'refresh' : 'access';
       const failed = (err: unknown) => reject(err instanceof Error ? err : new Error(`passport: ${String(err)}`));
-      const authenticate = authenticator.authenticate(`aideer-${kind}`, { session: false }, (err: unknown, user: UserRow | false) => {
-        if (err) return failed(err);
-        if (!user) return reject(new NoCredentials());
-        if (scopes.includes('admin') && !isAdmin(user)) return reject(new AuthFailure(403, 'Insufficient permissions'));
-        resolve({ user });
-        // passport types what authenticate() returns as `any`, leaving its shape to the framework adapter.
-      }) as (req: typeof headersOnly, res: object, next: (err?: unknown) => void) => void;
+      const authenticate = authenticator.authenticate(
+        `aideer-${kind}`,
+        { session: false },
+        (err: unknown, user: UserRow | false) => {
+          if (err) return failed(err);
+          if (!user) return reject(new NoCredentials());
+          if (scopes.includes('admin') && !isAdmin(user))
+            return reject(new AuthFailure(403, 'Insufficient permissions'));
+          resolve({ user });
+          // passport types what authenticate() returns as `any`, leaving its shape to the framework adapter.
+        },
+      ) as (req: typeof headersOnly, res: object, next: (err?: unknown) => void) => void;
       authenticate(headersOnly, {}, failed);
     });
 }
@@ -66,7 +77,8 @@ export function bearerAuthenticator(users: UserStore, tokens: Tokens): (req: Req
 export function aideerAuthFrom(security: Record<string, unknown>): AideerAuth {
   // bindApi types each scheme's result unknown; this one is what bearerAuthenticator answers (or its error).
   const result = security.OAuth2PasswordBearer as { user?: UserRow; error?: unknown } | undefined;
-  const failure = result?.error instanceof AuthFailure && !(result.error instanceof NoCredentials) ? result.error : undefined;
+  const failure =
+    result?.error instanceof AuthFailure && !(result.error instanceof NoCredentials) ? result.error : undefined;
   // Typed as always there: secured operations always have it, and public ones do not read it.
   return { user: result?.user as UserRow, failure };
 }

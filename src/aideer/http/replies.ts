@@ -13,6 +13,11 @@ export function storableMessages(messages: components['schemas']['Message'][]) {
   const stored = messagesToStore(messages);
   if (Array.isArray(stored)) return stored;
   const index = stored.invalidAt;
-  const item = { type: 'datetime_parsing', loc: ['body', 'messages', index, 'create_time'], msg: 'Input should be a valid datetime, out of range', input: messages[index].create_time ?? null };
+  const item = {
+    type: 'datetime_parsing',
+    loc: ['body', 'messages', index, 'create_time'],
+    msg: 'Input should be a valid datetime, out of range',
+    input: messages[index].create_time ?? null,
+  };
   return { status: 422 as const, body: { detail: [item] } };
 }

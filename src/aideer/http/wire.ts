@@ -10,7 +10,13 @@ import { parametersOf } from '../domain/messages.ts';
 type Schemas = components['schemas'];
 
 export function messageRead(m: MessageRow): Schemas['MessageRead'] {
-  return { role: m.role, type: m.type, content: m.content, visibility: Boolean(m.visibility), create_time: iso(m.create_time) };
+  return {
+    role: m.role,
+    type: m.type,
+    content: m.content,
+    visibility: Boolean(m.visibility),
+    create_time: iso(m.create_time),
+  };
 }
 
 export function chatRead({ chat: c, messages }: ChatWithMessages): Schemas['ChatRead'] {

@@ -116,7 +116,8 @@ export class ChatStore {
     const key = `${orderBy} ${order}`;
     let page = this.pages.get(key);
     // Array rows: 20 rows of 13 columns made into objects by the driver cost a third of the statement.
-    if (!page) this.pages.set(key, (page = prepare<ChatPageRow>(this.db, chatPageSql(orderBy, order), { rows: 'array' })));
+    if (!page)
+      this.pages.set(key, (page = prepare<ChatPageRow>(this.db, chatPageSql(orderBy, order), { rows: 'array' })));
     const out: ChatWithMessages[] = [];
     let current: ChatWithMessages | undefined;
     for (const row of await page.all(ownerId, limit, offset)) {
@@ -127,7 +128,8 @@ export class ChatStore {
       }
       const [, , , , , , , position, role, type, content, messageVisibility, messageCreateTime] = row;
       // A chat without messages has one row, its message columns null (LEFT JOIN).
-      if (position === null || role === null || type === null || content === null || messageCreateTime === null) continue;
+      if (position === null || role === null || type === null || content === null || messageCreateTime === null)
+        continue;
       current.messages.push({
         chat_id: id,
         preset_id: null,
@@ -156,7 +158,15 @@ export class ChatStore {
       update_time: now,
     };
     const rows = messageRows({ chat_id: chat.id }, fields.messages, now);
-    const values = [chat.id, chat.owner_id, chat.preset_id, chat.title, chat.visibility, chat.create_time, chat.update_time];
+    const values = [
+      chat.id,
+      chat.owner_id,
+      chat.preset_id,
+      chat.title,
+      chat.visibility,
+      chat.create_time,
+      chat.update_time,
+    ];
     try {
       if (this.createPg) {
         const column = <K extends keyof MessageRow>(k: K) => rows.map((r) => r[k]);
@@ -166,7 +176,9 @@ export class ChatStore {
         await transact(this.db, async (tx) => {
           await this.insertChat.in(tx).run(...values);
           for (const r of rows) {
-            await this.insertMessage.in(tx).run(r.chat_id, r.position, r.role, r.type, r.content, r.visibility, r.create_time);
+            await this.insertMessage
+              .in(tx)
+              .run(r.chat_id, r.position, r.role, r.type, r.content, r.visibility, r.create_time);
           }
         });
       }
@@ -209,7 +221,14 @@ export class ChatStore {
       return await this.db.transaction(async (trx) => {
         const source = await trx('aideer_chats').where({ id: chatId }).first();
         if (!source) return undefined;
-        const copy: ChatRow = { ...source, id: newId(), owner_id: ownerId, visibility: 'private', create_time: now, update_time: now };
+        const copy: ChatRow = {
+          ...source,
+          id: newId(),
+          owner_id: ownerId,
+          visibility: 'private',
+          create_time: now,
+          update_time: now,
+        };
         await trx('aideer_chats').insert(copy);
         await trx.raw(FORK_MESSAGES_SQL, [copy.id, source.id]);
         return this.withMessages(copy, trx);

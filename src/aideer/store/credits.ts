@@ -6,8 +6,10 @@ import type { CreditRecordRow } from './rows.ts';
 
 // A code counts as used once `redeemed_at` is set (`redeemed_by` is cleared if that user is
 // deleted): of any number of concurrent redemptions, this conditional UPDATE lets exactly one claim it.
-const CLAIM_SQL = 'UPDATE aideer_redeem_codes SET redeemed_by = ?, redeemed_at = ? WHERE code = ? AND redeemed_at IS NULL RETURNING value';
-const RECORD_SQL = 'INSERT INTO aideer_credit_records (user_id, amount, description, create_time, task_id) VALUES (?, ?, ?, ?, ?)';
+const CLAIM_SQL =
+  'UPDATE aideer_redeem_codes SET redeemed_by = ?, redeemed_at = ? WHERE code = ? AND redeemed_at IS NULL RETURNING value';
+const RECORD_SQL =
+  'INSERT INTO aideer_credit_records (user_id, amount, description, create_time, task_id) VALUES (?, ?, ?, ?, ?)';
 const CREDIT_SQL = 'UPDATE aideer_users SET credits_left = credits_left + ? WHERE id = ?';
 // Postgres claims, records and credits in one statement (one round trip, no BEGIN and COMMIT):
 // the record and the credit take their value from the claim, so an unclaimed code writes nothing.

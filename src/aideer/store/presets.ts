@@ -51,7 +51,11 @@ export class PresetStore {
   }
 
   /** A page of the presets the user owns or that are public (and, with `unlisted`, every unlisted one). */
-  async page(userId: number, unlisted: boolean, { offset, limit, order_by: orderBy, order }: ListPage): Promise<PresetWithMessages[]> {
+  async page(
+    userId: number,
+    unlisted: boolean,
+    { offset, limit, order_by: orderBy, order }: ListPage,
+  ): Promise<PresetWithMessages[]> {
     const query = this.db('aideer_presets').where((q) => {
       void q.where({ owner_id: userId }).orWhere({ visibility: 'public' });
       if (unlisted) void q.orWhere({ visibility: 'unlisted' });
@@ -60,13 +64,23 @@ export class PresetStore {
     void query.orderBy(orderBy, order);
     if (orderBy !== 'id') void query.orderBy('id', order);
     const presets = await query.offset(offset).limit(limit);
-    const messages = await messagesOf(this.db, 'preset_id', presets.map((p) => p.id));
+    const messages = await messagesOf(
+      this.db,
+      'preset_id',
+      presets.map((p) => p.id),
+    );
     return presets.map((preset) => ({ preset, messages: messages.get(preset.id) ?? [] }));
   }
 
   async insert(ownerId: number, fields: PresetFields): Promise<PresetWithMessages> {
     const now = this.now();
-    const preset: PresetRow = { id: crypto.randomUUID(), owner_id: ownerId, ...columnsOf(fields), create_time: now, update_time: now };
+    const preset: PresetRow = {
+      id: crypto.randomUUID(),
+      owner_id: ownerId,
+      ...columnsOf(fields),
+      create_time: now,
+      update_time: now,
+    };
     return this.db.transaction(async (trx) => {
       await trx('aideer_presets').insert(preset);
       const messages = await writeMessages(trx, { preset_id: preset.id }, fields.messages, now, { created: true });
@@ -78,7 +92,11 @@ export class PresetStore {
    * Full replacement. With `unlessPublic`, a preset that is public when written is left alone, so a
    * check made on an earlier read cannot be raced.
    */
-  async replace(presetId: string, fields: PresetFields, { unlessPublic = false } = {}): Promise<PresetWithMessages | 'notFound' | 'public'> {
+  async replace(
+    presetId: string,
+    fields: PresetFields,
+    { unlessPublic = false } = {},
+  ): Promise<PresetWithMessages | 'notFound' | 'public'> {
     const now = this.now();
     return this.db.transaction(async (trx) => {
       const updated = await writable(trx, presetId, unlessPublic).update({ ...columnsOf(fields), update_time: now });

@@ -124,7 +124,14 @@ type Patch<Row> = { [K in keyof Row]?: Row[K] | Knex.Raw };
 
 declare module 'knex/types/tables.js' {
   interface Tables {
-    aideer_users: Knex.CompositeTableType<UserRow, Insert<UserRow, 'id' | 'permission' | 'credits_left' | 'nickname' | 'password_hash' | 'wechat_openid' | 'wechat_session_key'>, Patch<UserRow>>;
+    aideer_users: Knex.CompositeTableType<
+      UserRow,
+      Insert<
+        UserRow,
+        'id' | 'permission' | 'credits_left' | 'nickname' | 'password_hash' | 'wechat_openid' | 'wechat_session_key'
+      >,
+      Patch<UserRow>
+    >;
     aideer_credit_records: Knex.CompositeTableType<CreditRecordRow, Insert<CreditRecordRow, 'id' | 'task_id'>>;
     aideer_redeem_codes: RedeemCodeRow;
     aideer_kv: KvRow;
@@ -133,7 +140,24 @@ declare module 'knex/types/tables.js' {
     aideer_messages: MessageRow;
     aideer_preset_likes: PresetLikeRow;
     aideer_chat_likes: ChatLikeRow;
-    aideer_tasks: Knex.CompositeTableType<TaskRow, Insert<TaskRow, 'content' | 'error' | 'ended_at' | 'runner_lease_until' | 'stream_holder' | 'stream_lease_until' | 'event_seq' | 'run_first_seq' | 'event_marks' | 'attempts' | 'runner_id'>, Patch<TaskRow>>;
+    aideer_tasks: Knex.CompositeTableType<
+      TaskRow,
+      Insert<
+        TaskRow,
+        | 'content'
+        | 'error'
+        | 'ended_at'
+        | 'runner_lease_until'
+        | 'stream_holder'
+        | 'stream_lease_until'
+        | 'event_seq'
+        | 'run_first_seq'
+        | 'event_marks'
+        | 'attempts'
+        | 'runner_id'
+      >,
+      Patch<TaskRow>
+    >;
   }
 }
 

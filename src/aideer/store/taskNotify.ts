@@ -47,7 +47,9 @@ export class TaskListener {
   }
 
   private async connect(again: boolean): Promise<void> {
-    const client = new (postgresDriver().Client)(typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection);
+    const client = new (postgresDriver().Client)(
+      typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection,
+    );
     client.on('notification', (msg) => {
       const signal = msg.payload ? parseSignal(msg.payload) : undefined;
       if (signal) this.handlers.onSignal(signal);

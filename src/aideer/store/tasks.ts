@@ -99,7 +99,11 @@ export class TaskStore {
   async insertUnderCap(task: TaskRow, cap: number): Promise<TaskRow | 'tooMany'> {
     return this.db.transaction(async (trx) => {
       await forUpdate(trx, trx('aideer_users').select('id').where({ id: task.user_id }));
-      const active = await trx('aideer_tasks').where({ user_id: task.user_id }).whereIn('status', ACTIVE).count({ n: '*' }).first();
+      const active = await trx('aideer_tasks')
+        .where({ user_id: task.user_id })
+        .whereIn('status', ACTIVE)
+        .count({ n: '*' })
+        .first();
       if (Number(active?.n ?? 0) >= cap) return 'tooMany' as const;
       await trx('aideer_tasks').insert(task);
       return task;
@@ -112,11 +116,20 @@ export class TaskStore {
   }
 
   /** Marks a claimed task running, with the run's first events; false when the claim was lost. */
-  async begin(id: string, firstSeq: number, state: Omit<RunState, 'text'> & { text: string | null }, now: number): Promise<boolean> {
-    const n = await this.db('aideer_tasks')
-      .where({ id, runner_id: this.runnerId })
-      .whereIn('status', ACTIVE)
-      .update({ status: 'running', updated_at: now, content: state.text, event_marks: state.marks, run_first_seq: firstSeq, event_seq: state.seq });
+  async begin(
+    id: string,
+    firstSeq: number,
+    state: Omit<RunState, 'text'> & { text: string | null },
+    now: number,
+  ): Promise<boolean> {
+    const n = await this.db('aideer_tasks').where({ id, runner_id: this.runnerId }).whereIn('status', ACTIVE).update({
+      status: 'running',
+      updated_at: now,
+      content: state.text,
+      event_marks: state.marks,
+      run_first_seq: firstSeq,
+      event_seq: state.seq,
+    });
     return n === 1;
   }
 
@@ -156,7 +169,8 @@ export class TaskStore {
   listen(handlers: { onSignal(signal: TaskSignal): void; onReconnect(): void }, logger: Logger): TaskListener {
     // Knex keeps the settings it was made with (its client is untyped): the URL or pg's own config object.
     const { connection } = knexSettings(this.db);
-    if (typeof connection !== 'string' && !isObject(connection)) throw new Error('listen: no Postgres connection settings');
+    if (typeof connection !== 'string' && !isObject(connection))
+      throw new Error('listen: no Postgres connection settings');
     return new TaskListener(connection, handlers, logger);
   }
 
@@ -168,7 +182,9 @@ export class TaskStore {
 
   /** Takes the hold for `holder` if nobody has it, or if `from` still has it; false when it changed meanwhile. */
   async takeHold(id: string, holder: string, leaseUntil: number, from: string | null): Promise<boolean> {
-    const taken = from ? await this.sql.takeFrom.all(holder, leaseUntil, id, from) : await this.sql.takeFree.all(holder, leaseUntil, id);
+    const taken = from
+      ? await this.sql.takeFrom.all(holder, leaseUntil, id, from)
+      : await this.sql.takeFree.all(holder, leaseUntil, id);
     return taken.length === 1;
   }
 
@@ -178,7 +194,9 @@ export class TaskStore {
 
   /** Renews the holds of these holders in one query; answers the holders still holding. */
   async renewHolds(holders: string[], leaseUntil: number): Promise<Set<string>> {
-    const kept = await this.db('aideer_tasks').whereIn('stream_holder', holders).update({ stream_lease_until: leaseUntil }, ['stream_holder']);
+    const kept = await this.db('aideer_tasks')
+      .whereIn('stream_holder', holders)
+      .update({ stream_lease_until: leaseUntil }, ['stream_holder']);
     return new Set(kept.flatMap((r) => (r.stream_holder ? [r.stream_holder] : [])));
   }
 
@@ -213,7 +231,15 @@ export class TaskStore {
       .whereIn('id', ids)
       .whereIn('status', ACTIVE)
       .andWhere('runner_lease_until', '<', now)
-      .update({ status: 'failed', error: reason, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null, runner_id: null });
+      .update({
+        status: 'failed',
+        error: reason,
+        event_seq: this.db.raw('event_seq + 1'),
+        ended_at: now,
+        updated_at: now,
+        runner_lease_until: null,
+        runner_id: null,
+      });
     return { ids, failed };
   }
 
@@ -224,7 +250,14 @@ export class TaskStore {
   async claimLapsed(now: number, leaseUntil: number, maxAttempts: number, batch: number): Promise<TaskRow[]> {
     if (this.shared) {
       // Instances claiming at once skip each other's rows rather than wait for them.
-      const result = await this.db.raw<{ rows: TaskRow[] }>(CLAIM_LAPSED_PG_SQL, [this.runnerId, leaseUntil, now, now, maxAttempts, batch]);
+      const result = await this.db.raw<{ rows: TaskRow[] }>(CLAIM_LAPSED_PG_SQL, [
+        this.runnerId,
+        leaseUntil,
+        now,
+        now,
+        maxAttempts,
+        batch,
+      ]);
       return result.rows;
     }
     const lapsed = (q: Knex.QueryBuilder) => {
@@ -236,12 +269,15 @@ export class TaskStore {
     const candidates = await this.db('aideer_tasks').where(lapsed).select('id').orderBy('created_at').limit(batch);
     const claimed: TaskRow[] = [];
     for (const { id } of candidates) {
-      const n = await this.db('aideer_tasks').where({ id }).andWhere(lapsed).update({
-        runner_id: this.runnerId,
-        runner_lease_until: leaseUntil,
-        attempts: this.db.raw('attempts + 1'),
-        updated_at: now,
-      });
+      const n = await this.db('aideer_tasks')
+        .where({ id })
+        .andWhere(lapsed)
+        .update({
+          runner_id: this.runnerId,
+          runner_lease_until: leaseUntil,
+          attempts: this.db.raw('attempts + 1'),
+          updated_at: now,
+        });
       const row = n === 1 ? await this.db('aideer_tasks').where({ id }).first() : undefined;
       if (row) claimed.push(row);
     }
@@ -253,7 +289,14 @@ export class TaskStore {
     await this.db('aideer_tasks')
       .whereNull('runner_id')
       .whereIn('status', ACTIVE)
-      .update({ status: 'failed', error: reason, event_seq: this.db.raw('event_seq + 1'), ended_at: now, updated_at: now, runner_lease_until: null });
+      .update({
+        status: 'failed',
+        error: reason,
+        event_seq: this.db.raw('event_seq + 1'),
+        ended_at: now,
+        updated_at: now,
+        runner_lease_until: null,
+      });
   }
 
   /** Deletes tasks that ended before `endedBefore`. */

@@ -52,7 +52,14 @@ export class UserStore {
 
   /** A new user, or the unique column that is taken (also under a race). */
   async insert(fields: NewUser): Promise<UserRow | 'usernameTaken' | 'openidTaken'> {
-    const row = { nickname: null, password_hash: null, ...fields, avatar: DEFAULT_AVATAR, credits_left: 0, created_at: this.now() };
+    const row = {
+      nickname: null,
+      password_hash: null,
+      ...fields,
+      avatar: DEFAULT_AVATAR,
+      credits_left: 0,
+      created_at: this.now(),
+    };
     try {
       const [user] = await this.db('aideer_users').insert(row).returning('*');
       return user;
@@ -104,7 +111,12 @@ export class UserStore {
     }
     for (;;) {
       const username = `wechat_${crypto.randomInt(10_000_000, 100_000_000)}`;
-      const user = await this.insert({ username, permission: 1, wechat_openid: openid, wechat_session_key: sessionKey });
+      const user = await this.insert({
+        username,
+        permission: 1,
+        wechat_openid: openid,
+        wechat_session_key: sessionKey,
+      });
       if (user === 'usernameTaken') continue;
       // The same openid signed up concurrently: use that user.
       if (user === 'openidTaken') return this.wechatUser(openid, sessionKey);

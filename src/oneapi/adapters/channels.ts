@@ -43,8 +43,16 @@ export class Channels {
       const provider =
         config.kind === 'builtin'
           ? echo
-          : new OpenAICompatibleProvider({ name: `channel ${config.id}`, baseUrl: config.base_url!, apiKey: config.api_key, timeoutMs: config.timeout_ms });
-      this.byId.set(config.id, { config, routes: new Map(config.models.map((model) => [model, routeOf(config, provider, model)])) });
+          : new OpenAICompatibleProvider({
+              name: `channel ${config.id}`,
+              baseUrl: config.base_url!,
+              apiKey: config.api_key,
+              timeoutMs: config.timeout_ms,
+            });
+      this.byId.set(config.id, {
+        config,
+        routes: new Map(config.models.map((model) => [model, routeOf(config, provider, model)])),
+      });
     }
   }
 

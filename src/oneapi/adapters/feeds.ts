@@ -31,7 +31,8 @@ function decodeOrKeep(text: string): string {
 export function withoutSecrets(message: string, feed: string): string {
   const u = new URL(feed);
   let out = message.split(feed).join(feedLabel(feed));
-  for (const secret of [u.search, u.password, decodeOrKeep(u.password)]) if (secret) out = out.split(secret).join('[redacted]');
+  for (const secret of [u.search, u.password, decodeOrKeep(u.password)])
+    if (secret) out = out.split(secret).join('[redacted]');
   return out;
 }
 
@@ -56,18 +57,20 @@ export type ToText = (html: string) => string;
 // The parser and html-to-text cost ~120 ms to load: loaded once, on the first run, not at start-up.
 let libraries: Promise<{ parse: Parse; toText: ToText }> | undefined;
 export function loadFeedLibraries() {
-  libraries ??= Promise.all([import('@rowanmanning/feed-parser'), import('html-to-text')]).then(([feedParser, htmlToText]) => ({
-    parse: feedParser.parseFeed,
-    toText: htmlToText.compile({
-      wordwrap: false,
-      selectors: [
-        { selector: 'a', options: { ignoreHref: true } },
-        { selector: 'img', format: 'skip' },
-        { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false } },
-        ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } })),
-      ],
+  libraries ??= Promise.all([import('@rowanmanning/feed-parser'), import('html-to-text')]).then(
+    ([feedParser, htmlToText]) => ({
+      parse: feedParser.parseFeed,
+      toText: htmlToText.compile({
+        wordwrap: false,
+        selectors: [
+          { selector: 'a', options: { ignoreHref: true } },
+          { selector: 'img', format: 'skip' },
+          { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false } },
+          ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } })),
+        ],
+      }),
     }),
-  }));
+  );
   return libraries;
 }
 
@@ -102,7 +105,11 @@ export async function readFeed(feed: string, timeoutMs: number, stopping: AbortS
         await handle.close();
       }
     }
-    const res = await fetch(withoutCredentials(url), { signal: limit.signal, redirect: 'follow', headers: { accept: ACCEPT, ...basicAuth(url) } });
+    const res = await fetch(withoutCredentials(url), {
+      signal: limit.signal,
+      redirect: 'follow',
+      headers: { accept: ACCEPT, ...basicAuth(url) },
+    });
     answered = true;
     if (!res.ok) {
       await res.body?.cancel();
@@ -111,7 +118,9 @@ export async function readFeed(feed: string, timeoutMs: number, stopping: AbortS
     return decode(await readLimited(res, MAX_FEED_BYTES), res.headers.get('content-type'));
   } catch (err) {
     if (!timedOut) throw err;
-    throw new Error(answered ? `feed not read within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`, { cause: err });
+    throw new Error(answered ? `feed not read within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`, {
+      cause: err,
+    });
   } finally {
     clearTimeout(timer);
     stopping.removeEventListener('abort', onStop);
@@ -144,7 +153,9 @@ async function readLimited(res: Response, maxBytes: number): Promise<Buffer> {
 function decode(bytes: Buffer, contentType: string | null | undefined): string {
   const declared =
     /charset\s*=\s*"?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ??
-    /^(?:\u00EF\u00BB\u00BF)?\s*<\?xml[^>]*\bencoding\s*=\s*["']([\w.:-]+)["']/i.exec(bytes.subarray(0, 200).toString('latin1'))?.[1];
+    /^(?:\u00EF\u00BB\u00BF)?\s*<\?xml[^>]*\bencoding\s*=\s*["']([\w.:-]+)["']/i.exec(
+      bytes.subarray(0, 200).toString('latin1'),
+    )?.[1];
   try {
     return new TextDecoder(declared ?? 'utf-8').decode(bytes);
   } catch {

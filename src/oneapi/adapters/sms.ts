@@ -14,7 +14,10 @@ export function maskPhone(phone: string): string {
 export function logSender(logger: Logger, revealCode: boolean): SmsSender {
   return {
     send(phone, code, purpose) {
-      logger.info({ phone: maskPhone(phone), purpose, ...(revealCode ? { verification_code: code } : {}) }, 'verification code issued');
+      logger.info(
+        { phone: maskPhone(phone), purpose, ...(revealCode ? { verification_code: code } : {}) },
+        'verification code issued',
+      );
       return Promise.resolve();
     },
   };

@@ -57,7 +57,10 @@ export class FeedIngester {
       void this.refresh()
         // refresh() is built not to reject; should it ever, a rejection here would end the process.
         .catch((err: unknown) => {
-          const message = this.settings.feeds.reduce((text, feed) => withoutSecrets(text, feed), err instanceof Error ? err.message : String(err));
+          const message = this.settings.feeds.reduce(
+            (text, feed) => withoutSecrets(text, feed),
+            err instanceof Error ? err.message : String(err),
+          );
           this.logger.error({ err: message }, 'feed refresh failed');
         })
         .finally(() => {
@@ -89,12 +92,16 @@ export class FeedIngester {
     try {
       const { parse, toText } = await loadFeedLibraries();
       const parsed = parse(await readFeed(feed, this.settings.timeoutMs, this.stopping.signal));
-      const articles = parsed.items.map((item) => this.articleOf(item, label, toText)).filter((a): a is NewArticle => a !== undefined);
+      const articles = parsed.items
+        .map((item) => this.articleOf(item, label, toText))
+        .filter((a): a is NewArticle => a !== undefined);
       const added = await this.articles.addNew(articles);
       this.logger.info({ feed: label, items: parsed.items.length, usable: articles.length, added }, 'feed ingested');
       return { feed: label, items: parsed.items.length, added };
     } catch (err) {
-      const error = this.stopping.signal.aborted ? 'stopped' : withoutSecrets(err instanceof Error ? err.message : String(err), feed);
+      const error = this.stopping.signal.aborted
+        ? 'stopped'
+        : withoutSecrets(err instanceof Error ? err.message : String(err), feed);
       this.logger.warn({ feed: label, err: error }, 'feed skipped');
       return { feed: label, error };
     }
@@ -117,4 +124,3 @@ export class FeedIngester {
     };
   }
 }
-

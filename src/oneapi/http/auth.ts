@@ -20,8 +20,10 @@ export function headerAuthenticator(accounts: Accounts): (req: Request) => Promi
     const user = token.length <= 256 ? await accounts.userByToken(token) : undefined;
     if (!user) throw new AuthFailure(401, MESSAGES.badToken);
     const userId = req.headers.userid;
-    if (userId === undefined || (typeof userId === 'string' && userId.trim() === '')) throw new AuthFailure(401, MESSAGES.noUserId);
-    if (typeof userId !== 'string' || !/^[1-9][0-9]{0,9}$/.test(userId.trim())) throw new AuthFailure(401, MESSAGES.badUserId);
+    if (userId === undefined || (typeof userId === 'string' && userId.trim() === ''))
+      throw new AuthFailure(401, MESSAGES.noUserId);
+    if (typeof userId !== 'string' || !/^[1-9][0-9]{0,9}$/.test(userId.trim()))
+      throw new AuthFailure(401, MESSAGES.badUserId);
     if (Number(userId.trim()) !== user.id) throw new AuthFailure(401, MESSAGES.userMismatch);
     if (user.status === STATUS.banned) throw new AuthFailure(403, MESSAGES.banned);
     return { user, token };

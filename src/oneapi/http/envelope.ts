@@ -7,7 +7,6 @@ export function fail<S extends number>(status: S, message: string, headers?: Rec
   return { status, body: { success: false as const, message }, ...(headers ? { headers } : {}) };
 }
 
-
 /** Answers a Refusal (404 missing or deleted, 403 another user's) in the words of `messages`. */
 export function refusalAnswer(messages: { notFound: string; forbidden: string }) {
   return (refusal: Refusal) => (refusal === 'notFound' ? fail(404, messages.notFound) : fail(403, messages.forbidden));
@@ -95,10 +94,13 @@ export function validationMessage(errors: ErrorObject[]): string {
 
 export const oneapiErrors: ApiErrors = {
   validation: (errors) => fail(400, validationMessage(errors)),
-  unauthorized: (failure) => (failure ? fail(failure.status, failure.message, failure.headers) : fail(401, MESSAGES.noToken)),
+  unauthorized: (failure) =>
+    failure ? fail(failure.status, failure.message, failure.headers) : fail(401, MESSAGES.noToken),
   notFound: () => fail(404, MESSAGES.notFound),
-  methodNotAllowed: (allowed) => fail(405, MESSAGES.methodNotAllowed, allowed.length ? { Allow: allowed.join(', ') } : undefined),
-  malformedBody: (kind) => fail(400, MESSAGES.invalidRequest(kind === 'json' ? '请求体不是合法的 JSON' : '请求体无法解析')),
+  methodNotAllowed: (allowed) =>
+    fail(405, MESSAGES.methodNotAllowed, allowed.length ? { Allow: allowed.join(', ') } : undefined),
+  malformedBody: (kind) =>
+    fail(400, MESSAGES.invalidRequest(kind === 'json' ? '请求体不是合法的 JSON' : '请求体无法解析')),
   payloadTooLarge: () => fail(413, MESSAGES.payloadTooLarge),
   internal: () => fail(500, MESSAGES.internal),
 };

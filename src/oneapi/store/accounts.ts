@@ -40,7 +40,10 @@ export class AccountTables {
   constructor(protected readonly db: Knex) {}
 
   userByPhone(phone: string): Promise<AccountUser | undefined> {
-    return this.db('oneapi_users').select(...USER_COLUMNS).where({ phone }).first();
+    return this.db('oneapi_users')
+      .select(...USER_COLUMNS)
+      .where({ phone })
+      .first();
   }
 
   /**

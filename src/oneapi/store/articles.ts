@@ -23,7 +23,9 @@ export class ArticleStore {
   /** Inserts the article; `duplicateUrl` when the table has one at its URL. */
   async insert(article: NewArticleRow): Promise<ArticleFields | 'duplicateUrl'> {
     try {
-      const [row] = await this.db(TABLE).insert(article).returning([...COLUMNS]);
+      const [row] = await this.db(TABLE)
+        .insert(article)
+        .returning([...COLUMNS]);
       return row;
     } catch (err) {
       if (uniqueViolation(err) === 'article_url') return 'duplicateUrl';

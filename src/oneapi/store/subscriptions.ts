@@ -19,7 +19,12 @@ export class SubscriptionStore {
   /** The user's subscriptions, newest first. */
   async list(userId: number, slice: Slice): Promise<Listed<SubscriptionFields>> {
     const [rows, total] = await Promise.all([
-      newestFirst(this.db(TABLE).select(...COLUMNS).where({ user_id: userId }), slice),
+      newestFirst(
+        this.db(TABLE)
+          .select(...COLUMNS)
+          .where({ user_id: userId }),
+        slice,
+      ),
       this.db(TABLE).where({ user_id: userId }).count({ total: '*' }),
     ]);
     return { rows, total: counted(total) };
@@ -28,7 +33,9 @@ export class SubscriptionStore {
   /** Inserts the subscription; `taken` when the user already has one of that name. */
   async insert(subscription: Omit<SubscriptionRow, 'id'>): Promise<SubscriptionFields | 'taken'> {
     try {
-      const [row] = await this.db(TABLE).insert(subscription).returning([...COLUMNS]);
+      const [row] = await this.db(TABLE)
+        .insert(subscription)
+        .returning([...COLUMNS]);
       return row;
     } catch (err) {
       if (uniqueViolation(err) === undefined) throw err;
@@ -62,7 +69,9 @@ export class SubscriptionStore {
 
   /** The subscription with this id, whoever's it is. */
   byId(id: number): Promise<SubscriptionFields | undefined> {
-    return this.db(TABLE).first(...COLUMNS).where({ id });
+    return this.db(TABLE)
+      .first(...COLUMNS)
+      .where({ id });
   }
 
   /** Deletes the user's subscription with this id; whether there was one. */

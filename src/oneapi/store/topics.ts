@@ -60,7 +60,12 @@ export class TopicStore {
       .where('topic_id', this.db.ref(`${TOPICS}.id`))
       .as('message_count');
     const [rows, total] = await Promise.all([
-      newestFirst(this.live().select(...TOPIC_COLUMNS.map((c) => `${TOPICS}.${c}`), messageCount).where({ user_id: userId }), slice),
+      newestFirst(
+        this.live()
+          .select(...TOPIC_COLUMNS.map((c) => `${TOPICS}.${c}`), messageCount)
+          .where({ user_id: userId }),
+        slice,
+      ),
       this.live().where({ user_id: userId }).count({ total: '*' }),
     ]);
     // Knex types no column of a subquery: the select list above gives these rows.
@@ -69,7 +74,9 @@ export class TopicStore {
   }
 
   async insert(topic: Omit<TopicRow, 'id' | 'deleted_at'>): Promise<TopicFields> {
-    const [row] = await this.db(TOPICS).insert(topic).returning([...TOPIC_COLUMNS]);
+    const [row] = await this.db(TOPICS)
+      .insert(topic)
+      .returning([...TOPIC_COLUMNS]);
     return row;
   }
 

@@ -23,7 +23,8 @@ export function likesHandlers({ likes }: { likes: LikeStore }) {
       return { status: 200, body: { user_id: auth.user.id, preset_id: params.preset_id } };
     },
 
-    unlikePreset: async ({ auth, params }) => ((await likes.unlikePreset(auth.user.id, params.preset_id)) ? LIKE_DELETED : LIKE_NOT_FOUND()),
+    unlikePreset: async ({ auth, params }) =>
+      (await likes.unlikePreset(auth.user.id, params.preset_id)) ? LIKE_DELETED : LIKE_NOT_FOUND(),
 
     likeChat: async ({ auth, params }) => {
       const result = await likes.likeChat(auth.user.id, params.chat_id);
@@ -32,6 +33,7 @@ export function likesHandlers({ likes }: { likes: LikeStore }) {
       return { status: 200, body: { user_id: auth.user.id, chat_id: params.chat_id } };
     },
 
-    unlikeChat: async ({ auth, params }) => ((await likes.unlikeChat(auth.user.id, params.chat_id)) ? LIKE_DELETED : LIKE_NOT_FOUND()),
+    unlikeChat: async ({ auth, params }) =>
+      (await likes.unlikeChat(auth.user.id, params.chat_id)) ? LIKE_DELETED : LIKE_NOT_FOUND(),
   } satisfies Partial<AideerHandlers>;
 }

@@ -12,8 +12,15 @@ const refusals = {
   notFound: () => presetNotFound(404),
   create: forbidden('cannot create public presets'),
   read: forbidden('do not have access to this preset'),
-  update: { notOwner: forbidden("cannot update other users' presets"), public: forbidden('cannot update public presets'), makePublic: forbidden('cannot set preset visibility to public') },
-  delete: { notOwner: forbidden("cannot delete other users' presets"), public: forbidden('cannot delete public presets') },
+  update: {
+    notOwner: forbidden("cannot update other users' presets"),
+    public: forbidden('cannot update public presets'),
+    makePublic: forbidden('cannot set preset visibility to public'),
+  },
+  delete: {
+    notOwner: forbidden("cannot delete other users' presets"),
+    public: forbidden('cannot delete public presets'),
+  },
 };
 
 export function presetsHandlers({ presets }: { presets: Presets }) {

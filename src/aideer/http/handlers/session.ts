@@ -32,7 +32,14 @@ export function sessionHandlers({ users, userStore, tokens, wechat }: SessionDep
       try {
         const session = await wechat.codeToSession(query.code);
         const user = await userStore.wechatUser(session.openid, session.sessionKey);
-        return { status: 200, body: { access_token: tokens.issue(user.id, 'access'), token_type: 'bearer', refresh_token: tokens.issue(user.id, 'refresh') } };
+        return {
+          status: 200,
+          body: {
+            access_token: tokens.issue(user.id, 'access'),
+            token_type: 'bearer',
+            refresh_token: tokens.issue(user.id, 'refresh'),
+          },
+        };
       } catch (err) {
         return fromWeChat(err);
       }
@@ -48,7 +55,10 @@ export function sessionHandlers({ users, userStore, tokens, wechat }: SessionDep
       }
       // The refresh token presented is valid (the security handler checked it): hand it back.
       const presented = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
-      return { status: 200, body: { access_token: tokens.issue(user.id, 'access'), token_type: 'bearer', refresh_token: presented } };
+      return {
+        status: 200,
+        body: { access_token: tokens.issue(user.id, 'access'), token_type: 'bearer', refresh_token: presented },
+      };
     },
   } satisfies Partial<AideerHandlers>;
 }

@@ -60,7 +60,12 @@ export function tasksHandlers({ tasks, pingMs }: TasksDeps) {
       const { holder } = acquired;
       return {
         status: 200,
-        headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' },
+        headers: {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-cache',
+          Connection: 'keep-alive',
+          'X-Accel-Buffering': 'no',
+        },
         sse: { run: (_out, signal) => stream.run(signal, { id, holder, tasks, pingMs }) },
       };
     },
@@ -123,14 +128,19 @@ class TaskStream implements StreamConnection {
     if (this.res.writableEnded) return;
     this.cursor = event.id;
     const final = event.status === 'finished' || event.status === 'failed';
-    this.res.write(`id: ${event.id}\ndata: ${JSON.stringify({ status: final ? event.status : 'running', content: event.content })}\n\n`);
+    this.res.write(
+      `id: ${event.id}\ndata: ${JSON.stringify({ status: final ? event.status : 'running', content: event.content })}\n\n`,
+    );
     if (final) {
       this.res.write('event: close\n\n');
       this.stop();
     }
   }
 
-  async run(signal: AbortSignal, { id, holder, tasks, pingMs }: { id: string; holder: string; tasks: Tasks; pingMs: number }): Promise<void> {
+  async run(
+    signal: AbortSignal,
+    { id, holder, tasks, pingMs }: { id: string; holder: string; tasks: Tasks; pingMs: number },
+  ): Promise<void> {
     const { res } = this;
     res.flushHeaders();
     res.write('event: open\n\n');

@@ -42,7 +42,10 @@ export function usersHandlers({ users, credits, publicBaseUrl }: UsersDeps) {
   });
 
   return {
-    listUsers: async ({ query }) => ({ status: 200, body: (await users.list(query.offset ?? 0, query.limit ?? 10)).map(userRead) }),
+    listUsers: async ({ query }) => ({
+      status: 200,
+      body: (await users.list(query.offset ?? 0, query.limit ?? 10)).map(userRead),
+    }),
 
     createUser: async ({ auth, body }) => {
       // The token is optional (open sign-up, A2), but one that is sent must be valid.
@@ -67,14 +70,25 @@ export function usersHandlers({ users, credits, publicBaseUrl }: UsersDeps) {
 
     setMyAvatar: async ({ auth, req }) => {
       const file = uploads(req).find((f) => f.fieldname === 'avatar_file');
-      if (!file) return { status: 422, body: { detail: [{ type: 'missing', loc: ['body', 'avatar_file'], msg: 'Field required', input: null }] } };
-      if ((await users.setAvatar(auth.user.id, file.buffer)) === 'invalidImage') return detail(422, 'Invalid image file');
+      if (!file)
+        return {
+          status: 422,
+          body: { detail: [{ type: 'missing', loc: ['body', 'avatar_file'], msg: 'Field required', input: null }] },
+        };
+      if ((await users.setAvatar(auth.user.id, file.buffer)) === 'invalidImage')
+        return detail(422, 'Invalid image file');
       return { status: 200, body: { message: 'Avatar updated successfully' } };
     },
 
     getMyCredits: async ({ auth }) => {
       const { records, creditsLeft } = await credits.of(auth.user.id);
-      const credit_records = records.map((r) => ({ user_id: r.user_id, amount: r.amount, description: r.description, create_time: iso(r.create_time), id: r.id }));
+      const credit_records = records.map((r) => ({
+        user_id: r.user_id,
+        amount: r.amount,
+        description: r.description,
+        create_time: iso(r.create_time),
+        id: r.id,
+      }));
       return { status: 200, body: { credit_records, credits_left: creditsLeft } };
     },
 
@@ -100,7 +114,9 @@ export function usersHandlers({ users, credits, publicBaseUrl }: UsersDeps) {
     },
 
     resetUserPassword: async ({ params, body }) => {
-      return (await users.resetPassword(params.user_id, body.new_password)) === 'changed' ? PASSWORD_CHANGED : USER_NOT_FOUND();
+      return (await users.resetPassword(params.user_id, body.new_password)) === 'changed'
+        ? PASSWORD_CHANGED
+        : USER_NOT_FOUND();
     },
 
     getUserAvatar: async ({ params, req }) => {

@@ -27,13 +27,22 @@ function done(message: string) {
   return { status: 200 as const, body: { success: true as const, message } };
 }
 
-export function subscriptionHandlers({ subscriptions, articles }: { subscriptions: Subscriptions; articles: Articles }) {
+export function subscriptionHandlers({
+  subscriptions,
+  articles,
+}: {
+  subscriptions: Subscriptions;
+  articles: Articles;
+}) {
   return {
     listSubscriptions: async ({ auth, query }) => {
       const page = pageOf(query, DEFAULT_SIZE);
       const { rows, total } = await subscriptions.list(auth.user.id, page);
       const items = rows.map(wire.subscription);
-      return { status: 200, body: { success: true, message: '', data: { subscriptions: items, total, page: page.page, size: page.size } } };
+      return {
+        status: 200,
+        body: { success: true, message: '', data: { subscriptions: items, total, page: page.page, size: page.size } },
+      };
     },
 
     createSubscription: async ({ auth, body }) => {
@@ -66,7 +75,10 @@ export function subscriptionHandlers({ subscriptions, articles }: { subscription
       const page = pageOf(query, DEFAULT_SIZE);
       const { rows, total } = await articles.matching(subscription.topic_name, page);
       const items = rows.map(wire.article);
-      return { status: 200, body: { success: true, message: '', data: { articles: items, total, page: page.page, size: page.size } } };
+      return {
+        status: 200,
+        body: { success: true, message: '', data: { articles: items, total, page: page.page, size: page.size } },
+      };
     },
   } satisfies Partial<OneApiHandlers>;
 }

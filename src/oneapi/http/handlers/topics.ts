@@ -36,7 +36,10 @@ export interface TopicDeps {
 const refused = refusalAnswer(TOPIC_MESSAGES);
 
 function channelRefused(refusal: ChannelRefusal) {
-  return fail(400, refusal.refused === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(refusal.model));
+  return fail(
+    400,
+    refusal.refused === 'unknownChannel' ? TOPIC_MESSAGES.unknownChannel : TOPIC_MESSAGES.modelNotServed(refusal.model),
+  );
 }
 
 export function topicHandlers({ topics, channels, historySize, logger }: TopicDeps) {
@@ -45,7 +48,10 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       const page = pageOf(query, TOPICS_PAGE_SIZE);
       const { rows, total } = await topics.list(auth.user.id, page);
       const items = rows.map(wire.topicSummary);
-      return { status: 200, body: { success: true, message: '', data: { topics: items, total, page: page.page, size: page.size } } };
+      return {
+        status: 200,
+        body: { success: true, message: '', data: { topics: items, total, page: page.page, size: page.size } },
+      };
     },
 
     createTopic: async ({ auth, body }) => {
@@ -53,7 +59,11 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       // Without a model, the channel's first one (gpt-3.5-turbo on channel 1, as the original).
       const route = channels.route(channelId, body.model);
       if ('refused' in route) return channelRefused(route);
-      const topic = await topics.create(auth.user.id, { topic_name: body.topic_name, model: route.model, channel_id: channelId });
+      const topic = await topics.create(auth.user.id, {
+        topic_name: body.topic_name,
+        model: route.model,
+        channel_id: channelId,
+      });
       return { status: 200, body: { success: true, message: TOPIC_MESSAGES.created, data: wire.topic(topic) } };
     },
 
@@ -70,7 +80,10 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       const page = pageOf(query, MESSAGES_PAGE_SIZE);
       const { rows, total } = await topics.messages(topic.id, page);
       const items = rows.map(wire.message);
-      return { status: 200, body: { success: true, message: '', data: { messages: items, total, page: page.page, size: page.size } } };
+      return {
+        status: 200,
+        body: { success: true, message: '', data: { messages: items, total, page: page.page, size: page.size } },
+      };
     },
 
     sendTopicMessage: async ({ auth, params, body, req, signal }) => {
@@ -80,12 +93,23 @@ export function topicHandlers({ topics, channels, historySize, logger }: TopicDe
       if ('refused' in route) return channelRefused(route);
       let stored;
       try {
-        stored = await topics.exchange(topic.id, body.content, historySize, (conversation) => route.reply(topic.topic_name, conversation, signal));
+        stored = await topics.exchange(topic.id, body.content, historySize, (conversation) =>
+          route.reply(topic.topic_name, conversation, signal),
+        );
       } catch (err) {
         if (!(err instanceof LlmError)) throw err;
         // The error names the channel and what failed; it never holds the channel's key.
         const log = req.log ?? logger;
-        log[err.kind === 'cancelled' ? 'info' : 'warn']({ channelId: topic.channel_id, model: topic.model, kind: err.kind, upstreamStatus: err.status, error: err.message }, 'topic reply failed');
+        log[err.kind === 'cancelled' ? 'info' : 'warn'](
+          {
+            channelId: topic.channel_id,
+            model: topic.model,
+            kind: err.kind,
+            upstreamStatus: err.status,
+            error: err.message,
+          },
+          'topic reply failed',
+        );
         return fail(502, err.kind === 'timeout' ? TOPIC_MESSAGES.replyTimedOut : TOPIC_MESSAGES.replyFailed);
       }
       if (stored === 'notFound') return refused('notFound');

@@ -27,7 +27,10 @@ export function userHandlers({ accounts, sms, returnCode, cooldownSeconds }: Use
         await accounts.withdrawCode(phone);
         throw err;
       }
-      return { status: 200, body: { success: true, message: '验证码已发送', ...(returnCode ? { data: issued.code } : {}) } };
+      return {
+        status: 200,
+        body: { success: true, message: '验证码已发送', ...(returnCode ? { data: issued.code } : {}) },
+      };
     },
 
     registerUser: async ({ body }) => {
@@ -42,11 +45,17 @@ export function userHandlers({ accounts, sms, returnCode, cooldownSeconds }: Use
       if (outcome === 'notRegistered') return fail(400, MESSAGES.phoneNotRegistered);
       if (outcome === 'badCode') return fail(400, MESSAGES.badCode);
       if (outcome === 'banned') return fail(403, MESSAGES.banned);
-      return { status: 200, body: { success: true, message: '登录成功', data: { ...outcome.user, access_token: outcome.token } } };
+      return {
+        status: 200,
+        body: { success: true, message: '登录成功', data: { ...outcome.user, access_token: outcome.token } },
+      };
     },
 
     // The user was read with the token, in this request.
-    getSelf: ({ auth }) => ({ status: 200, body: { success: true, message: '', data: { ...auth.user, access_token: auth.token } } }),
+    getSelf: ({ auth }) => ({
+      status: 200,
+      body: { success: true, message: '', data: { ...auth.user, access_token: auth.token } },
+    }),
 
     updateSelf: async ({ auth, body }) => {
       // The spec requires at least one of the three fields (validation answers 请提供要更新的字段).
