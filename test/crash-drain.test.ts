@@ -33,9 +33,9 @@ async function fund(database: ProcessDatabase, user: AideerUser, amount = 1_000_
 }
 
 async function presetAndChat(api: Client, user: AideerUser, model: string): Promise<{ presetId: string; chatId: string }> {
-  const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }], parameters: { model } }).expect(200);
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: bodyOf<Ok<operations['createPreset']>>(preset).id, title: 'Chat', messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }] }).expect(200);
-  return { presetId: bodyOf<Ok<operations['createPreset']>>(preset).id, chatId: bodyOf<Ok<operations['createChat']>>(chat).id };
+  const preset = bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }], parameters: { model } }).expect(200));
+  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title: 'Chat', messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }] }).expect(200);
+  return { presetId: preset.id, chatId: bodyOf<Ok<operations['createChat']>>(chat).id };
 }
 
 /** An HTTP/1.1 connection that made one request and stays open, idle, as a keep-alive client's. */
