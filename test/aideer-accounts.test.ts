@@ -3,10 +3,18 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
 import bcrypt from 'bcrypt';
-import { client, type Client } from './helpers/http.ts';
+import jwt from 'jsonwebtoken';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/aideer.ts';
 import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, logIn, mintToken, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
+
+type UserRead = components['schemas']['UserRead'];
+type Credits = components['schemas']['CreditRecords'];
+type Invalid = components['schemas']['HTTPValidationError'];
+type ValidationError = components['schemas']['ValidationError'];
+type Detail = components['schemas']['ExceptionDetail'];
 
 describe('AIDeer authentication', () => {
   let server: TestServer;
@@ -65,9 +73,9 @@ describe('AIDeer authentication', () => {
 
   it('when a token is issued, then it carries sub, iat and exp (3 days) and no refresh mark', async () => {
     const user = await signUp(api);
-    const claims = JSON.parse(Buffer.from(user.token.split('.')[1], 'base64url').toString());
+    const claims = jwt.decode(user.token, { json: true })!;
     expect(claims.sub).to.equal(String(user.id));
-    expect(claims.exp - claims.iat).to.equal(4320 * 60);
+    expect(claims.exp! - claims.iat!).to.equal(4320 * 60);
     expect(claims.refresh).to.equal(undefined);
   });
 
@@ -90,7 +98,7 @@ describe('AIDeer users', () => {
     it('when a new name signs up without a token, then the user is created with 0 credits and the default avatar', async () => {
       const username = uniqueName();
       const res = await api.post(`${V1}/users`).send({ username, password: 'secret1', nickname: 'Alice' }).expect(200);
-      expect(res.body).to.deep.equal({ username, permission: 1, nickname: 'Alice', id: res.body.id, avatar: '/static/avatars/default.webp', credits_left: 0 });
+      expect(res.body).to.deep.equal({ username, permission: 1, nickname: 'Alice', id: bodyOf<UserRead>(res).id, avatar: '/static/avatars/default.webp', credits_left: 0 });
       const row = await server.db('aideer_users').where({ username }).first();
       expect(row!.password_hash).to.match(/^\$2b\$/);
     });
@@ -111,27 +119,27 @@ describe('AIDeer users', () => {
     it('when an admin creates an admin, then it is created', async () => {
       const admin = await signUpAdmin(api, server);
       const res = await api.post(`${V1}/users`).set(admin.bearer).send({ username: uniqueName(), password: 'secret1', permission: 2 }).expect(200);
-      expect(res.body.permission).to.equal(2);
+      expect(bodyOf<UserRead>(res).permission).to.equal(2);
     });
 
     it('when an invalid token is sent along, then 401, even though sign-up needs none', async () => {
       const res = await api.post(`${V1}/users`).set('Authorization', 'Bearer nope').send({ username: uniqueName(), password: 'secret1' }).expect(401);
       expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Invalid token' });
       const refresh = await api.post(`${V1}/users`).set('Authorization', `Bearer ${mintToken({ sub: '1', refresh: true })}`).send({ username: uniqueName(), password: 'secret1' }).expect(400);
-      expect(refresh.body.detail).to.equal('Could not validate credentials: Access token required');
+      expect(bodyOf<Detail>(refresh).detail).to.equal('Could not validate credentials: Access token required');
     });
 
     it('when fields break their limits, then 422 in FastAPI\'s list shape', async () => {
       const res = await api.post(`${V1}/users`).send({ username: 'a', password: '123', permission: 7 }).expect(422);
-      const byField = Object.fromEntries(res.body.detail.map((d: { loc: string[] }) => [d.loc.join('.'), d]));
+      const byField = Object.fromEntries(bodyOf<Invalid>(res).detail.map((d): [string, ValidationError] => [d.loc.join('.'), d]));
       expect(byField['body.username']).to.deep.equal({ type: 'string_too_short', loc: ['body', 'username'], msg: 'String should have at least 2 characters', input: 'a', ctx: { min_length: 2 } });
       expect(byField['body.password'].type).to.equal('string_too_short');
       expect(byField['body.permission']).to.include({ type: 'less_than_equal', msg: 'Input should be less than or equal to 2', input: 7 });
     });
 
     it('when a required field is missing, then 422 missing with the body as input', async () => {
-      const res = await api.post(`${V1}/users`).send({ username: uniqueName() }).expect(422);
-      expect(res.body.detail).to.deep.equal([{ type: 'missing', loc: ['body', 'password'], msg: 'Field required', input: res.body.detail[0].input }]);
+      const { detail } = bodyOf<Invalid>(await api.post(`${V1}/users`).send({ username: uniqueName() }).expect(422));
+      expect(detail).to.deep.equal([{ type: 'missing', loc: ['body', 'password'], msg: 'Field required', input: detail[0].input }]);
     });
   });
 
@@ -181,7 +189,7 @@ describe('AIDeer users', () => {
     it('when grant_type is present but not password, then 422', async () => {
       const user = await signUp(api);
       const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password, grant_type: 'client_credentials' }).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'string_pattern_mismatch' });
+      expect(bodyOf<Invalid>(res).detail[0]).to.include({ type: 'string_pattern_mismatch' });
       await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password, grant_type: 'password', scope: 'x' }).expect(200);
     });
 
@@ -216,20 +224,20 @@ describe('AIDeer users', () => {
       const a = await signUp(api);
       const b = await signUp(api);
       const all = await api.get(`${V1}/users`).query({ offset: 0, limit: 100 }).set(admin.bearer).expect(200);
-      const ids = all.body.map((u: { id: number }) => u.id);
+      const ids = bodyOf<Ok<operations['listUsers']>>(all).map((u) => u.id);
       expect(ids).to.deep.equal([...ids].sort((x: number, y: number) => x - y));
       const index = ids.indexOf(a.id);
       const page = await api.get(`${V1}/users`).query({ offset: index, limit: 2 }).set(admin.bearer).expect(200);
-      expect(page.body.map((u: { id: number }) => u.id)).to.deep.equal([a.id, b.id]);
+      expect(bodyOf<Ok<operations['listUsers']>>(page).map((u) => u.id)).to.deep.equal([a.id, b.id]);
       const defaults = await api.get(`${V1}/users`).set(admin.bearer).expect(200);
-      expect(defaults.body.length).to.be.at.most(10);
+      expect(bodyOf<Ok<operations['listUsers']>>(defaults).length).to.be.at.most(10);
     });
 
     it('when the limit is out of range, then 422 naming the query parameter', async () => {
       const admin = await signUpAdmin(api, server);
-      const res = await api.get(`${V1}/users`).query({ limit: 500 }).set(admin.bearer).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'less_than_equal' });
-      expect(res.body.detail[0].loc).to.deep.equal(['query', 'limit']);
+      const res = bodyOf<Invalid>(await api.get(`${V1}/users`).query({ limit: 500 }).set(admin.bearer).expect(422));
+      expect(res.detail[0]).to.include({ type: 'less_than_equal' });
+      expect(res.detail[0].loc).to.deep.equal(['query', 'limit']);
     });
   });
 
@@ -238,11 +246,11 @@ describe('AIDeer users', () => {
       const a = await signUp(api);
       const b = await signUp(api);
       const res = await api.get(`${V1}/users/${b.id}`).set(a.bearer).expect(200);
-      expect(res.body.username).to.equal(b.username);
+      expect(bodyOf<UserRead>(res).username).to.equal(b.username);
       expect((await api.get(`${V1}/users/2147483000`).set(a.bearer).expect(404)).body).to.deep.equal({ detail: 'User not found' });
-      const bad = await api.get(`${V1}/users/abc`).set(a.bearer).expect(422);
-      expect(bad.body.detail[0]).to.include({ type: 'int_parsing' });
-      expect(bad.body.detail[0].loc).to.deep.equal(['path', 'user_id']);
+      const bad = bodyOf<Invalid>(await api.get(`${V1}/users/abc`).set(a.bearer).expect(422));
+      expect(bad.detail[0]).to.include({ type: 'int_parsing' });
+      expect(bad.detail[0].loc).to.deep.equal(['path', 'user_id']);
       await api.get(`${V1}/users/99999999999999`).set(a.bearer).expect(422);
     });
   });
@@ -366,7 +374,7 @@ describe('AIDeer avatars', () => {
   }
 
   async function avatarOf(user: AideerUser): Promise<string> {
-    return (await api.get(`${V1}/users/me`).set(user.bearer).expect(200)).body.avatar as string;
+    return bodyOf<UserRead>(await api.get(`${V1}/users/me`).set(user.bearer).expect(200)).avatar;
   }
 
   const cases: [string, 'png' | 'jpeg' | 'webp', number, number, number, number][] = [
@@ -421,9 +429,9 @@ describe('AIDeer avatars', () => {
 
     it('when the file field is missing, then 422 missing avatar_file', async () => {
       const a = await signUp(api);
-      const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'missing' });
-      expect(res.body.detail[0].loc).to.deep.equal(['body', 'avatar_file']);
+      const res = bodyOf<Invalid>(await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422));
+      expect(res.detail[0]).to.include({ type: 'missing' });
+      expect(res.detail[0].loc).to.deep.equal(['body', 'avatar_file']);
     });
 
     it('when the file is over 5 MiB, then 413', async () => {
@@ -514,10 +522,10 @@ describe('AIDeer credits and redeem codes', () => {
       const a = await signUp(api);
       const res = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code.toLowerCase() }).expect(200);
       expect(res.body).to.deep.equal({ message: 'Redeem 120 credits successfully' });
-      const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
-      expect(credits.body.credits_left).to.equal(120);
-      expect(credits.body.credit_records).to.have.length(1);
-      expect(credits.body.credit_records[0]).to.include({ user_id: a.id, amount: 120, description: `Add: Redeem credit, code: ${code.toUpperCase()}` });
+      const credits = bodyOf<Credits>(await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200));
+      expect(credits.credits_left).to.equal(120);
+      expect(credits.credit_records).to.have.length(1);
+      expect(credits.credit_records[0]).to.include({ user_id: a.id, amount: 120, description: `Add: Redeem credit, code: ${code.toUpperCase()}` });
       const again = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(422);
       expect(again.body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
       expect((await api.get(`${V1}/codes/${code}`).expect(422)).body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
@@ -530,10 +538,10 @@ describe('AIDeer credits and redeem codes', () => {
       const results = await Promise.all(Array.from({ length: 50 }, () => api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code })));
       expect(results.filter((r) => r.status === 200)).to.have.length(1);
       expect(results.filter((r) => r.status === 422)).to.have.length(49);
-      const credits = await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200);
-      expect(credits.body.credits_left).to.equal(7);
-      const sum = credits.body.credit_records.reduce((s: number, r: { amount: number }) => s + r.amount, 0);
-      expect(credits.body.credits_left).to.equal(sum);
+      const credits = bodyOf<Credits>(await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200));
+      expect(credits.credits_left).to.equal(7);
+      const sum = credits.credit_records.reduce((s: number, r: { amount: number }) => s + r.amount, 0);
+      expect(credits.credits_left).to.equal(sum);
     });
 
     it('when an unknown code is redeemed, then 422 with the code upper-cased; no code at all is 422 too', async () => {
@@ -558,7 +566,7 @@ describe('AIDeer credits and redeem codes', () => {
       const code = uniqueName('re');
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 1 }).expect(200);
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code.toUpperCase(), value: 9 }).expect(200);
-      expect((await api.get(`${V1}/codes/${code}`).expect(200)).body.value).to.equal(9);
+      expect(bodyOf<Ok<operations['readRedeemCode']>>(await api.get(`${V1}/codes/${code}`).expect(200)).value).to.equal(9);
       const a = await signUp(api);
       await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
       const res = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 5 }).expect(400);
@@ -630,7 +638,7 @@ describe('AIDeer WeChat log-in and refresh', () => {
   async function wechatLogin(openid: string, sessionKey: string) {
     const code = uniqueName('code');
     wechat.sessions.set(code, { openid, session_key: sessionKey });
-    return (await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200)).body as { access_token: string; refresh_token: string; token_type: string };
+    return bodyOf<Ok<operations['wechatLogin']>>(await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200));
   }
 
   describe('wechatLogin — GET /session/wechat/token', () => {
@@ -638,15 +646,15 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       const tokens = await wechatLogin(openid, 'key-1');
       expect(tokens.token_type).to.equal('bearer');
-      const me = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
-      expect(me.body.username).to.match(/^wechat_\d{8}$/);
-      expect(me.body).to.include({ permission: 1, nickname: null, credits_left: 0 });
+      const me = bodyOf<UserRead>(await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200));
+      expect(me.username).to.match(/^wechat_\d{8}$/);
+      expect(me).to.include({ permission: 1, nickname: null, credits_left: 0 });
       const again = await wechatLogin(openid, 'key-2');
-      const me2 = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200);
-      expect(me2.body.id).to.equal(me.body.id);
-      const refreshClaims = JSON.parse(Buffer.from(tokens.refresh_token.split('.')[1], 'base64url').toString());
-      expect(refreshClaims).to.include({ refresh: true, sub: String(me.body.id) });
-      expect(refreshClaims.exp - refreshClaims.iat).to.equal(129600 * 60);
+      const me2 = bodyOf<UserRead>(await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200));
+      expect(me2.id).to.equal(me.id);
+      const refreshClaims = jwt.decode(tokens.refresh_token, { json: true })!;
+      expect(refreshClaims).to.include({ refresh: true, sub: String(me.id) });
+      expect(refreshClaims.exp! - refreshClaims.iat!).to.equal(129600 * 60);
     });
 
     it('when WeChat says the code is invalid (40029), then 401 Invalid code', async () => {
@@ -696,10 +704,10 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       await wechatLogin(openid, 'old-key');
       const tokens = await wechatLogin(openid, 'new-key'); // the stored key must follow the latest log-in
-      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200);
-      expect(res.body.refresh_token).to.equal(tokens.refresh_token);
-      expect(res.body.token_type).to.equal('bearer');
-      await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
+      const res = bodyOf<Ok<operations['wechatRefresh']>>(await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200));
+      expect(res.refresh_token).to.equal(tokens.refresh_token);
+      expect(res.token_type).to.equal('bearer');
+      await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${res.access_token}`).expect(200);
       const check = wechat.checks[wechat.checks.length - 1];
       expect(check.openid).to.equal(openid);
       expect(check.access_token).to.match(/^server-token-\d+$/);
@@ -729,7 +737,7 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const tokens = await wechatLogin(openid, 'k');
       wechat.checkErrcode.set(openid, 45011);
       const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(500);
-      expect(res.body.detail).to.match(/^WeChat server error: 45011/);
+      expect(bodyOf<Detail>(res).detail).to.match(/^WeChat server error: 45011/);
     });
 
     it('when an access token is sent to refresh, then 400 Refresh token required; no token is 401', async () => {
@@ -796,7 +804,7 @@ describe('AIDeer utils', () => {
       expect(await server.app.aideer!.ensureAdmin()).to.equal('exists');
       const token = await logIn(client(server.url), 'boot-admin', 'boot-pass');
       const me = await client(server.url).get(`${V1}/users/me`).set('Authorization', `Bearer ${token}`).expect(200);
-      expect(me.body.permission).to.equal(2);
+      expect(bodyOf<UserRead>(me).permission).to.equal(2);
     } finally {
       await server.close();
     }

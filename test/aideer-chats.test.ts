@@ -17,6 +17,8 @@ import { V1, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/
 type PresetRead = components['schemas']['PresetRead'];
 type ChatRead = components['schemas']['ChatRead'];
 type MessageRead = components['schemas']['MessageRead'];
+type Invalid = components['schemas']['HTTPValidationError'];
+type Detail = components['schemas']['ExceptionDetail'];
 type Visibility = 'private' | 'unlisted' | 'public';
 type Caller = 'anonymous' | 'owner' | 'other' | 'admin';
 
@@ -55,7 +57,7 @@ const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
 /** Titles of the newest presets or chats the user sees: a row just stored would be among them. */
 async function newestTitles(api: Client, user: AideerUser, kind: 'presets' | 'chats'): Promise<string[]> {
   const res = await api.get(`${V1}/${kind}`).set(user.bearer).query({ order_by: 'create_time', order: 'desc', limit: 100 }).expect(200);
-  return res.body.map((row: { title: string }) => row.title);
+  return bodyOf<(PresetRead | ChatRead)[]>(res).map((row: { title: string }) => row.title);
 }
 
 describe('AIDeer presets: access for each caller and visibility', () => {
@@ -132,14 +134,14 @@ describe('AIDeer presets: access for each caller and visibility', () => {
       const body = { title: preset.title, visibility: 'public', messages: [] };
       const res = await api.put(`${V1}/presets/${preset.id}`).set(p.owner.bearer).send(body).expect(403);
       expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot set preset visibility to public' });
-      expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body.visibility).to.equal('private');
+      expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).visibility).to.equal('private');
       await api.put(`${V1}/presets/${preset.id}`).set(p.admin.bearer).send(body).expect(200);
     });
 
     it('when a non-owner replaces another user\'s public preset, then the check for the owner comes first', async () => {
       const preset = await makePreset(api, p.admin, 'public', p.admin);
       const res = await api.put(`${V1}/presets/${preset.id}`).set(p.other.bearer).send({ title: 'x', visibility: 'public', messages: [] }).expect(403);
-      expect(res.body.detail).to.equal("Insufficient permissions: You cannot update other users' presets");
+      expect(bodyOf<Detail>(res).detail).to.equal("Insufficient permissions: You cannot update other users' presets");
     });
   });
 
@@ -173,7 +175,7 @@ describe('AIDeer presets: access for each caller and visibility', () => {
         if (status === 403) expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot create public presets' });
         if (status === 200) {
           expect(res.body).to.include({ title: 'New', visibility, owner_id: p[caller].id, description: null, type: 'chat_generation' });
-          await api.get(`${V1}/presets/${res.body.id}`).set(p[caller].bearer).expect(200);
+          await api.get(`${V1}/presets/${bodyOf<PresetRead>(res).id}`).set(p[caller].bearer).expect(200);
         }
       });
     }
@@ -190,7 +192,7 @@ describe('AIDeer presets: access for each caller and visibility', () => {
 
   it('when a preset id is sent in upper case, then readPreset, updatePreset and deletePreset take it for the same preset', async () => {
     const preset = await makePreset(api, p.owner, 'private');
-    expect((await api.get(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).body.id).to.equal(preset.id);
+    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id).to.equal(preset.id);
     const replaced = await api.put(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).send({ title: 'Upper', messages: [] }).expect(200);
     expect(replaced.body).to.include({ id: preset.id, title: 'Upper' });
     await api.delete(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
@@ -200,9 +202,9 @@ describe('AIDeer presets: access for each caller and visibility', () => {
   it('when a preset id is sent as urn:uuid:<id> to readPreset or deletePreset, then 422 uuid_parsing and the preset is untouched', async () => {
     const preset = await makePreset(api, p.owner, 'private');
     for (const req of [api.get(`${V1}/presets/urn:uuid:${preset.id}`), api.delete(`${V1}/presets/urn:uuid:${preset.id}`)]) {
-      const res = await req.set(p.owner.bearer).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${preset.id}` });
-      expect(res.body.detail[0].loc).to.deep.equal(['path', 'preset_id']);
+      const res = bodyOf<Invalid>(await req.set(p.owner.bearer).expect(422));
+      expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${preset.id}` });
+      expect(res.detail[0].loc).to.deep.equal(['path', 'preset_id']);
     }
     expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(preset);
   });
@@ -221,20 +223,20 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
   const DEFAULTS = { model: 'deepseek-chat', max_tokens: 1500, top_p: 0.5, top_k: null, repetition_penalty: 1.1, frequency_penalty: 0, presence_penalty: 0, temperature: 0.85 };
 
   it('when parameters are omitted or empty, then every default is stored, with one seed shared by the whole process', async () => {
-    const omitted = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'No parameters', messages: [] }).expect(200);
+    const omitted = bodyOf<PresetRead>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'No parameters', messages: [] }).expect(200));
     const empty = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Empty parameters', messages: [], parameters: {} }).expect(200);
-    const { seed, ...rest } = omitted.body.parameters;
+    const { seed, ...rest } = omitted.parameters;
     expect(rest).to.deep.equal(DEFAULTS);
     expect(seed).to.be.a('number').within(0, Number.MAX_SAFE_INTEGER);
-    expect(empty.body.parameters).to.deep.equal(omitted.body.parameters);
-    const read = await api.get(`${V1}/presets/${omitted.body.id}`).set(user.bearer).expect(200);
-    expect(read.body.parameters).to.deep.equal(omitted.body.parameters);
+    expect(bodyOf<PresetRead>(empty).parameters).to.deep.equal(omitted.parameters);
+    const read = await api.get(`${V1}/presets/${omitted.id}`).set(user.bearer).expect(200);
+    expect(bodyOf<PresetRead>(read).parameters).to.deep.equal(omitted.parameters);
   });
 
   it('when some parameters are given, then they are kept, the rest take their defaults and unknown ones are dropped', async () => {
     const parameters = { model: 'qwen-max', seed: 42, max_tokens: 2000, top_p: 0.99, top_k: 100, temperature: 0, frequency_penalty: -2, presence_penalty: 2 };
     const res = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Tuned', messages: [], parameters: { ...parameters, unknown: 'x' } }).expect(200);
-    expect(res.body.parameters).to.deep.equal({ ...DEFAULTS, ...parameters });
+    expect(bodyOf<PresetRead>(res).parameters).to.deep.equal({ ...DEFAULTS, ...parameters });
   });
 
   const outOfBounds: [string, Record<string, unknown>, string][] = [
@@ -256,25 +258,25 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
   for (const [what, parameters, type] of outOfBounds) {
     it(`when a preset is saved with ${what}, then 422 ${type} and nothing is stored`, async () => {
       const title = uniqueName('bad');
-      const res = await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages: [], parameters }).expect(422);
+      const res = bodyOf<Invalid>(await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages: [], parameters }).expect(422));
       const field = Object.keys(parameters)[0];
-      expect(res.body.detail[0]).to.include({ type });
-      expect(res.body.detail[0].loc).to.deep.equal(['body', 'parameters', field]);
+      expect(res.detail[0]).to.include({ type });
+      expect(res.detail[0].loc).to.deep.equal(['body', 'parameters', field]);
       expect(await newestTitles(api, user, 'presets')).to.not.include(title);
     });
   }
 
   it('when a preset body breaks the schema, then 422 with FastAPI\'s items', async () => {
     const missing = await api.post(`${V1}/presets`).set(user.bearer).send({ messages: [] }).expect(422);
-    expect(missing.body.detail[0]).to.include({ type: 'missing', msg: 'Field required' });
-    expect(missing.body.detail[0].loc).to.deep.equal(['body', 'title']);
+    expect(bodyOf<Invalid>(missing).detail[0]).to.include({ type: 'missing', msg: 'Field required' });
+    expect(bodyOf<Invalid>(missing).detail[0].loc).to.deep.equal(['body', 'title']);
     const long = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'x'.repeat(51), messages: [] }).expect(422);
-    expect(long.body.detail[0]).to.include({ type: 'string_too_long' });
+    expect(bodyOf<Invalid>(long).detail[0]).to.include({ type: 'string_too_long' });
     const badType = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'x', type: 'video', messages: [] }).expect(422);
-    expect(badType.body.detail[0].loc).to.deep.equal(['body', 'type']);
+    expect(bodyOf<Invalid>(badType).detail[0].loc).to.deep.equal(['body', 'type']);
     const preset = await makePreset(api, user, 'private');
     const put = await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'x', messages: [{ role: 'robot', type: 'text', content: 'hi' }] }).expect(422);
-    expect(put.body.detail[0].loc).to.deep.equal(['body', 'messages', 0, 'role']);
+    expect(bodyOf<Invalid>(put).detail[0].loc).to.deep.equal(['body', 'messages', 0, 'role']);
   });
 
   it('when a preset is replaced, then every omitted field takes its default and the messages are replaced', async () => {
@@ -285,13 +287,13 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
       messages: [SYSTEM, { role: 'user', type: 'text', content: 'one' }],
     });
     await sleep(5);
-    const res = await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'Bare', messages: [{ role: 'assistant', type: 'image', content: 'https://example.com/a.png' }] }).expect(200);
-    expect(res.body).to.include({ id: preset.id, title: 'Bare', description: null, type: 'chat_generation', visibility: 'private', owner_id: user.id, create_time: preset.create_time });
-    expect(res.body.parameters).to.deep.equal({ ...DEFAULTS, seed: res.body.parameters.seed });
-    expect(res.body.messages).to.have.length(1);
-    expect(res.body.messages[0]).to.include({ role: 'assistant', type: 'image', content: 'https://example.com/a.png', visibility: true });
-    expect(Date.parse(res.body.update_time)).to.be.greaterThan(Date.parse(preset.update_time));
-    expect((await api.get(`${V1}/presets/${preset.id}`).set(user.bearer).expect(200)).body.messages).to.deep.equal(res.body.messages);
+    const replaced = bodyOf<PresetRead>(await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'Bare', messages: [{ role: 'assistant', type: 'image', content: 'https://example.com/a.png' }] }).expect(200));
+    expect(replaced).to.include({ id: preset.id, title: 'Bare', description: null, type: 'chat_generation', visibility: 'private', owner_id: user.id, create_time: preset.create_time });
+    expect(replaced.parameters).to.deep.equal({ ...DEFAULTS, seed: replaced.parameters.seed });
+    expect(replaced.messages).to.have.length(1);
+    expect(replaced.messages[0]).to.include({ role: 'assistant', type: 'image', content: 'https://example.com/a.png', visibility: true });
+    expect(Date.parse(replaced.update_time)).to.be.greaterThan(Date.parse(preset.update_time));
+    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(replaced.messages);
   });
 });
 
@@ -324,13 +326,14 @@ describe('AIDeer chats: access for each caller and visibility', () => {
           if (readStatus === 200 && !fork) expect(res.body).to.deep.equal(chat);
           if (fork) {
             const reader = p[caller as 'other' | 'admin'];
-            expect(res.body.id).to.not.equal(chat.id);
-            expect(res.body).to.include({ owner_id: reader.id, visibility: 'private', title: chat.title, preset_id: preset.id });
-            expect(res.body.messages).to.deep.equal(chat.messages);
+            const copy = bodyOf<ChatRead>(res);
+            expect(copy.id).to.not.equal(chat.id);
+            expect(copy).to.include({ owner_id: reader.id, visibility: 'private', title: chat.title, preset_id: preset.id });
+            expect(copy.messages).to.deep.equal(chat.messages);
             // Each read makes another copy; the original is untouched.
             const again = await api.get(`${V1}/chats/${chat.id}`).set(reader.bearer).expect(200);
-            expect(again.body.id).to.not.equal(res.body.id);
-            expect((await api.get(`${V1}/chats/${res.body.id}`).set(reader.bearer).expect(200)).body).to.deep.equal(res.body);
+            expect(bodyOf<ChatRead>(again).id).to.not.equal(copy.id);
+            expect((await api.get(`${V1}/chats/${copy.id}`).set(reader.bearer).expect(200)).body).to.deep.equal(copy);
             expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
           }
         });
@@ -346,10 +349,10 @@ describe('AIDeer chats: access for each caller and visibility', () => {
           const chat = await makeChat(api, p.owner, preset.id, visibility, MESSAGES);
           const res = await api.put(`${V1}/chats/${chat.id}`).set(headersOf(p, caller)).send({ preset_id: preset.id, title: 'Renamed', messages: [] }).expect(writeStatus);
           if (writeStatus === 403) expect(res.body).to.deep.equal({ detail: "Insufficient permissions: You cannot update other user's chat" });
-          const now = (await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body;
+          const now = bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200));
           if (writeStatus === 200) {
             expect(res.body).to.include({ id: chat.id, owner_id: p.owner.id, title: 'Renamed', visibility });
-            expect(res.body.messages).to.deep.equal([]);
+            expect(bodyOf<ChatRead>(res).messages).to.deep.equal([]);
             expect(now).to.deep.equal(res.body);
           } else expect(now).to.deep.equal(chat);
         });
@@ -372,9 +375,9 @@ describe('AIDeer chats: access for each caller and visibility', () => {
       await new Promise((r) => setTimeout(r, 5));
       const kept = await api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: other.id, title: 'Kept', messages: MESSAGES }).expect(200);
       expect(kept.body).to.include({ visibility: 'shared', preset_id: other.id, title: 'Kept', create_time: chat.create_time });
-      expect(Date.parse(kept.body.update_time)).to.be.greaterThan(Date.parse(chat.update_time));
+      expect(Date.parse(bodyOf<ChatRead>(kept).update_time)).to.be.greaterThan(Date.parse(chat.update_time));
       const changed = await api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'Changed', visibility: 'private', messages: [] }).expect(200);
-      expect(changed.body.visibility).to.equal('private');
+      expect(bodyOf<ChatRead>(changed).visibility).to.equal('private');
       await api.get(`${V1}/chats/${chat.id}`).set(p.other.bearer).expect(403);
     });
   });
@@ -410,9 +413,9 @@ describe('AIDeer chats: access for each caller and visibility', () => {
     }
 
     it('when a chat is created without a visibility, then it is private; anonymous gets 401', async () => {
-      const res = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'T', messages: [] }).expect(200);
-      expect(res.body.visibility).to.equal('private');
-      expect(res.body.create_time).to.equal(res.body.update_time);
+      const res = bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'T', messages: [] }).expect(200));
+      expect(res.visibility).to.equal('private');
+      expect(res.create_time).to.equal(res.update_time);
       await api.post(`${V1}/chats`).send({ preset_id: preset.id, title: 'T', messages: [] }).expect(401);
     });
 
@@ -433,19 +436,19 @@ describe('AIDeer chats: access for each caller and visibility', () => {
 
   it('when a chat body breaks the schema of createChat or updateChat, then 422 with FastAPI\'s items and nothing is stored', async () => {
     const missing = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id, messages: [] }).expect(422);
-    expect(missing.body.detail[0]).to.include({ type: 'missing' });
-    expect(missing.body.detail[0].loc).to.deep.equal(['body', 'title']);
+    expect(bodyOf<Invalid>(missing).detail[0]).to.include({ type: 'missing' });
+    expect(bodyOf<Invalid>(missing).detail[0].loc).to.deep.equal(['body', 'title']);
     const badId = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: 'not-a-uuid', title: 'x', messages: [] }).expect(422);
-    expect(badId.body.detail[0]).to.include({ type: 'uuid_parsing' });
+    expect(bodyOf<Invalid>(badId).detail[0]).to.include({ type: 'uuid_parsing' });
     const badVisibility = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'x', visibility: 'unlisted', messages: [] }).expect(422);
-    expect(badVisibility.body.detail[0].loc).to.deep.equal(['body', 'visibility']);
+    expect(bodyOf<Invalid>(badVisibility).detail[0].loc).to.deep.equal(['body', 'visibility']);
     const noMessages = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'x' }).expect(422);
-    expect(noMessages.body.detail[0].loc).to.deep.equal(['body', 'messages']);
+    expect(bodyOf<Invalid>(noMessages).detail[0].loc).to.deep.equal(['body', 'messages']);
   });
 
   it('when a chat id is sent in upper case, then readChat, updateChat and deleteChat take it for the same chat', async () => {
     const chat = await makeChat(api, p.owner, preset.id);
-    expect((await api.get(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).body.id).to.equal(chat.id);
+    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id).to.equal(chat.id);
     const replaced = await api.put(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'Upper', messages: [] }).expect(200);
     expect(replaced.body).to.include({ id: chat.id, title: 'Upper' });
     await api.delete(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
@@ -453,23 +456,23 @@ describe('AIDeer chats: access for each caller and visibility', () => {
   });
 
   it('when createChat or updateChat names the preset in upper case, then the chat is stored on that preset, in lower case', async () => {
-    const created = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
-    expect(created.body.preset_id).to.equal(preset.id);
+    const created = bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200));
+    expect(created.preset_id).to.equal(preset.id);
     const other = await makePreset(api, p.owner, 'private');
-    const replaced = await api.put(`${V1}/chats/${created.body.id}`).set(p.owner.bearer).send({ preset_id: other.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
-    expect(replaced.body.preset_id).to.equal(other.id);
-    expect((await api.get(`${V1}/chats/${created.body.id}`).set(p.owner.bearer).expect(200)).body).to.include({ preset_id: other.id });
+    const replaced = await api.put(`${V1}/chats/${created.id}`).set(p.owner.bearer).send({ preset_id: other.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
+    expect(bodyOf<ChatRead>(replaced).preset_id).to.equal(other.id);
+    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${created.id}`).set(p.owner.bearer).expect(200))).to.include({ preset_id: other.id });
   });
 
   it('when a chat id is sent as urn:uuid:<id> to readChat, deleteChat or createChat, then 422 uuid_parsing and the chat is untouched', async () => {
     const chat = await makeChat(api, p.owner, preset.id);
     for (const req of [api.get(`${V1}/chats/urn:uuid:${chat.id}`), api.delete(`${V1}/chats/urn:uuid:${chat.id}`)]) {
-      const res = await req.set(p.owner.bearer).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${chat.id}` });
-      expect(res.body.detail[0].loc).to.deep.equal(['path', 'chat_id']);
+      const res = bodyOf<Invalid>(await req.set(p.owner.bearer).expect(422));
+      expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${chat.id}` });
+      expect(res.detail[0].loc).to.deep.equal(['path', 'chat_id']);
     }
     const body = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: `urn:uuid:${preset.id}`, title: 'x', messages: [] }).expect(422);
-    expect(body.body.detail[0].loc).to.deep.equal(['body', 'preset_id']);
+    expect(bodyOf<Invalid>(body).detail[0].loc).to.deep.equal(['body', 'preset_id']);
     expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
   });
 });
@@ -497,7 +500,7 @@ describe('AIDeer messages', () => {
       expect(m.create_time).to.match(/Z$/);
       expect(Date.parse(m.create_time)).to.be.within(before, after);
     });
-    expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body.messages).to.deep.equal(chat.messages);
+    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(chat.messages);
   });
 
   it('when a message carries its time with an offset or microseconds, then it is kept as UTC to the millisecond', async () => {
@@ -516,12 +519,12 @@ describe('AIDeer messages', () => {
     it(`when a message time is ${what}, then 422 at that message and nothing is stored`, async () => {
       const title = uniqueName('time');
       const messages = [{ role: 'user', type: 'text', content: 'ok' }, { role: 'user', type: 'text', content: 'bad', create_time: time }];
-      const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'datetime_parsing', input: time });
-      expect(res.body.detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
+      const res = bodyOf<Invalid>(await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422));
+      expect(res.detail[0]).to.include({ type: 'datetime_parsing', input: time });
+      expect(res.detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
       expect(await newestTitles(api, user, 'chats')).to.not.include(title);
       const presetRes = await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages }).expect(422);
-      expect(presetRes.body.detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
+      expect(bodyOf<Invalid>(presetRes).detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
       const chat = await makeChat(api, user, preset.id);
       await api.put(`${V1}/chats/${chat.id}`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422);
       expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body).to.deep.equal(chat);
@@ -532,10 +535,10 @@ describe('AIDeer messages', () => {
   it('when a chat\'s messages are replaced, then the stored list is exactly the new one', async () => {
     const chat = await makeChat(api, user, preset.id, 'private', [{ role: 'user', type: 'text', content: 'first' }]);
     const next = [...chat.messages, { role: 'user', type: 'text', content: 'second' }];
-    const res = await api.put(`${V1}/chats/${chat.id}`).set(user.bearer).send({ preset_id: preset.id, title: chat.title, messages: next }).expect(200);
-    expect(res.body.messages.map((m: { content: string }) => m.content)).to.deep.equal(['first', 'second']);
-    expect(res.body.messages[0]).to.deep.equal(chat.messages[0]);
-    expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body.messages).to.deep.equal(res.body.messages);
+    const res = bodyOf<ChatRead>(await api.put(`${V1}/chats/${chat.id}`).set(user.bearer).send({ preset_id: preset.id, title: chat.title, messages: next }).expect(200));
+    expect(res.messages.map((m: { content: string }) => m.content)).to.deep.equal(['first', 'second']);
+    expect(res.messages[0]).to.deep.equal(chat.messages[0]);
+    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(res.messages);
   });
 
   it('when a chat is saved with 9000 messages (more values than one statement binds on SQLite or Postgres), then every one is stored, in order', async () => {
@@ -543,7 +546,7 @@ describe('AIDeer messages', () => {
     const chat = await makeChat(api, user, preset.id, 'private', messages);
     expect(chat.messages.map((m: { content: string }) => m.content)).to.deep.equal(messages.map((m) => m.content));
     const read = await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200);
-    expect(read.body.messages).to.deep.equal(chat.messages);
+    expect(bodyOf<ChatRead>(read).messages).to.deep.equal(chat.messages);
   });
 
   it('when two messages of one chat or preset would share a position, then the database refuses the second', async () => {
@@ -670,22 +673,22 @@ describe('AIDeer lists: which rows each caller sees', () => {
 
   it('when a user lists presets (listPresets), then they get their own (any visibility) and every public one', async () => {
     const res = await api.get(`${V1}/presets`).query(all).set(p.owner.bearer).expect(200);
-    expect(ids(res.body)).to.deep.equal(ids([presets.ownerPrivate, presets.ownerUnlisted, presets.ownerPublic, presets.adminPublic]));
+    expect(ids(bodyOf<PresetRead[]>(res))).to.deep.equal(ids([presets.ownerPrivate, presets.ownerUnlisted, presets.ownerPublic, presets.adminPublic]));
     const other = await api.get(`${V1}/presets`).query(all).set(p.other.bearer).expect(200);
-    expect(ids(other.body)).to.deep.equal(ids([presets.otherPrivate, presets.otherUnlisted, presets.ownerPublic, presets.adminPublic]));
+    expect(ids(bodyOf<PresetRead[]>(other))).to.deep.equal(ids([presets.otherPrivate, presets.otherUnlisted, presets.ownerPublic, presets.adminPublic]));
   });
 
   it('when an admin lists presets (listPresets), then they also get every unlisted one, but not other users\' private ones', async () => {
-    const res = await api.get(`${V1}/presets`).query(all).set(p.admin.bearer).expect(200);
-    expect(ids(res.body)).to.deep.equal(
+    const res = bodyOf<PresetRead[]>(await api.get(`${V1}/presets`).query(all).set(p.admin.bearer).expect(200));
+    expect(ids(res)).to.deep.equal(
       ids([presets.adminPrivate, presets.adminUnlisted, presets.adminPublic, presets.ownerPublic, presets.ownerUnlisted, presets.otherUnlisted]),
     );
-    expect(res.body.find((x: { id: string }) => x.id === presets.ownerUnlisted.id)).to.deep.equal(presets.ownerUnlisted);
+    expect(res.find((x: { id: string }) => x.id === presets.ownerUnlisted.id)).to.deep.equal(presets.ownerUnlisted);
   });
 
   it('when anyone lists chats (listChats), then they get only their own, admins included', async () => {
-    expect(ids((await api.get(`${V1}/chats`).query(all).set(p.owner.bearer).expect(200)).body)).to.deep.equal(ids([chats.ownerPrivate, chats.ownerShared]));
-    expect(ids((await api.get(`${V1}/chats`).query(all).set(p.other.bearer).expect(200)).body)).to.deep.equal(ids([chats.otherPrivate, chats.otherShared]));
+    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.owner.bearer).expect(200)))).to.deep.equal(ids([chats.ownerPrivate, chats.ownerShared]));
+    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.other.bearer).expect(200)))).to.deep.equal(ids([chats.otherPrivate, chats.otherShared]));
     const admin = await api.get(`${V1}/chats`).query(all).set(p.admin.bearer).expect(200);
     expect(admin.body).to.deep.equal([chats.adminPrivate]);
   });
@@ -699,11 +702,15 @@ describe('AIDeer lists: which rows each caller sees', () => {
     for (const [query, name] of [[{ limit: 500 }, 'limit'], [{ limit: 0 }, 'limit'], [{ offset: -1 }, 'offset'], [{ order_by: 'owner_id' }, 'order_by'], [{ order: 'up' }, 'order']] as const) {
       for (const path of ['chats', 'presets']) {
         const res = await api.get(`${V1}/${path}`).query(query).set(p.owner.bearer).expect(422);
-        expect(res.body.detail[0].loc).to.deep.equal(['query', name]);
+        expect(bodyOf<Invalid>(res).detail[0].loc).to.deep.equal(['query', name]);
       }
     }
   });
 });
+
+/** What the list tests compare of a listed chat or preset. */
+type ListOrder = 'id' | 'title' | 'create_time' | 'update_time';
+type Listed = Pick<ChatRead | PresetRead, ListOrder>;
 
 describe('AIDeer lists: paging and ordering over 27 rows', () => {
   let server: TestServer;
@@ -719,19 +726,19 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
     user = await signUp(api);
     let presetId = '';
     for (let i = 0; i < TOTAL; i++) {
-      presetId ||= (await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200)).body.id;
+      presetId ||= bodyOf<PresetRead>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200)).id;
       if (i) await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200);
       await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: titles[i], messages: [] }).expect(200);
     }
     // Spread the times over a few distinct values, so many rows tie and the id decides.
     for (const table of ['aideer_presets', 'aideer_chats']) {
-      const rows: { id: string }[] = await server.db(table).select('id').orderBy('id');
+      const rows = await server.db<{ id: string }>(table).select('id').orderBy('id');
       for (const [i, row] of rows.entries()) await server.db(table).where({ id: row.id }).update({ create_time: 1_700_000_000_000 + (i % 4) * 1000, update_time: 1_700_000_000_000 + ((i * 7) % 5) * 1000 });
     }
   });
   after(() => server.close());
 
-  const compare = (key: string, direction: 'asc' | 'desc') => (a: Record<string, string>, b: Record<string, string>) => {
+  const compare = (key: ListOrder, direction: 'asc' | 'desc') => (a: Listed, b: Listed) => {
     const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
     // Titles here are in the Basic Multilingual Plane, where UTF-16 order is code-point order.
     const primary = key === 'id' ? 0 : cmp(a[key], b[key]);
@@ -739,12 +746,12 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
   };
 
   for (const [path, operationId] of [['chats', 'listChats'], ['presets', 'listPresets']] as const) {
-    for (const orderBy of ['id', 'title', 'create_time', 'update_time']) {
+    for (const orderBy of ['id', 'title', 'create_time', 'update_time'] as const) {
       for (const order of ['asc', 'desc'] as const) {
         it(`when ${path} are read (${operationId}) in pages of 10 by ${orderBy} ${order}, then the pages join into the whole list in that order, ties broken by id`, async () => {
-          const pages: Record<string, string>[][] = [];
+          const pages: Listed[][] = [];
           for (let offset = 0; offset < 40; offset += 10) {
-            pages.push((await api.get(`${V1}/${path}`).query({ offset, limit: 10, order_by: orderBy, order }).set(user.bearer).expect(200)).body);
+            pages.push(bodyOf<Listed[]>(await api.get(`${V1}/${path}`).query({ offset, limit: 10, order_by: orderBy, order }).set(user.bearer).expect(200)));
           }
           expect(pages.map((x) => x.length)).to.deep.equal([10, 10, 7, 0]);
           const joined = pages.flat();
@@ -756,14 +763,14 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
 
     it(`when ${path} are listed (${operationId}) with no parameters, then the 10 newest come first (create_time desc)`, async () => {
       const res = await api.get(`${V1}/${path}`).set(user.bearer).expect(200);
-      const every = (await api.get(`${V1}/${path}`).query({ limit: 100 }).set(user.bearer).expect(200)).body;
+      const every = bodyOf<Listed[]>(await api.get(`${V1}/${path}`).query({ limit: 100 }).set(user.bearer).expect(200));
       expect(res.body).to.deep.equal([...every].sort(compare('create_time', 'desc')).slice(0, 10));
     });
   }
 
   it('when listPresets sorts by title, then by code point: digits, upper case, underscore, lower case, then CJK', async () => {
     const res = await api.get(`${V1}/presets`).query({ limit: 100, order_by: 'title', order: 'asc' }).set(user.bearer).expect(200);
-    const firstWords = [...new Set(res.body.map((r: { title: string }) => r.title.split(' ')[0]))];
+    const firstWords = [...new Set(bodyOf<PresetRead[]>(res).map((r: { title: string }) => r.title.split(' ')[0]))];
     expect(firstWords).to.deep.equal(['0', 'Banana', 'Zebra', '_under', 'apple', '旅行']);
   });
 
@@ -809,13 +816,13 @@ describe('AIDeer cascades', () => {
     await api.delete(`${V1}/presets/${doomed.id}`).set(p.owner.bearer).expect(200);
 
     for (const chat of [ownersChat, othersChat]) await api.get(`${V1}/chats/${chat.id}`).set(p.admin.bearer).expect(404);
-    expect(ids((await api.get(`${V1}/chats`).query({ limit: 100 }).set(p.other.bearer).expect(200)).body)).to.include(survivor.id).and.not.include(othersChat.id);
+    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query({ limit: 100 }).set(p.other.bearer).expect(200)))).to.include(survivor.id).and.not.include(othersChat.id);
     expect((await api.get(`${V1}/users/me/likes`).set(p.other.bearer).expect(200)).body).to.deep.equal({ preset_ids: [kept.id], chat_ids: [survivor.id] });
     expect((await api.get(`${V1}/users/me/likes`).set(p.owner.bearer).expect(200)).body).to.deep.equal({ preset_ids: [], chat_ids: [] });
     const gone = [ownersChat.id, othersChat.id];
     expect(await server.db('aideer_messages').whereIn('chat_id', gone).orWhere({ preset_id: doomed.id })).to.have.length(0);
     expect((await api.get(`${V1}/chats/${survivor.id}`).set(p.other.bearer).expect(200)).body).to.deep.equal(survivor);
-    expect((await api.get(`${V1}/presets/${kept.id}`).set(p.owner.bearer).expect(200)).body.messages).to.deep.equal(kept.messages);
+    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${kept.id}`).set(p.owner.bearer).expect(200)).messages).to.deep.equal(kept.messages);
   });
 
   it('when a user is deleted (deleteUser), then their presets go with every chat built on them, and their likes', async () => {

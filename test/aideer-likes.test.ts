@@ -1,7 +1,8 @@
 // AIDeer likes (decision A13): the original's /users/me/likes endpoints, with no visibility check.
 import crypto from 'node:crypto';
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/aideer.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
 import { V1, signUp, signUpAdmin, type AideerUser } from './helpers/aideer.ts';
 
@@ -16,14 +17,14 @@ describe('AIDeer likes', () => {
   });
 
   async function privatePreset(user = owner): Promise<string> {
-    return (await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Liked', messages: [] }).expect(200)).body.id;
+    return bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Liked', messages: [] }).expect(200)).id;
   }
 
   async function privateChat(user = owner): Promise<string> {
-    return (await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: await privatePreset(user), title: 'Liked', messages: [] }).expect(200)).body.id;
+    return bodyOf<Ok<operations['createChat']>>(await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: await privatePreset(user), title: 'Liked', messages: [] }).expect(200)).id;
   }
 
-  const likes = async (user: AideerUser) => (await api.get(`${V1}/users/me/likes`).set(user.bearer).expect(200)).body;
+  const likes = async (user: AideerUser) => bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(user.bearer).expect(200));
 
   describe('readMyLikes — GET /users/me/likes', () => {
     it('when a user has liked nothing, then both lists are empty', async () => {
@@ -83,9 +84,9 @@ describe('AIDeer likes', () => {
         const id = await make();
         await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(200);
         for (const req of [api.post(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`), api.delete(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`)]) {
-          const res = await req.set(fan.bearer).expect(422);
-          expect(res.body.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${id}` });
-          expect(res.body.detail[0].loc).to.deep.equal(['path', `${kind}_id`]);
+          const res = bodyOf<components['schemas']['HTTPValidationError']>(await req.set(fan.bearer).expect(422));
+          expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${id}` });
+          expect(res.detail[0].loc).to.deep.equal(['path', `${kind}_id`]);
         }
         expect((await likes(fan))[listed]).to.deep.equal([id]);
       });
@@ -132,10 +133,10 @@ describe('AIDeer likes', () => {
           if (kind === 'preset' && visibility !== 'private') {
             await api.put(`${V1}/presets/${preset}`).set(admin.bearer).send({ title: 'Liked', visibility, messages: [] }).expect(200);
           }
-          const id = kind === 'preset' ? preset : (await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: preset, title: 'Liked', visibility, messages: [] }).expect(200)).body.id;
+          const id = kind === 'preset' ? preset : bodyOf<Ok<operations['createChat']>>(await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: preset, title: 'Liked', visibility, messages: [] }).expect(200)).id;
           const headers = caller === 'anonymous' ? {} : user.bearer;
           await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(headers).expect(status);
-          if (status === 200) expect((await likes(user))[`${kind}_ids`]).to.include(id);
+          if (status === 200) expect((await likes(user))[kind === 'preset' ? 'preset_ids' : 'chat_ids']).to.include(id);
           await api.delete(`${V1}/users/me/likes/${kind}/${id}`).set(headers).expect(status);
           await api.get(`${V1}/users/me/likes`).set(headers).expect(status);
         });

@@ -4,7 +4,8 @@
 // processes on Postgres.
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { client, sse, type Client, type SseEvent } from './helpers/http.ts';
+import { bodyOf, client, sse, type Client, type Ok, type SseEvent } from './helpers/http.ts';
+import type { operations } from '../generated/aideer.ts';
 import { CHECK_HEADER, createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { V1, createChatTask, giveCredits, signUp, type AideerUser } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
@@ -21,7 +22,7 @@ async function startTask(api: Client, server: TestServer, model = 'deepseek-chat
 
 /** Polls GET /tasks/{task_id} until the task has `status`. */
 async function untilStatus(api: Client, taskId: string, status: string): Promise<void> {
-  while ((await api.get(`${V1}/tasks/${taskId}`).expect(200)).body.status !== status) await sleep(20);
+  while (bodyOf<Ok<operations['readTask']>>(await api.get(`${V1}/tasks/${taskId}`).expect(200)).status !== status) await sleep(20);
 }
 
 const dataEvents = (events: SseEvent[]) => events.filter((e) => e.data);

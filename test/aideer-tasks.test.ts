@@ -2,12 +2,17 @@
 // stream, credit charging exactly once, restart recovery, with a fake OpenAI-compatible upstream.
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { client, sse, type Client } from './helpers/http.ts';
+import { bodyOf, client, sse, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/aideer.ts';
 import { createTestDatabase, startServer, usingPostgres, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, signUp, signUpAdmin, type AideerUser } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
 
 type Msg = { role: 'user' | 'assistant' | 'system'; content: string };
+type Task = components['schemas']['Task'];
+type ChatRead = components['schemas']['ChatRead'];
+type Invalid = components['schemas']['HTTPValidationError'];
+type Detail = components['schemas']['ExceptionDetail'];
 
 async function presetFor(api: Client, user: AideerUser, model: string, messages: Msg[] = [{ role: 'system', content: 'You are AIDeer.' }], parameters: Record<string, unknown> = {}): Promise<string> {
   const res = await api
@@ -15,25 +20,25 @@ async function presetFor(api: Client, user: AideerUser, model: string, messages:
     .set(user.bearer)
     .send({ title: 'Preset', messages: messages.map((m) => ({ ...m, type: 'text' })), parameters: { model, ...parameters } })
     .expect(200);
-  return res.body.id;
+  return bodyOf<Ok<operations['createPreset']>>(res).id;
 }
 
 async function chatFor(api: Client, user: AideerUser, presetId: string, messages: Msg[] = [{ role: 'user', content: '你好' }]): Promise<string> {
   const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: 'Chat', messages: messages.map((m) => ({ ...m, type: 'text' })) }).expect(200);
-  return res.body.id;
+  return bodyOf<Ok<operations['createChat']>>(res).id;
 }
 
 async function credits(api: Client, user: AideerUser) {
   const res = await api.get(`${V1}/users/me/credits`).set(user.bearer).expect(200);
-  return res.body as { credits_left: number; credit_records: { amount: number; description: string }[] };
+  return bodyOf<Ok<operations['getMyCredits']>>(res);
 }
 
 async function waitStatus(api: Client, taskId: string, status: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const res = await api.get(`${V1}/tasks/${taskId}`).expect(200);
-    if (res.body.status === status) return;
-    if (Date.now() > deadline) throw new Error(`task ${taskId} is ${res.body.status}, not ${status}`);
+    const task = bodyOf<Task>(await api.get(`${V1}/tasks/${taskId}`).expect(200));
+    if (task.status === status) return;
+    if (Date.now() > deadline) throw new Error(`task ${taskId} is ${task.status}, not ${status}`);
     await sleep(20);
   }
 }
@@ -74,7 +79,7 @@ describe('AIDeer tasks', () => {
       const admin = await signUpAdmin(api, server);
       const chat = await chatFor(api, admin, await presetFor(api, admin, 'deepseek-chat'));
       const res = await api.post(`${V1}/tasks`).set(admin.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      await waitStatus(api, res.body.task_id, 'finished');
+      await waitStatus(api, bodyOf<Task>(res).task_id, 'finished');
       expect((await credits(api, admin)).credits_left).to.equal(-5);
     });
 
@@ -86,7 +91,7 @@ describe('AIDeer tasks', () => {
       expect((await api.post(`${V1}/tasks`).set(other.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(403)).body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
       expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: chat, type: 'image_generation' }).expect(422)).body).to.deep.equal({ detail: 'Task type image_generation is not supported' });
       const bad = await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: 'not-a-uuid', type: 'chat_generation' }).expect(422);
-      expect(bad.body.detail[0]).to.include({ type: 'uuid_parsing' });
+      expect(bodyOf<Invalid>(bad).detail[0]).to.include({ type: 'uuid_parsing' });
     });
 
     it('when 20 tasks are created at once by a user with 1 credit, then at most the cap succeed, the rest 429, and the balance equals its records', async () => {
@@ -106,7 +111,7 @@ describe('AIDeer tasks', () => {
         expect(ok.length).to.be.within(1, 3);
         for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
         expect(results.filter((r) => r.status === 429).length).to.equal(20 - ok.length);
-        for (const r of ok) await waitStatus(heldApi, r.body.task_id, 'finished');
+        for (const r of ok) await waitStatus(heldApi, bodyOf<Task>(r).task_id, 'finished');
         const c = await credits(heldApi, user);
         expect(c.credits_left).to.equal(c.credit_records.reduce((s, r) => s + r.amount, 0));
         expect(c.credits_left).to.equal(1 - 2 * ok.length);
@@ -122,16 +127,16 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['a', 'b'], delayMs: 100 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      expect(created.body.status).to.equal('pending');
-      const read = await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200);
-      expect(['pending', 'running']).to.include(read.body.status);
+      const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      expect(created.status).to.equal('pending');
+      const read = await api.get(`${V1}/tasks/${created.task_id}`).expect(200);
+      expect(['pending', 'running']).to.include(bodyOf<Task>(read).status);
       expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
       await api.get(`${V1}/tasks/nope`).expect(422);
       // ids are matched whatever their case; only the canonical form is an id
-      expect((await api.get(`${V1}/tasks/${created.body.task_id.toUpperCase()}`).expect(200)).body.task_id).to.equal(created.body.task_id);
-      await api.get(`${V1}/tasks/urn:uuid:${created.body.task_id}`).expect(422);
-      await waitStatus(api, created.body.task_id, 'finished');
+      expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id.toUpperCase()}`).expect(200)).task_id).to.equal(created.task_id);
+      await api.get(`${V1}/tasks/urn:uuid:${created.task_id}`).expect(422);
+      await waitStatus(api, created.task_id, 'finished');
     });
   });
 
@@ -140,9 +145,9 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const busy = await api.delete(`${V1}/tasks/${body.task_id}`).expect(422);
-      expect(busy.body.detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
+      expect(bodyOf<Detail>(busy).detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
       await waitStatus(api, body.task_id, 'finished');
       expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({ message: `Task ${body.task_id} deleted successfully` });
       await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
@@ -159,8 +164,8 @@ describe('AIDeer tasks', () => {
       const preset = await presetFor(api, user, 'gpt-3.5-turbo', [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], { max_tokens: 300, temperature: 0.5 });
       const chat = await chatFor(api, user, preset, [{ role: 'user', content: '你是谁？' }]);
       const request = fake.nextRequest();
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-      const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       expect(stream.status).to.equal(200);
       expect(stream.headers['content-type']).to.equal('text/event-stream; charset=utf-8');
       expect(stream.headers['x-accel-buffering']).to.equal('no');
@@ -191,15 +196,15 @@ describe('AIDeer tasks', () => {
       }
 
       // The moment the final event arrived, the chat held the reply and the charge was made.
-      const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
-      const last = chatNow.body.messages[chatNow.body.messages.length - 1];
+      const chatNow = bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200));
+      const last = chatNow.messages[chatNow.messages.length - 1];
       expect(last).to.include({ role: 'assistant', type: 'text', content: '你好，我是 AIDeer。', visibility: true });
       const c = await credits(api, user);
       expect(c.credits_left).to.equal(1000 - 29 * 11);
-      const charges = c.credit_records.filter((r) => r.description.includes(created.body.task_id));
+      const charges = c.credit_records.filter((r) => r.description.includes(created.task_id));
       expect(charges).to.have.length(1);
-      expect(charges[0]).to.include({ amount: -319, description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.body.task_id}` });
-      expect((await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200)).body.status).to.equal('finished');
+      expect(charges[0]).to.include({ amount: -319, description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.task_id}` });
+      expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id}`).expect(200)).status).to.equal('finished');
     });
 
     const failures: [string, FakeReply][] = [
@@ -212,22 +217,22 @@ describe('AIDeer tasks', () => {
         fake.reply(reply);
         const user = await funded(500);
         const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-        const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-        const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+        const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+        const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
         await stream.done;
         const data = stream.events.filter((e) => e.data).map((e) => e.data!);
         const final = data[data.length - 1];
         expect(final?.status, JSON.stringify(stream.events)).to.equal('failed');
         expect(final.content).to.be.a('string').and.not.include('sk-fake');
         expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
-        expect((await api.get(`${V1}/tasks/${created.body.task_id}`).expect(200)).body.status).to.equal('failed');
+        expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id}`).expect(200)).status).to.equal('failed');
         expect((await credits(api, user)).credits_left).to.equal(500);
-        const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
-        expect(chatNow.body.messages.map((m: { role: string }) => m.role)).to.deep.equal(['user']);
+        const chatNow = bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200));
+        expect(chatNow.messages.map((m: { role: string }) => m.role)).to.deep.equal(['user']);
         // a failed task's stream is refused before any stream header
-        const again = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+        const again = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
         expect(again.status).to.equal(422);
-        expect(again.body).to.deep.equal({ detail: `Task ${created.body.task_id} failed` });
+        expect(again.body).to.deep.equal({ detail: `Task ${created.task_id} failed` });
       });
     }
 
@@ -235,7 +240,7 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['one', ' two', ' three'], delayMs: 300 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const [a, b] = await Promise.all([sse(server.url, `${V1}/tasks/${body.task_id}/stream`), sse(server.url, `${V1}/tasks/${body.task_id}/stream`)]);
       const statuses = [a.status, b.status].sort();
       expect(statuses).to.deep.equal([200, 422]);
@@ -248,7 +253,7 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['first', ' second', ' third', ' fourth'], delayMs: 250 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const first = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       const seen = await first.until((e) => e.data?.content === 'first second');
       first.disconnect();
@@ -265,7 +270,7 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['done', ' deal'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       await waitStatus(api, body.task_id, 'finished');
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
@@ -276,7 +281,7 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c'], delayMs: 700 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       expect(stream.events.some((e) => e.comment === 'ping')).to.equal(true);
@@ -291,7 +296,7 @@ describe('AIDeer tasks', () => {
         const admin = await signUpAdmin(api, server);
         const user = await funded();
         const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-        const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+        const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
         const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
         await stream.until((e) => e.data?.status === 'running' && e.data.content === 'abcd');
         await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
@@ -307,7 +312,7 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 200 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       await server.db('aideer_tasks').where({ id: body.task_id }).update({ stream_holder: 'a-dead-server', stream_lease_until: Date.now() - 1 });
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       expect(stream.status).to.equal(200);
@@ -324,7 +329,7 @@ describe('AIDeer tasks', () => {
       const user = await funded(100);
       const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-max'), [{ role: 'user', content: '介绍一下你自己' }]);
       const request = fake.nextRequest();
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       expect(stream.events.filter((e) => !e.comment)).to.deep.equal([{ event: 'open' }, { id: '1', data: { status: 'finished', content: '自我介绍' } }, { event: 'close' }]);
@@ -332,9 +337,9 @@ describe('AIDeer tasks', () => {
       expect(upstream.model).to.equal('deepseek-chat');
       expect(upstream.body.max_tokens).to.equal(100);
       expect(upstream.messages[upstream.messages.length - 1].role).to.equal('system');
-      const chatNow = await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200);
-      expect(chatNow.body.title).to.equal('自我介绍');
-      expect(chatNow.body.messages).to.have.length(1);
+      const chatNow = bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200));
+      expect(chatNow.title).to.equal('自我介绍');
+      expect(chatNow.messages).to.have.length(1);
       const c = await credits(api, user);
       expect(c.credits_left).to.equal(100 - 44);
       expect(c.credit_records[c.credit_records.length - 1].description).to.equal(`Consume: Title generation, chat_id: ${chat}, task_id: ${body.task_id}`);
@@ -344,18 +349,18 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: [' ', '\n'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
       await waitStatus(api, body.task_id, 'finished');
-      expect((await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).body.title).to.equal('闲聊');
+      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal('闲聊');
     });
 
     it('when the model answers a long title, then it is cut to 50 characters', async () => {
       fake.reply({ kind: 'stream', chunks: ['“', 'x'.repeat(80), '”'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
       await waitStatus(api, body.task_id, 'finished');
-      expect((await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).body.title).to.equal('x'.repeat(50));
+      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal('x'.repeat(50));
     });
   });
 });
@@ -375,7 +380,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const user = await signUp(api);
       await giveCredits(server, user.id, 1000);
       const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-plus'), [{ role: 'user', content: 'Tell me about the deer in the forest near the lake' }]);
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       const data = stream.events.filter((e) => e.data).map((e) => e.data!);
@@ -402,9 +407,9 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const second = await startServer({ TASK_MAX_ATTEMPTS: '3' }, { database });
     try {
       const api2 = client(second.url);
-      expect((await api2.get(`${V1}/tasks/${orphan.id}`).expect(200)).body.status).to.equal('failed');
+      expect(bodyOf<Task>(await api2.get(`${V1}/tasks/${orphan.id}`).expect(200)).status).to.equal('failed');
       expect((await database.db('aideer_tasks').where({ id: orphan.id }).first())!.error).to.equal('The server running the task stopped 3 times before it finished; create the task again');
-      expect((await api2.get(`${V1}/tasks/${alive.id}`).expect(200)).body.status).to.equal('running');
+      expect(bodyOf<Task>(await api2.get(`${V1}/tasks/${alive.id}`).expect(200)).status).to.equal('running');
       const refused = await sse(second.url, `${V1}/tasks/${orphan.id}/stream`);
       expect(refused.status).to.equal(422);
     } finally {
@@ -421,7 +426,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const user = await signUp(apiA);
       await giveCredits(a, user.id, 100);
       const chat = await chatFor(apiA, user, await presetFor(apiA, user, 'deepseek-chat'), [{ role: 'user', content: 'one two three four five six seven eight nine ten' }]);
-      const { body } = await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       const stream = await sse(b.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       const data = stream.events.filter((e) => e.data).map((e) => e.data!);
@@ -445,7 +450,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const user = await signUp(api);
       await giveCredits(server, user.id, 100);
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       await waitStatus(api, body.task_id, 'finished', 15_000); // ~3.5 s of streaming, past the 2 s lease
     } finally {
       await server.close();
@@ -458,7 +463,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const user = await signUp(api);
     await giveCredits(server, user.id, 100);
     const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
-    const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+    const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
     await waitStatus(api, body.task_id, 'running');
     await server.close();
     const row = await database.db('aideer_tasks').where({ id: body.task_id }).first();
@@ -472,7 +477,7 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const user = await signUp(api);
       await giveCredits(server, user.id, 100);
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const { body } = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
       await waitStatus(api, body.task_id, 'finished');
       await sleep(1100);
       await api.get(`${V1}/tasks/${body.task_id}`).expect(404);

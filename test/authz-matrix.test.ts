@@ -6,9 +6,12 @@
 // operation is swept with forged and misused credentials.
 import crypto from 'node:crypto';
 import { expect } from 'chai';
+import jwt from 'jsonwebtoken';
 import sharp from 'sharp';
 import { contract } from './helpers/contract.ts';
-import { client, sse, type Client } from './helpers/http.ts';
+import { bodyOf, client, sse, type Client, type Ok } from './helpers/http.ts';
+import type { operations } from '../generated/aideer.ts';
+import type { operations as oneapi } from '../generated/oneapi.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, mintToken, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, login, newSession, requestCode, uniquePhone, type Session } from './helpers/oneapi.ts';
@@ -117,7 +120,7 @@ async function ownerPreset(cell: AideerCell, visibility = 'private'): Promise<st
   const secret = marker('preset-prompt');
   cell.secrets.push({ kind: 'content', value: secret });
   const res = await api.post(`${V1}/presets`).set(cell.owner.bearer).send({ title: 'Preset', visibility, messages: [message('system', secret)], parameters: { model: 'deepseek-chat' } }).expect(200);
-  return res.body.id;
+  return bodyOf<Ok<operations['createPreset']>>(res).id;
 }
 
 /** The owner's chat, holding a secret message. */
@@ -126,24 +129,24 @@ async function ownerChat(cell: AideerCell, visibility = 'private'): Promise<stri
   const secret = marker('chat-message');
   cell.secrets.push({ kind: 'content', value: secret });
   const res = await api.post(`${V1}/chats`).set(cell.owner.bearer).send({ preset_id: preset, title: 'Chat', visibility, messages: [message('user', secret)] }).expect(200);
-  return res.body.id;
+  return bodyOf<Ok<operations['createChat']>>(res).id;
 }
 
 /** A task of the owner's that has finished. */
 async function ownerTask(cell: AideerCell): Promise<string> {
   await giveCredits(server, cell.owner.id, 1000);
   const chat = await ownerChat(cell);
-  const created = await api.post(`${V1}/tasks`).set(cell.owner.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
-  const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+  const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(cell.owner.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+  const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
   await stream.done;
   expect(stream.events.at(-2)?.data?.status).to.equal('finished');
-  return created.body.task_id;
+  return created.task_id;
 }
 
 async function newCode(value = 5): Promise<string> {
   const code = marker('code').toUpperCase();
   const res = await api.post(`${V1}/codes`).set(adminBearer()).send({ redeem_code: code, value }).expect(200);
-  return res.body.redeem_code;
+  return bodyOf<Ok<operations['createRedeemCode']>>(res).redeem_code;
 }
 
 let aideerAdmin: AideerUser | undefined;
@@ -154,7 +157,7 @@ const adminOnly = (admin: number): Statuses => signedIn(403, 403, admin);
 
 const ownerChatReadable = async (cell: AideerCell & { chat?: string }) => {
   const res = await api.get(`${V1}/chats/${cell.chat}`).set(cell.owner.bearer).expect(200);
-  expect(JSON.stringify(res.body.messages)).to.include('chat-message-');
+  expect(JSON.stringify(bodyOf<Ok<operations['readChat']>>(res).messages)).to.include('chat-message-');
 };
 
 const imagePromise = sharp({ create: { width: 8, height: 8, channels: 3, background: '#4a7' } }).png().toBuffer();
@@ -214,7 +217,7 @@ const aideerRows: AideerRow[] = [
       await api.post(`${V1}/users/me/likes/preset/${c.preset}`).set(c.owner.bearer).expect(200);
       return answerOf(api.delete(`${V1}/users/me/likes/preset/${c.preset}`).set(c.auth));
     },
-    intact: async (c) => expect((await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).body.preset_ids).to.include(c.preset),
+    intact: async (c) => expect(bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).preset_ids).to.include(c.preset),
   },
   {
     operationId: 'unlikeChat',
@@ -225,7 +228,7 @@ const aideerRows: AideerRow[] = [
       await api.post(`${V1}/users/me/likes/chat/${c.chat}`).set(c.owner.bearer).expect(200);
       return answerOf(api.delete(`${V1}/users/me/likes/chat/${c.chat}`).set(c.auth));
     },
-    intact: async (c) => expect((await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).body.chat_ids).to.include(c.chat),
+    intact: async (c) => expect(bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).chat_ids).to.include(c.chat),
   },
   // Profiles are readable by any signed-in user (as the original).
   { operationId: 'readUser', expect: signedIn(200), reveals: ['profile'], call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}`).set(c.auth)) },
@@ -236,7 +239,7 @@ const aideerRows: AideerRow[] = [
     // Users update themselves; admins anyone.
     expect: signedIn(200, 403, 200),
     call: (c) => answerOf(api.put(`${V1}/users/${c.owner.id}`).set(c.auth).send({ username: uniqueName('renamed') })),
-    intact: async (c) => expect((await api.get(`${V1}/users/me`).set(c.owner.bearer).expect(200)).body.username).to.equal(c.owner.username),
+    intact: async (c) => expect(bodyOf<Ok<operations['readUserMe']>>(await api.get(`${V1}/users/me`).set(c.owner.bearer).expect(200)).username).to.equal(c.owner.username),
   },
   {
     operationId: 'deleteUser',
@@ -276,10 +279,10 @@ const aideerRows: AideerRow[] = [
     call: async (c) => {
       const code = marker('wx-code');
       wechat.sessions.set(code, { openid: marker('openid'), session_key: marker('key') });
-      const session = (await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200)).body;
+      const session = bodyOf<Ok<operations['wechatLogin']>>(await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200));
       c.secrets.push({ kind: 'token', value: session.refresh_token }, { kind: 'token', value: session.access_token });
       const sub = (u: { id: number }) => ({ sub: String(u.id), refresh: true });
-      const wechatUser = JSON.parse(Buffer.from(session.refresh_token.split('.')[1], 'base64url').toString()).sub;
+      const wechatUser = jwt.decode(session.refresh_token, { json: true })!.sub;
       const refresh: Record<Caller, string | undefined> = {
         anonymous: undefined,
         'garbage token': 'not-a-token',
@@ -357,7 +360,7 @@ const aideerRows: AideerRow[] = [
     operationId: 'updatePreset',
     expect: signedIn(200, 403, 200),
     call: async (c) => answerOf(api.put(`${V1}/presets/${(c.preset = await ownerPreset(c))}`).set(c.auth).send({ title: 'Replaced', messages: [message('system', 'replaced')] })),
-    intact: async (c) => expect(JSON.stringify((await api.get(`${V1}/presets/${c.preset}`).set(c.owner.bearer).expect(200)).body.messages)).to.include('preset-prompt-'),
+    intact: async (c) => expect(JSON.stringify(bodyOf<Ok<operations['readPreset']>>(await api.get(`${V1}/presets/${c.preset}`).set(c.owner.bearer).expect(200)).messages)).to.include('preset-prompt-'),
   },
   {
     operationId: 'deletePreset',
@@ -433,21 +436,21 @@ async function ownerTopic(cell: OneApiCell): Promise<number> {
   const name = marker('topic');
   const said = marker('said');
   cell.secrets.push({ kind: 'content', value: name }, { kind: 'content', value: said });
-  const topic = await api.post(`${API}/topics`).set(authHeaders(cell.owner)).send({ topic_name: name, model: 'echo' }).expect(200);
-  await api.post(`${API}/topics/${topic.body.data.id}/messages`).set(authHeaders(cell.owner)).send({ content: said }).expect(200);
-  return topic.body.data.id;
+  const topic = bodyOf<Ok<oneapi['createTopic']>>(await api.post(`${API}/topics`).set(authHeaders(cell.owner)).send({ topic_name: name, model: 'echo' }).expect(200));
+  await api.post(`${API}/topics/${topic.data.id}/messages`).set(authHeaders(cell.owner)).send({ content: said }).expect(200);
+  return topic.data.id;
 }
 
 async function ownerSubscription(cell: OneApiCell): Promise<number> {
   const name = marker('sub');
   cell.secrets.push({ kind: 'content', value: name });
-  return (await api.post(`${API}/subscriptions`).set(authHeaders(cell.owner)).send({ topic_name: name }).expect(200)).body.data.id;
+  return bodyOf<Ok<oneapi['createSubscription']>>(await api.post(`${API}/subscriptions`).set(authHeaders(cell.owner)).send({ topic_name: name }).expect(200)).data.id;
 }
 
-const messageCount = async (c: OneApiCell & { topic?: number }) => (await api.get(`${API}/topics/${c.topic}/messages`).set(authHeaders(c.owner)).expect(200)).body.data.total as number;
+const messageCount = async (c: OneApiCell & { topic?: number }) => bodyOf<Ok<oneapi['listTopicMessages']>>(await api.get(`${API}/topics/${c.topic}/messages`).set(authHeaders(c.owner)).expect(200)).data.total;
 
 const subscriptionStatus = async (c: OneApiCell & { subscription?: number }) => {
-  const list = (await api.get(`${API}/subscriptions`).query({ size: 100 }).set(authHeaders(c.owner)).expect(200)).body.data.subscriptions as { id: number; status: number }[];
+  const list = bodyOf<Ok<oneapi['listSubscriptions']>>(await api.get(`${API}/subscriptions`).query({ size: 100 }).set(authHeaders(c.owner)).expect(200)).data.subscriptions;
   return list.find((s) => s.id === c.subscription)?.status;
 };
 
@@ -481,7 +484,7 @@ const oneApiRows: OneApiRow[] = [
     ownerPerCell: true,
     expect: member(200),
     call: (c) => answerOf(api.put(`${API}/user/self`).set(c.auth).send({ school: 'Matrix school' })),
-    intact: async (c) => expect((await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)).body.data.school).to.not.equal('Matrix school'),
+    intact: async (c) => expect(bodyOf<Ok<oneapi['getSelf']>>(await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)).data.school).to.not.equal('Matrix school'),
   },
   {
     operationId: 'logoutUser',

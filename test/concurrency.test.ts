@@ -2,7 +2,9 @@
 // phone, name or cap. Each test asserts only what must hold under any interleaving, and checks it
 // afterwards through the API and in the database.
 import { expect } from 'chai';
-import { client, sse, type Client } from './helpers/http.ts';
+import { bodyOf, client, sse, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/aideer.ts';
+import type { components as oneapiComponents, operations as oneapi } from '../generated/oneapi.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { V1, giveCredits, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
@@ -11,6 +13,9 @@ import { SUBSCRIPTION_MESSAGES } from '../src/oneapi/http/handlers/subscriptions
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
 const CAP = 3;
+
+type Detail = components['schemas']['ExceptionDetail'];
+type OneApiError = oneapiComponents['schemas']['ErrorResponse'];
 
 /** How many answers had each status, e.g. `{200: 1, 422: 49}`. */
 function tally(results: { status: number }[]): Record<number, number> {
@@ -49,7 +54,7 @@ describe('Concurrency', () => {
 
   async function balance(u: AideerUser) {
     const res = await api.get(`${V1}/users/me/credits`).set(u.bearer).expect(200);
-    return res.body as { credits_left: number; credit_records: { amount: number; description: string }[] };
+    return bodyOf<Ok<operations['getMyCredits']>>(res);
   }
 
   /** `credits_left` equals the sum of the user's credit records, through the API and in the database. */
@@ -70,8 +75,8 @@ describe('Concurrency', () => {
 
   async function chatOn(u: AideerUser, model: string): Promise<string> {
     const preset = await api.post(`${V1}/presets`).set(u.bearer).send({ title: 'P', messages: [{ role: 'system', type: 'text', content: 'Be brief.' }], parameters: { model } }).expect(200);
-    const chat = await api.post(`${V1}/chats`).set(u.bearer).send({ preset_id: preset.body.id, title: 'C', messages: [{ role: 'user', type: 'text', content: 'race' }] }).expect(200);
-    return chat.body.id;
+    const chat = await api.post(`${V1}/chats`).set(u.bearer).send({ preset_id: bodyOf<Ok<operations['createPreset']>>(preset).id, title: 'C', messages: [{ role: 'user', type: 'text', content: 'race' }] }).expect(200);
+    return bodyOf<Ok<operations['createChat']>>(chat).id;
   }
 
   it('when 50 clients of 10 users redeem one code at once, then exactly one succeeds and only its user is credited, once', async () => {
@@ -102,10 +107,10 @@ describe('Concurrency', () => {
     const code = await requestCode(api, phone, 'register');
     const results = await all(20, (i) => api.post(`${API}/user/register`).send({ phone, phone_verification_code: code, display_name: `racer ${i}` }));
     expect(tally(results)).to.deep.equal({ 200: 1, 400: 19 });
-    for (const r of results.filter((r) => r.status === 400)) expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(r.body.message);
+    for (const r of results.filter((r) => r.status === 400)) expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(bodyOf<OneApiError>(r).message);
     expect(await server.db('oneapi_users').where({ phone })).to.have.length(1);
     expect(await server.db('oneapi_phone_codes').where({ phone, purpose: 'register' })).to.have.length(0);
-    expect((await api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' }).expect(400)).body.message).to.equal(MESSAGES.phoneTaken);
+    expect(bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' }).expect(400)).message).to.equal(MESSAGES.phoneTaken);
   });
 
   it('when 20 AIDeer sign-ups of one user name run at once, then exactly one account has it', async () => {
@@ -121,12 +126,12 @@ describe('Concurrency', () => {
     const code = await requestCode(api, phone, 'login');
     const results = await all(20, () => api.post(`${API}/user/login`).send({ phone, phone_verification_code: code }));
     expect(tally(results)).to.deep.equal({ 200: 1, 400: 19 });
-    for (const r of results.filter((r) => r.status === 400)) expect(r.body.message).to.equal(MESSAGES.badCode);
-    const session = results.find((r) => r.status === 200)!.body.data;
+    for (const r of results.filter((r) => r.status === 400)) expect(bodyOf<OneApiError>(r).message).to.equal(MESSAGES.badCode);
+    const session = bodyOf<Ok<oneapi['loginUser']>>(results.find((r) => r.status === 200)!).data;
     const user = (await server.db('oneapi_users').where({ phone }).first())!;
     expect(await server.db('oneapi_tokens').where({ user_id: user.id })).to.have.length(1);
     await api.get(`${API}/user/self`).set(authHeaders({ token: session.access_token, id: session.id })).expect(200);
-    expect((await api.post(`${API}/user/login`).send({ phone, phone_verification_code: code }).expect(400)).body.message).to.equal(MESSAGES.badCode);
+    expect(bodyOf<OneApiError>(await api.post(`${API}/user/login`).send({ phone, phone_verification_code: code }).expect(400)).message).to.equal(MESSAGES.badCode);
   });
 
   it('when 20 subscriptions of one name are made at once, then the user has one active subscription of it', async () => {
@@ -134,22 +139,22 @@ describe('Concurrency', () => {
     const name = uniqueName('topic');
     const results = await all(20, () => api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }));
     expect(tally(results)).to.deep.equal({ 200: 1, 400: 19 });
-    expect(results.find((r) => r.status === 200)!.body.message).to.equal(SUBSCRIPTION_MESSAGES.created);
-    for (const r of results.filter((r) => r.status === 400)) expect(r.body.message).to.equal(SUBSCRIPTION_MESSAGES.alreadySubscribed);
-    const listed = (await api.get(`${API}/subscriptions`).set(authHeaders(session)).expect(200)).body.data;
+    expect(bodyOf<Ok<oneapi['createSubscription']>>(results.find((r) => r.status === 200)!).message).to.equal(SUBSCRIPTION_MESSAGES.created);
+    for (const r of results.filter((r) => r.status === 400)) expect(bodyOf<OneApiError>(r).message).to.equal(SUBSCRIPTION_MESSAGES.alreadySubscribed);
+    const listed = bodyOf<Ok<oneapi['listSubscriptions']>>(await api.get(`${API}/subscriptions`).set(authHeaders(session)).expect(200)).data;
     expect(listed.subscriptions.map((s: { topic_name: string; status: number }) => [s.topic_name, s.status])).to.deep.equal([[name, 1]]);
   });
 
   it('when a cancelled name is subscribed to 20 times at once, then it is reactivated once and stays one row', async () => {
     const session = await newSession(api);
     const name = uniqueName('again');
-    const first = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200);
-    await api.put(`${API}/subscriptions/${first.body.data.id}/cancel`).set(authHeaders(session)).expect(200);
+    const first = bodyOf<Ok<oneapi['createSubscription']>>(await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200));
+    await api.put(`${API}/subscriptions/${first.data.id}/cancel`).set(authHeaders(session)).expect(200);
     const results = await all(20, () => api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }));
     expect(tally(results)).to.deep.equal({ 200: 1, 400: 19 });
-    expect(results.find((r) => r.status === 200)!.body.message).to.equal(SUBSCRIPTION_MESSAGES.reactivated);
-    const listed = (await api.get(`${API}/subscriptions`).set(authHeaders(session)).expect(200)).body.data;
-    expect(listed.subscriptions.map((s: { id: number; status: number }) => [s.id, s.status])).to.deep.equal([[first.body.data.id, 1]]);
+    expect(bodyOf<Ok<oneapi['createSubscription']>>(results.find((r) => r.status === 200)!).message).to.equal(SUBSCRIPTION_MESSAGES.reactivated);
+    const listed = bodyOf<Ok<oneapi['listSubscriptions']>>(await api.get(`${API}/subscriptions`).set(authHeaders(session)).expect(200)).data;
+    expect(listed.subscriptions.map((s: { id: number; status: number }) => [s.id, s.status])).to.deep.equal([[first.data.id, 1]]);
   });
 
   it('when 20 codes are asked for one phone at once inside a 60 s cooldown, then exactly one is sent and the rest are 429', async () => {
@@ -159,7 +164,7 @@ describe('Concurrency', () => {
       const results = await all(20, () => client(strict.url).get(`${API}/phone_verification`).query({ phone, purpose: 'register' }));
       expect(tally(results)).to.deep.equal({ 200: 1, 429: 19 });
       for (const r of results.filter((r) => r.status === 429)) {
-        expect(r.body.message).to.equal(MESSAGES.codeCooldown);
+        expect(bodyOf<OneApiError>(r).message).to.equal(MESSAGES.codeCooldown);
         expect(r.headers['retry-after']).to.equal('60');
       }
       expect(await strict.db('oneapi_phone_codes').where({ phone })).to.have.length(1);
@@ -170,7 +175,7 @@ describe('Concurrency', () => {
 
   it('when 20 messages are sent to one topic at once, then each is stored with its own reply, next to it, and nothing else', async () => {
     const session = await newSession(api);
-    const topic = (await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: 'race', model: 'echo' }).expect(200)).body.data;
+    const topic = bodyOf<Ok<oneapi['createTopic']>>(await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: 'race', model: 'echo' }).expect(200)).data;
     const results = await all(20, (i) => api.post(`${API}/topics/${topic.id}/messages`).set(authHeaders(session)).send({ content: `message <${i}>` }));
     expect(tally(results)).to.deep.equal({ 200: 20 });
     const rows: { role: string; content: string }[] = await server.db('oneapi_topic_messages').where({ topic_id: topic.id }).orderBy('id');
@@ -181,19 +186,19 @@ describe('Concurrency', () => {
       expect(rows[i + 1].content).to.include(rows[i].content);
     }
     expect(new Set(rows.filter((r) => r.role === 'user').map((r) => r.content)).size).to.equal(20);
-    expect((await api.get(`${API}/topics/${topic.id}/messages`).query({ size: 100 }).set(authHeaders(session)).expect(200)).body.data.total).to.equal(40);
+    expect(bodyOf<Ok<oneapi['listTopicMessages']>>(await api.get(`${API}/topics/${topic.id}/messages`).query({ size: 100 }).set(authHeaders(session)).expect(200)).data.total).to.equal(40);
   });
 
   it('when one user likes one preset 20 times at once, then one like is stored; 20 unlikes at once remove it once', async () => {
     const u = await user();
-    const preset = (await api.post(`${V1}/presets`).set(u.bearer).send({ title: 'P', messages: [{ role: 'system', type: 'text', content: 'x' }] }).expect(200)).body.id;
+    const preset = bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(u.bearer).send({ title: 'P', messages: [{ role: 'system', type: 'text', content: 'x' }] }).expect(200)).id;
     const likes = await all(20, () => api.post(`${V1}/users/me/likes/preset/${preset}`).set(u.bearer));
     expect(tally(likes)).to.deep.equal({ 200: 1, 400: 19 });
     for (const r of likes.filter((r) => r.status === 400)) expect(r.body).to.deep.equal({ detail: 'Like already exists' });
     expect(await server.db('aideer_preset_likes').where({ user_id: u.id, preset_id: preset })).to.have.length(1);
     const unlikes = await all(20, () => api.delete(`${V1}/users/me/likes/preset/${preset}`).set(u.bearer));
     expect(tally(unlikes)).to.deep.equal({ 200: 1, 404: 19 });
-    expect((await api.get(`${V1}/users/me/likes`).set(u.bearer).expect(200)).body.preset_ids).to.deep.equal([]);
+    expect(bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(u.bearer).expect(200)).preset_ids).to.deep.equal([]);
   });
 
   it('when a code is redeemed while an admin keeps changing its value, then the winner is credited exactly the value it was told', async () => {
@@ -204,9 +209,9 @@ describe('Concurrency', () => {
       all(10, (i) => api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 100 + i })),
     ]);
     expect(tally(redeems)).to.deep.equal({ 200: 1, 422: 9 });
-    for (const r of puts) expect(r.status === 200 || r.body.detail === 'Redeem code already used', JSON.stringify(r.body)).to.equal(true);
+    for (const r of puts) expect(r.status === 200 || bodyOf<Detail>(r).detail === 'Redeem code already used', JSON.stringify(r.body)).to.equal(true);
     const i = redeems.findIndex((r) => r.status === 200);
-    const told = Number(/Redeem (\d+) credits successfully/.exec(redeems[i].body.message)![1]);
+    const told = Number(/Redeem (\d+) credits successfully/.exec(bodyOf<Ok<operations['redeemCredits']>>(redeems[i]).message)![1]);
     expect(await expectBalanced(users[i])).to.equal(told);
     // A value set after the redemption would have been refused: the code keeps what was credited.
     expect(Number((await server.db('aideer_redeem_codes').where({ code }).first())!.value)).to.equal(told);
@@ -221,11 +226,11 @@ describe('Concurrency', () => {
     const results = await all(10, () => api.post(`${V1}/tasks`).set(u.bearer).send({ chat_id: chat, type: 'chat_generation' }));
     expect(tally(results)).to.deep.equal({ 200: CAP, 429: 10 - CAP });
     for (const r of results.filter((r) => r.status === 429)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
-    const ids = results.filter((r) => r.status === 200).map((r) => r.body.task_id as string);
+    const ids = results.filter((r) => r.status === 200).map((r) => bodyOf<Ok<operations['createTask']>>(r).task_id);
     const rows = await server.db('aideer_tasks').where({ user_id: u.id });
     expect(rows.map((r: { id: string }) => r.id).sort()).to.deep.equal([...new Set(ids)].sort());
     for (const r of rows) expect(['pending', 'running']).to.include(r.status);
-    for (const id of ids) expect(['pending', 'running']).to.include((await api.get(`${V1}/tasks/${id}`).expect(200)).body.status);
+    for (const id of ids) expect(['pending', 'running']).to.include(bodyOf<Ok<operations['readTask']>>(await api.get(`${V1}/tasks/${id}`).expect(200)).status);
     // A slot stays taken while its task is active.
     await api.post(`${V1}/tasks`).set(u.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(429);
     expect(await expectBalanced(u)).to.equal(100);
@@ -240,7 +245,7 @@ describe('Concurrency', () => {
     const created = await all(CAP, () => api.post(`${V1}/tasks`).set(u.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
     const redeemed = await all(codes.length, (i) => api.post(`${V1}/users/me/credits`).set(u.bearer).send({ redeem_code: codes[i] }));
     expect(tally(redeemed)).to.deep.equal({ 200: codes.length });
-    for (const t of created) await finished(server, t.body.task_id);
+    for (const t of created) await finished(server, bodyOf<Ok<operations['createTask']>>(t).task_id);
     const { credit_records } = await balance(u);
     const charges = credit_records.filter((r) => r.amount < 0);
     expect(charges).to.have.length(CAP);

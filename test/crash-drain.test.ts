@@ -5,7 +5,9 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { client, sse, type Client, type SseEvent } from './helpers/http.ts';
+import { bodyOf, client, sse, type Client, type Ok, type SseEvent } from './helpers/http.ts';
+import type { operations } from '../generated/aideer.ts';
+import type { operations as oneapi } from '../generated/oneapi.ts';
 import { assertOnContract } from './helpers/contract.ts';
 import { signUp, V1, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
@@ -31,9 +33,9 @@ async function fund(database: ProcessDatabase, user: AideerUser, amount = 1_000_
 }
 
 async function presetAndChat(api: Client, user: AideerUser, model: string): Promise<{ presetId: string; chatId: string }> {
-  const preset = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }], parameters: { model } }).expect(200);
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.body.id, title: 'Chat', messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }] }).expect(200);
-  return { presetId: preset.body.id, chatId: chat.body.id };
+  const preset = bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }], parameters: { model } }).expect(200));
+  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title: 'Chat', messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }] }).expect(200);
+  return { presetId: preset.id, chatId: bodyOf<Ok<operations['createChat']>>(chat).id };
 }
 
 /** An HTTP/1.1 connection that made one request and stays open, idle, as a keep-alive client's. */
@@ -115,7 +117,7 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
         aideerUsers.push({ user, ...(await presetAndChat(api, user, 'gpt-3.5-turbo')) });
         const session = await newSession(api);
         const topic = await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: '崩溃测试' }).expect(200);
-        oneapiUsers.push({ session, topicId: topic.body.data.id });
+        oneapiUsers.push({ session, topicId: bodyOf<Ok<oneapi['createTopic']>>(topic).data.id });
       }
 
       const acked = { chats: [] as string[], topics: [] as number[], messages: [] as number[], tasks: [] as string[] };
@@ -136,25 +138,26 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
               switch ((n + i) % 4) {
                 case 0: {
                   const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: `c${n}-${i}`, messages: [{ role: 'user', content: 'hi', type: 'text' }] });
-                  if (res.status === 200) acked.chats.push(res.body.id);
+                  if (res.status === 200) acked.chats.push(bodyOf<Ok<operations['createChat']>>(res).id);
                   else unexpected.push(`createChat ${res.status}`);
                   break;
                 }
                 case 1: {
                   const res = await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: `t${n}-${i}` });
-                  if (res.status === 200) acked.topics.push(res.body.data.id);
+                  if (res.status === 200) acked.topics.push(bodyOf<Ok<oneapi['createTopic']>>(res).data.id);
                   else unexpected.push(`createTopic ${res.status}`);
                   break;
                 }
                 case 2: {
                   const res = await api.post(`${API}/topics/${topicId}/messages`).set(authHeaders(session)).send({ content: `m${n}-${i}` });
-                  if (res.status === 200) acked.messages.push(res.body.data.user_message.id, res.body.data.ai_message.id);
+                  const sent = res.status === 200 ? bodyOf<Ok<oneapi['sendTopicMessage']>>(res).data : undefined;
+                  if (sent) acked.messages.push(sent.user_message.id, sent.ai_message.id);
                   else unexpected.push(`sendTopicMessage ${res.status}`);
                   break;
                 }
                 case 3: {
                   const res = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' });
-                  if (res.status === 200) acked.tasks.push(res.body.task_id);
+                  if (res.status === 200) acked.tasks.push(bodyOf<Ok<operations['createTask']>>(res).task_id);
                   else unexpected.push(`createTask ${res.status}`);
                   break;
                 }
@@ -238,7 +241,7 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       const server = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '600' });
       const api = client(server.url);
       const session = await newSession(api);
-      const topic = await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: '长回复', channel_id: 2, model: 'fake-chat' }).expect(200);
+      const topic = bodyOf<Ok<oneapi['createTopic']>>(await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: '长回复', channel_id: 2, model: 'fake-chat' }).expect(200));
       const user = await signUp(api);
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
@@ -247,10 +250,10 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       const gate = new Promise<void>((resolve) => (release = resolve));
       fake.reply({ kind: 'gate', chunks: ['long ', 'reply'], gate, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
       const upstream = [fake.nextRequest(), fake.nextRequest().then(() => fake.nextRequest())];
-      const reply = api.post(`${API}/topics/${topic.body.data.id}/messages`).set(authHeaders(session)).send({ content: '请慢慢回答' }).then((r) => r);
+      const reply = api.post(`${API}/topics/${topic.data.id}/messages`).set(authHeaders(session)).send({ content: '请慢慢回答' }).then((r) => r);
       await upstream[0];
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200);
-      const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'long ');
       const idle = await idleConnection(server.url);
 
@@ -265,15 +268,15 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       const answered = await reply;
       expect(answered.status).to.equal(200);
       expect(answered.headers.connection).to.equal('close');
-      expect(answered.body.data.ai_message.content).to.equal('long reply');
+      expect(bodyOf<Ok<oneapi['sendTopicMessage']>>(answered).data.ai_message.content).to.equal('long reply');
       await stream.done;
       expect(withoutIds(stream.events.slice(-2))).to.deep.equal([{ data: { status: 'finished', content: 'long reply' } }, { event: 'close' }]);
       const exit = await server.exited;
       expect(exit.code).to.equal(0);
       figures.push(`SIGTERM with a long request and an open stream: exit ${exit.at - signalled} ms after the signal (the upstream was held until the idle connection had closed)`);
-      const task = await database.db('aideer_tasks').where({ id: created.body.task_id }).first();
+      const task = await database.db('aideer_tasks').where({ id: created.task_id }).first();
       expect(task).to.include({ status: 'finished', content: 'long reply' });
-      expect((await database.db('oneapi_topic_messages').where({ topic_id: topic.body.data.id }).orderBy('id')).map((m) => [m.role, m.content])).to.deep.equal([['user', '请慢慢回答'], ['assistant', 'long reply']]);
+      expect((await database.db('oneapi_topic_messages').where({ topic_id: topic.data.id }).orderBy('id')).map((m) => [m.role, m.content])).to.deep.equal([['user', '请慢慢回答'], ['assistant', 'long reply']]);
       await upstream[1];
     });
 
@@ -288,18 +291,18 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
       fake.reply({ kind: 'stall', chunks: ['so far'] });
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200);
-      const stream = await sse(streamer.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const stream = await sse(streamer.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'so far');
 
       streamer.child.kill('SIGTERM');
       await stream.done;
       expect(withoutIds(stream.events.slice(-1))).to.deep.equal([{ data: { status: 'running', content: 'so far' } }]);
       expect((await streamer.exited).code).to.equal(0);
-      expect(await database.db('aideer_tasks').where({ id: created.body.task_id }).first()).to.include({ status: 'running' });
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'running' });
       runner.child.kill('SIGTERM');
       expect((await runner.exited).code).to.equal(0);
-      expect(await database.db('aideer_tasks').where({ id: created.body.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
     });
 
     it('when a task cannot finish within SHUTDOWN_TIMEOUT_SECONDS, then it is failed at once with a reason, its stream gets that final event and close, and the server exits 0', async () => {
@@ -310,8 +313,8 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
       fake.reply({ kind: 'stall', chunks: ['partial'] });
-      const created = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200);
-      const stream = await sse(server.url, `${V1}/tasks/${created.body.task_id}/stream`);
+      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'partial');
 
       const signalled = Date.now();
@@ -321,8 +324,8 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       const exit = await server.exited;
       expect(exit.code).to.equal(0);
       figures.push(`SIGTERM with a task that outlives SHUTDOWN_TIMEOUT_SECONDS=1: exit after ${exit.at - signalled} ms`);
-      expect(await database.db('aideer_tasks').where({ id: created.body.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON, runner_lease_until: null });
-      expect(await database.db('aideer_credit_records').where({ task_id: created.body.task_id })).to.deep.equal([]);
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON, runner_lease_until: null });
+      expect(await database.db('aideer_credit_records').where({ task_id: created.task_id })).to.deep.equal([]);
     });
   });
 });
