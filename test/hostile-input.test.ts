@@ -96,14 +96,16 @@ interface HostileCase {
   mustRefuse: boolean;
 }
 
+const isRecord = (node: unknown): node is Record<string, unknown> => typeof node === 'object' && node !== null;
+
 /** The node a local `$ref` (`#/...`) names. */
 function pointedTo(doc: OpenApiDocument, ref: string): SpecNode {
   const node = ref
     .slice(2)
     .split('/')
     .reduce<unknown>((n, k) => {
-      if (typeof n !== 'object' || n === null) throw new TypeError(`${ref} points nowhere in ${doc.info.title}`);
-      return (n as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')];
+      if (!isRecord(n)) throw new TypeError(`${ref} points nowhere in ${doc.info.title}`);
+      return n[k.replace(/~1/g, '/').replace(/~0/g, '~')];
     }, doc);
   // A $ref stands where its target belongs: the specs are valid OpenAPI (contract.test.ts checks them).
   return node as SpecNode;
