@@ -15,8 +15,16 @@ import { registerUser } from './helpers/oneapi.ts';
 import { CHECK_HEADER, startServer, type TestServer } from './helpers/server.ts';
 
 /** How the proxy answers one exchange: it may rewrite the status, headers or JSON body. */
-type Breakage = (req: { method: string; path: string }, res: { status: number; headers: http.IncomingHttpHeaders; body?: any }) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Exchange {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The parsed JSON body, if the answer has one. */
+  body?: unknown;
+}
+type Breakage = (req: { method: string; path: string }, res: Exchange) => void;
 type EventBreakage = (path: string, block: string) => string;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
 
 /** A proxy on a port of its own that forwards to `target`, breaking what `breakage` says. */
 async function brokenProxy(target: string, breakage: Breakage = () => undefined, eventBreakage: EventBreakage = (_p, b) => b): Promise<{ url: string; close(): Promise<void> }> {
@@ -43,7 +51,7 @@ async function brokenProxy(target: string, breakage: Breakage = () => undefined,
       up.on('end', () => {
         const raw = Buffer.concat(chunks);
         const isJson = String(up.headers['content-type']).startsWith('application/json');
-        const answer = { status: up.statusCode!, headers: { ...up.headers }, body: isJson && raw.length ? JSON.parse(raw.toString()) : undefined };
+        const answer: Exchange = { status: up.statusCode!, headers: { ...up.headers }, body: isJson && raw.length ? JSON.parse(raw.toString()) : undefined };
         breakage(reqInfo, answer);
         const out = answer.body === undefined ? raw : Buffer.from(JSON.stringify(answer.body));
         delete answer.headers['content-length'];
@@ -109,7 +117,7 @@ describe('the conformance runner', function () {
 
   it('when a proxy drops a required field from a response, then the runner reports it', async () => {
     const proxy = await brokenProxy(server.url, (req, res) => {
-      if (req.method === 'GET' && req.path === '/api/v1/users/me' && res.status === 200) delete res.body.username;
+      if (req.method === 'GET' && req.path === '/api/v1/users/me' && res.status === 200 && isRecord(res.body)) delete res.body.username;
     });
     try {
       const result = await run(proxy.url);
@@ -198,7 +206,8 @@ describe('the conformance runner', function () {
       const junit = fs.readFileSync(path.join(dir, 'broken.xml'), 'utf8');
       expect(junit).to.match(/<testsuites name="conformance" tests="\d+" failures="[1-9]/);
       expect(junit).to.include('status 418 is not documented for getSelf');
-      const report = JSON.parse(fs.readFileSync(path.join(dir, 'broken.json'), 'utf8'));
+      // The --json report is the run's RunResult (with a summary beside it), as the CLI wrote it.
+      const report = JSON.parse(fs.readFileSync(path.join(dir, 'broken.json'), 'utf8')) as RunResult;
       expect(report.journeys.flatMap((j: { violations: string[] }) => j.violations).join('\n')).to.include('status 418 is not documented for getSelf');
       expect(report.coverage.every((r: { api: string }) => r.api === 'oneapi')).to.equal(true);
 

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client } from './helpers/http.ts';
+import type { components as AideerComponents } from '../generated/aideer.ts';
+import type { components as OneApiComponents } from '../generated/oneapi.ts';
 import { contract } from './helpers/contract.ts';
 import { deref } from '../src/contract/document.ts';
 import { exampleRequests, type ExampleRequest } from './helpers/examples.ts';
@@ -18,6 +20,9 @@ import { createLogger } from '../src/logger.ts';
 import { oneapiErrors } from '../src/oneapi/http/envelope.ts';
 import { mintToken, signUpAdmin } from './helpers/aideer.ts';
 import { authHeaders, newSession } from './helpers/oneapi.ts';
+
+type ValidationFailure = AideerComponents['schemas']['HTTPValidationError'];
+type OneApiError = OneApiComponents['schemas']['ErrorResponse'];
 
 const requests = exampleRequests(contract);
 const ERROR_BODY = {
@@ -138,7 +143,7 @@ describe('every operation, swept from the spec', () => {
   for (const r of requests.filter((r) => r.contentType === 'application/json')) {
     it(`when ${r.operationId} gets malformed JSON, then its API's validation error`, async () => {
       const res = await send(api, r, { body: '{"a": ' }).expect(r.api === 'aideer' ? 422 : 400);
-      if (r.api === 'aideer') expect(res.body.detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
+      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
       else expect(res.body).to.deep.equal(ERROR_BODY.oneapi('请求参数错误: 请求体不是合法的 JSON'));
     });
   }
@@ -211,14 +216,14 @@ describe('every implemented secured operation, swept from the spec', () => {
       const [field] = Object.entries(r.body as object).find(([, v]) => typeof v === 'string')!;
       const body = { ...(r.body as object), [field]: `a\u0000b` };
       const res = await send(api, r, { headers: credentials[r.api], body }).expect(r.api === 'aideer' ? 422 : 400);
-      if (r.api === 'aideer') expect(res.body.detail[0].loc).to.deep.equal(['body', field]);
-      else expect(res.body.message).to.match(field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`));
+      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc).to.deep.equal(['body', field]);
+      else expect(bodyOf<OneApiError>(res).message).to.match(field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`));
     });
   }
 
   it('when a path parameter holds a NUL character, then a validation error, not a database fault', async () => {
     const res = await api.get('/api/v1/codes/a%00b').expect(422);
-    expect(res.body.detail[0].loc).to.deep.equal(['path', 'code']);
+    expect(bodyOf<ValidationFailure>(res).detail[0].loc).to.deep.equal(['path', 'code']);
   });
 
   // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
@@ -235,8 +240,8 @@ describe('every implemented secured operation, swept from the spec', () => {
         url = url.replace(`{${p.name}}`, bad);
       }
       const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(r.api === 'aideer' ? 422 : 400);
-      if (r.api === 'aideer') expect(res.body.detail[0].loc[0]).to.equal('path');
-      else expect(res.body.message).to.match(/^请求参数错误: /);
+      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc[0]).to.equal('path');
+      else expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: /);
     });
   }
 });

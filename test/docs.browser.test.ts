@@ -138,7 +138,8 @@ describe('the docs in a browser with no internet', function () {
     for (const name of ['aideer', 'oneapi'] as const) {
       await page.locator('.topbar select').selectOption({ label: SWAGGER_NAMES[name] });
       await page.locator(`#${specOperations(name)[0].swaggerId}`).waitFor();
-      const shown = await page.locator('.opblock').evaluateAll((els) => els.map((e) => e.id));
+      // The project compiles without the DOM library: a page function names the element fields it reads.
+      const shown = await page.locator('.opblock').evaluateAll((els: { id: string }[]) => els.map((e) => e.id));
       const expected = specOperations(name).map((op) => op.swaggerId);
       expect(shown.length, name).to.equal(expected.length);
       expect([...shown].sort(), name).to.deep.equal([...expected].sort());
@@ -236,7 +237,7 @@ describe('the docs in a browser with no internet', function () {
   /** From an index page, every reference it links to lists exactly its API's operations. */
   async function expectRedocReferences(indexUrl: string) {
     await page.goto(indexUrl);
-    const links = await page.locator('a').evaluateAll((as) => as.map((a) => [a.textContent ?? '', (a as unknown as { href: string }).href]));
+    const links = await page.locator('a').evaluateAll((as: { textContent: string | null; href: string }[]) => as.map((a) => [a.textContent ?? '', a.href]));
     const references = (['aideer', 'oneapi'] as const).map((name) => {
       const title = String(contract.docs[name].info.title);
       const link = links.find(([text]) => text === title);
@@ -247,7 +248,7 @@ describe('the docs in a browser with no internet', function () {
       await page.goto(href);
       await page.locator('[data-section-id^="operation/"]').first().waitFor();
       await page.waitForLoadState('networkidle');
-      const shown = await page.locator('[data-section-id^="operation/"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-section-id')!.slice('operation/'.length)));
+      const shown = await page.locator('[data-section-id^="operation/"]').evaluateAll((els: { getAttribute(name: string): string | null }[]) => els.map((e) => e.getAttribute('data-section-id')!.slice('operation/'.length)));
       const expected = specOperations(name).map((op) => op.operationId);
       expect(shown.length, href).to.equal(expected.length);
       expect([...shown].sort(), href).to.deep.equal([...expected].sort());

@@ -12,7 +12,8 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { operations } from '../generated/oneapi.ts';
 import { createTestDatabase, startServer, type TestDatabase, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { FeedIngester, SAMPLE_FEED, type FeedOutcome } from '../src/oneapi/domain/feeds.ts';
@@ -20,6 +21,10 @@ import { Articles } from '../src/oneapi/domain/articles.ts';
 import { ArticleStore } from '../src/oneapi/store/articles.ts';
 import { ConfigError, SETTINGS, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
+
+type Subscribed = Ok<operations['createSubscription']>;
+type Subscriptions = Ok<operations['listSubscriptions']>;
+type ArticlesListed = Ok<operations['listSubscriptionArticles']>;
 
 const WORD = `feedword${crypto.randomBytes(4).toString('hex')}`;
 // 技术 in GBK: the feeds below declare that encoding.
@@ -234,8 +239,8 @@ describe('feed ingestion', () => {
     after(() => server.close());
 
     const articlesFor = async (topic: string) => {
-      const sub = (await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: topic }).expect(200)).body.data;
-      return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).query({ size: 100 }).expect(200)).body.data;
+      const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: topic }).expect(200)).data;
+      return bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).query({ size: 100 }).expect(200)).data;
     };
 
     it('when an RSS 2.0 feed is read, then its items become articles: text only, one per URL, relative links resolved, unusable items skipped', async () => {
@@ -292,8 +297,8 @@ describe('feed ingestion', () => {
       // Each look comes from a new reader: one reader cannot subscribe to the same word twice.
       const listed = async () => {
         const reader = await newSession(api);
-        const sub = (await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).body.data;
-        return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).body.data;
+        const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).data;
+        return bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).data;
       };
       const before = await listed();
       const again = await server.app.oneapi!.feeds.refresh();
@@ -312,14 +317,14 @@ describe('feed ingestion', () => {
         const run = own.app.oneapi!.feeds.refresh();
         await held.requested;
         // The run now waits on the held feed: reads and writes are answered all the same.
-        const sub = (await ownApi.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).body.data;
-        expect((await ownApi.get(`${API}/subscriptions`).set(authHeaders(reader)).expect(200)).body.data.subscriptions).to.deep.equal([sub]);
+        const sub = bodyOf<Subscribed>(await ownApi.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).data;
+        expect(bodyOf<Subscriptions>(await ownApi.get(`${API}/subscriptions`).set(authHeaders(reader)).expect(200)).data.subscriptions).to.deep.equal([sub]);
         held.release();
         const ended = await run;
         expect(outcomeOf(ended, '/held.xml')).to.deep.equal({ feed: `${feeds.base}/held.xml`, error: 'HTTP 500' });
         expect(outcomeOf(ended, '/broken.xml')).to.have.property('error');
         // After the failures the server still answers, with what the feed that worked brought.
-        const articles = (await ownApi.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).body.data.articles;
+        const articles = bodyOf<ArticlesListed>(await ownApi.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).data.articles;
         expect(articles.map((a: { article_url: string }) => a.article_url).sort()).to.deep.equal(['a', 'c', 'e', 'f'].map((p) => `${feeds.base}/posts/${p}`));
       } finally {
         held.release();
@@ -336,15 +341,15 @@ describe('feed ingestion', () => {
         expect(outcomes).to.deep.equal([{ feed: fileURLToPath(SAMPLE_FEED), items: 12, added: 12 }]);
         const api = client(server.url);
         const session = await newSession(api);
-        const sub = (await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: '技术' }).expect(200)).body.data;
-        const data = (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).expect(200)).body.data;
+        const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: '技术' }).expect(200)).data;
+        const data = bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).expect(200)).data;
         expect(data.total).to.be.within(5, 12);
         for (const a of data.articles) {
           expect(`${a.title}${a.content}`).to.include('技术');
           expect(a.article_url).to.match(/^https:\/\/tech\.example\.com\//);
           expect(a.content).to.not.match(/<[a-z/]/i);
         }
-        const times = data.articles.map((a: { published_at: string }) => Date.parse(a.published_at));
+        const times = data.articles.map((a) => (a.published_at === null ? NaN : Date.parse(a.published_at)));
         expect(times).to.deep.equal([...times].sort((x, y) => y - x));
       } finally {
         await server.close();

@@ -31,7 +31,7 @@ describe('headers over MAX_HEADER_BYTES', () => {
   async function fetchChecked(path: string, headers: Record<string, string> = {}, method = 'GET') {
     const res = await fetch(`${server.url}${path}`, { method, headers: { ...headers, [CHECK_HEADER]: '1' } });
     const text = await res.text();
-    const body = JSON.parse(text);
+    const body: unknown = JSON.parse(text);
     assertOnContract({ method, url: path.slice(0, 200), status: res.status, headers: Object.fromEntries(res.headers), body, text });
     return { res, body };
   }
@@ -65,7 +65,7 @@ describe('headers over MAX_HEADER_BYTES', () => {
     expect(head.split('\r\n')[0]).to.equal('HTTP/1.1 431 Request Header Fields Too Large');
     expect(head).to.match(/\r\nConnection: close(\r\n|$)/);
     expect(Number(/Content-Length: (\d+)/.exec(head)?.[1])).to.equal(Buffer.byteLength(json, 'latin1'));
-    const body = JSON.parse(json);
+    const body: unknown = JSON.parse(json);
     expect(body).to.have.keys('detail');
     assertOnContract({ method: 'GET', url: '/api/v1/users/me', status: 431, headers: { connection: 'close', 'content-type': /Content-Type: ([^\r]+)/.exec(head)?.[1] }, body, text: json });
   });

@@ -19,8 +19,50 @@ import { authHeaders, newSession } from './helpers/oneapi.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 import { MAX_REQUEST_DEPTH } from '../src/http/bind.ts';
 import type { ApiName } from '../src/spec.ts';
+import type { OpenApiDocument } from '../src/contract/document.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/**
+ * A node of a parsed spec as the cases below read it: a schema, a parameter, a request body or a
+ * media type, with the keywords they build values from (a node holds only those of its kind).
+ */
+interface SpecNode {
+  $ref?: string;
+  allOf?: SpecNode[];
+  oneOf?: SpecNode[];
+  anyOf?: SpecNode[];
+  type?: string | string[];
+  format?: string;
+  enum?: unknown[];
+  const?: unknown;
+  example?: unknown;
+  examples?: unknown[];
+  default?: unknown;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  minItems?: number;
+  items?: SpecNode;
+  properties?: Record<string, SpecNode>;
+  additionalProperties?: unknown;
+  unevaluatedProperties?: unknown;
+  /** A schema's required properties; whether a parameter or a request body is required. */
+  required?: string[] | boolean;
+  in?: string;
+  name?: string;
+  schema?: SpecNode;
+  content?: Record<string, { schema?: SpecNode }>;
+}
+
+/** A parameter, its schema resolved. */
+interface Param extends SpecNode {
+  in: string;
+  name: string;
+  schema: SpecNode;
+}
+
+/** The properties a schema requires (its `required` list; a parameter's flag is not one). */
+const requiredOf = (schema: SpecNode): string[] | undefined => (Array.isArray(schema.required) ? schema.required : undefined);
 
 const SEED = process.env.HOSTILE_SEED ? Number(process.env.HOSTILE_SEED) : crypto.randomInt(0, 2 ** 31);
 const CASES = Number(process.env.HOSTILE_CASES ?? 5000);
@@ -34,10 +76,10 @@ interface Operation {
   method: string;
   template: string;
   protected: boolean;
-  pathParams: Json[];
-  queryParams: Json[];
+  pathParams: Param[];
+  queryParams: Param[];
   /** Media type → schema of the body. */
-  body?: { required: boolean; types: Record<string, Json> };
+  body?: { required: boolean; types: Record<string, SpecNode> };
 }
 
 /** A request, and whether it must be refused (a 4xx) whatever the server makes of the rest. */
@@ -54,21 +96,42 @@ interface HostileCase {
   mustRefuse: boolean;
 }
 
-function deref(doc: Json, node: Json | undefined, seen = 0): Json {
+const isRecord = (node: unknown): node is Record<string, unknown> => typeof node === 'object' && node !== null;
+
+/** The node a local `$ref` (`#/...`) names. */
+function pointedTo(doc: OpenApiDocument, ref: string): SpecNode {
+  const node = ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((n, k) => {
+      if (!isRecord(n)) throw new TypeError(`${ref} points nowhere in ${doc.info.title}`);
+      return n[k.replace(/~1/g, '/').replace(/~0/g, '~')];
+    }, doc);
+  // A $ref stands where its target belongs: the specs are valid OpenAPI (contract.test.ts checks them).
+  return node as SpecNode;
+}
+
+function deref(doc: OpenApiDocument, node: SpecNode | undefined, seen = 0): SpecNode {
   if (!node || seen > 20) return node ?? {};
-  if (node.$ref) return deref(doc, node.$ref.slice(2).split('/').reduce((n: Json, k: string) => n[k.replace(/~1/g, '/').replace(/~0/g, '~')], doc), seen + 1);
+  if (node.$ref) return deref(doc, pointedTo(doc, node.$ref), seen + 1);
   if (node.allOf) {
-    const parts = node.allOf.map((s: Json) => deref(doc, s, seen + 1));
-    return { ...node, ...Object.assign({}, ...parts), properties: Object.assign({}, ...parts.map((p: Json) => p.properties ?? {}), node.properties ?? {}), required: [...parts.flatMap((p: Json) => p.required ?? []), ...(node.required ?? [])] };
+    const parts = node.allOf.map((s) => deref(doc, s, seen + 1));
+    return { ...node, ...parts.reduce<SpecNode>((all, p) => ({ ...all, ...p }), {}), properties: [...parts.map((p) => p.properties ?? {}), node.properties ?? {}].reduce((all, ps) => ({ ...all, ...ps }), {}), required: [...parts.flatMap((p) => requiredOf(p) ?? []), ...(requiredOf(node) ?? [])] };
   }
   return node;
+}
+
+/** A parameter as OpenAPI requires one to be: named, and placed. */
+function paramOf(doc: OpenApiDocument, node: SpecNode): Param {
+  if (typeof node.name !== 'string' || typeof node.in !== 'string') throw new TypeError(`a parameter without a name or place in ${doc.info.title}: ${JSON.stringify(node)}`);
+  return { ...node, in: node.in, name: node.name, schema: deref(doc, node.schema) };
 }
 
 function operationsOf(): Operation[] {
   return contract.operations().map((o) => {
     const doc = contract.docs[o.api];
     const op = o.operation;
-    const params = [...o.pathParameters, ...(op.parameters ?? [])].map((p: Json) => deref(doc, p));
+    const params = [...o.pathParameters, ...(op.parameters ?? [])].map((p) => deref(doc, p));
     const security = op.security ?? doc.security ?? [];
     const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
     return {
@@ -76,10 +139,10 @@ function operationsOf(): Operation[] {
       operationId: o.operationId,
       method: o.method,
       template: o.template,
-      protected: security.length > 0 && !security.some((s: Json) => Object.keys(s).length === 0),
-      pathParams: params.filter((p: Json) => p.in === 'path').map((p: Json) => ({ ...p, schema: deref(doc, p.schema) })),
-      queryParams: params.filter((p: Json) => p.in === 'query').map((p: Json) => ({ ...p, schema: deref(doc, p.schema) })),
-      body: content ? { required: Boolean(deref(doc, op.requestBody).required), types: Object.fromEntries(Object.entries<Json>(content).map(([t, c]) => [t, deref(doc, c.schema)])) } : undefined,
+      protected: security.length > 0 && !security.some((s) => Object.keys(s).length === 0),
+      pathParams: params.filter((p) => p.in === 'path').map((p) => paramOf(doc, p)),
+      queryParams: params.filter((p) => p.in === 'query').map((p) => paramOf(doc, p)),
+      body: content ? { required: Boolean(deref(doc, op.requestBody).required), types: Object.fromEntries(Object.entries(content).map(([t, c]) => [t, deref(doc, c.schema)])) } : undefined,
     };
   });
 }
@@ -93,16 +156,16 @@ function seededUuid(): string {
 }
 
 /** A value the schema accepts, as far as a quick reading of it goes (the cases break it anyway). */
-function validValue(doc: Json, raw: Json | undefined, depth = 0): unknown {
+function validValue(doc: OpenApiDocument, raw: SpecNode | undefined, depth = 0): unknown {
   const schema = deref(doc, raw);
   if (schema.example !== undefined) return schema.example;
   if (schema.examples?.length) return schema.examples[0];
   if (schema.default !== undefined) return schema.default;
   if (schema.const !== undefined) return schema.const;
-  if (schema.enum) return schema.enum.find((v: unknown) => v !== null);
+  if (schema.enum) return schema.enum.find((v) => v !== null);
   const choice = schema.oneOf ?? schema.anyOf;
-  if (choice) return validValue(doc, choice.find((s: Json) => deref(doc, s).type !== 'null') ?? choice[0], depth + 1);
-  const type = Array.isArray(schema.type) ? schema.type.find((t: string) => t !== 'null') : schema.type;
+  if (choice) return validValue(doc, choice.find((s) => deref(doc, s).type !== 'null') ?? choice[0], depth + 1);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
   switch (type) {
     case 'string':
       if (schema.format === 'uuid') return seededUuid();
@@ -118,18 +181,18 @@ function validValue(doc: Json, raw: Json | undefined, depth = 0): unknown {
     default: {
       if (depth > 4) return {};
       const props = schema.properties ?? {};
-      return Object.fromEntries((schema.required ?? Object.keys(props)).filter((k: string) => props[k]).map((k: string) => [k, validValue(doc, props[k], depth + 1)]));
+      return Object.fromEntries((requiredOf(schema) ?? Object.keys(props)).filter((k) => props[k]).map((k) => [k, validValue(doc, props[k], depth + 1)]));
     }
   }
 }
 
-function schemaType(schema: Json): string | undefined {
-  return Array.isArray(schema.type) ? schema.type.find((t: string) => t !== 'null') : schema.type;
+function schemaType(schema: SpecNode): string | undefined {
+  return Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
 }
 
 /** A JSON value of another type than the schema's (and not null where null is allowed). */
 type WrongValue = string | number | boolean | number[] | Record<string, number>;
-function wrongTypeArb(schema: Json): fc.Arbitrary<WrongValue> {
+function wrongTypeArb(schema: SpecNode): fc.Arbitrary<WrongValue> {
   const type = schemaType(schema);
   const all: Record<string, fc.Arbitrary<WrongValue>> = {
     string: fc.string({ maxLength: 20 }),
@@ -183,24 +246,26 @@ function casesFor(op: Operation): fc.Arbitrary<HostileCase> {
     kinds.push(notAnIdArb.map((value) => ({ ...base, kind: `path:${p.name}:not-an-id`, path: { ...validPath, [p.name]: value }, ...jsonBodyOf(op, doc), mustRefuse: false })));
   }
   for (const p of op.queryParams) {
-    const values = p.schema.enum ? fc.string({ maxLength: 12 }).filter((s) => !p.schema.enum.includes(s)) : fc.oneof(notAnIdArb, wrongTypeArb(p.schema).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))));
+    const off = p.schema.enum;
+    const values = off ? fc.string({ maxLength: 12 }).filter((s) => !off.includes(s)) : fc.oneof(notAnIdArb, wrongTypeArb(p.schema).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))));
     kinds.push(values.map((value) => ({ ...base, kind: `query:${p.name}:bad`, query: { ...validQuery, [p.name]: value }, ...jsonBodyOf(op, doc), mustRefuse: false })));
     if (p.required) kinds.push(fc.constant({ ...base, kind: `query:${p.name}:missing`, query: Object.fromEntries(Object.entries(validQuery).filter(([k]) => k !== p.name)), ...jsonBodyOf(op, doc), mustRefuse: true }));
   }
   const json = op.body?.types['application/json'];
   if (json) {
-    const valid = (validValue(doc, json) ?? {}) as Json;
-    const props = (json.properties ?? {}) as Record<string, Json>;
+    const valid = validValue(doc, json) ?? {};
+    const props = json.properties ?? {};
     const send = (kind: string, body: string | Buffer, mustRefuse: boolean, contentType = 'application/json'): HostileCase => ({ ...base, kind, contentType, body, mustRefuse });
-    for (const name of json.required ?? []) {
+    for (const name of requiredOf(json) ?? []) {
       kinds.push(fc.constant(send(`body:${name}:missing`, JSON.stringify(Object.fromEntries(Object.entries(valid).filter(([k]) => k !== name))), true)));
     }
     for (const [name, raw] of Object.entries(props)) {
       const schema = deref(doc, raw);
       kinds.push(wrongTypeArb(schema).map((v) => send(`body:${name}:wrong-type`, JSON.stringify({ ...valid, [name]: v }), false)));
       if (schema.maxLength !== undefined) kinds.push(fc.integer({ min: schema.maxLength + 1, max: schema.maxLength + 200 }).map((n) => send(`body:${name}:too-long`, JSON.stringify({ ...valid, [name]: 'é'.repeat(n) }), true)));
-      if (schema.minLength > 0) kinds.push(fc.integer({ min: 0, max: schema.minLength - 1 }).map((n) => send(`body:${name}:too-short`, JSON.stringify({ ...valid, [name]: 'x'.repeat(n) }), true)));
-      if (schema.enum) kinds.push(fc.string({ maxLength: 12 }).filter((s) => !schema.enum.includes(s)).map((s) => send(`body:${name}:off-enum`, JSON.stringify({ ...valid, [name]: s }), true)));
+      if (schema.minLength !== undefined && schema.minLength > 0) kinds.push(fc.integer({ min: 0, max: schema.minLength - 1 }).map((n) => send(`body:${name}:too-short`, JSON.stringify({ ...valid, [name]: 'x'.repeat(n) }), true)));
+      const off = schema.enum;
+      if (off) kinds.push(fc.string({ maxLength: 12 }).filter((s) => !off.includes(s)).map((s) => send(`body:${name}:off-enum`, JSON.stringify({ ...valid, [name]: s }), true)));
       if (schemaType(schema) === 'string') {
         kinds.push(fc.constantFrom(Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0xe4, 0xb8]), Buffer.from([0xed, 0xa0, 0x80])).map((bad) => {
           const [before, after] = JSON.stringify({ ...valid, [name]: '\u0001' }).split('\\u0001');
@@ -221,8 +286,8 @@ function casesFor(op: Operation): fc.Arbitrary<HostileCase> {
   const form = op.body?.types['application/x-www-form-urlencoded'];
   if (form) {
     const send = (kind: string, body: string | Buffer, mustRefuse: boolean, contentType = 'application/x-www-form-urlencoded'): HostileCase => ({ ...base, kind, contentType, body, mustRefuse });
-    const valid = validValue(doc, form) as Json;
-    for (const name of form.required ?? []) kinds.push(fc.constant(send(`form:${name}:missing`, new URLSearchParams(Object.entries(valid).filter(([k]) => k !== name).map(([k, v]): [string, string] => [k, String(v)])).toString(), true)));
+    const valid = validObject(doc, form);
+    for (const name of requiredOf(form) ?? []) kinds.push(fc.constant(send(`form:${name}:missing`, new URLSearchParams(Object.entries(valid).filter(([k]) => k !== name).map(([k, v]): [string, string] => [k, String(v)])).toString(), true)));
     kinds.push(fc.constantFrom('%FF', '%C3%28', '%E4%B8', '%ED%A0%80').map((bad) => send('form:not-utf8', `username=a${bad}&password=b`, true)));
     kinds.push(fc.constant(send('form:over-limit', `username=${'x'.repeat(BODY_LIMIT_BYTES)}&password=b`, true)));
     kinds.push(fc.constant(send('form:empty', '', true)));
@@ -254,8 +319,15 @@ function casesFor(op: Operation): fc.Arbitrary<HostileCase> {
   return fc.oneof(...kinds);
 }
 
+/** A valid value of an object schema (a form body's): an object, or the schema is not read as it should be. */
+function validObject(doc: OpenApiDocument, schema: SpecNode): Record<string, unknown> {
+  const value = validValue(doc, schema);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`a form body that is not an object: ${JSON.stringify(value)}`);
+  return Object.fromEntries(Object.entries(value));
+}
+
 /** A body for cases that break something else: the operation's valid-looking JSON body, if any. */
-function jsonBodyOf(op: Operation, doc: Json): Pick<HostileCase, 'contentType' | 'body'> {
+function jsonBodyOf(op: Operation, doc: OpenApiDocument): Pick<HostileCase, 'contentType' | 'body'> {
   const json = op.body?.types['application/json'];
   return json ? { contentType: 'application/json', body: JSON.stringify(validValue(doc, json)) } : {};
 }
@@ -263,8 +335,8 @@ function jsonBodyOf(op: Operation, doc: Json): Pick<HostileCase, 'contentType' |
 /** Every table's rows, as one digest: what a refused request must leave as it was. */
 async function snapshot(db: Knex): Promise<string> {
   const tables: string[] = usingPostgres
-    ? (await db.raw(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)).rows.map((r: { name: string }) => r.name)
-    : (await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)).map((r: { name: string }) => r.name);
+    ? (await db.raw<{ rows: { name: string }[] }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)).rows.map((r: { name: string }) => r.name)
+    : (await db.raw<{ name: string }[]>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)).map((r: { name: string }) => r.name);
   const hash = crypto.createHash('sha256');
   for (const table of tables.sort()) {
     const rows = (await db(table).select()).map((r: unknown) => JSON.stringify(r)).sort();

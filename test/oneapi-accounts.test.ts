@@ -3,12 +3,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/oneapi.ts';
 import { createTestDatabase, sharedServer, startServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, login, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 import { Accounts, sha256 } from '../src/oneapi/domain/accounts.ts';
 import { AccountStore } from '../src/oneapi/store/accounts.ts';
+
+type OneApiError = components['schemas']['ErrorResponse'];
+type Self = Ok<operations['getSelf']>;
+type Login = Ok<operations['loginUser']>;
 
 describe('One-API accounts', () => {
   let server: TestServer;
@@ -34,12 +39,12 @@ describe('One-API accounts', () => {
 
     it('when the phone is missing, then 400 手机号格式错误', async () => {
       const res = await api.get(`${API}/phone_verification`).query({ purpose: 'register' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badPhone);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badPhone);
     });
 
     it('when the purpose is neither register nor login, then 400 请求参数错误', async () => {
       const res = await api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'reset' }).expect(400);
-      expect(res.body.message).to.match(/^请求参数错误: purpose/);
+      expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: purpose/);
     });
 
     it('when the purpose is login and the phone is not registered, then 400 手机号未注册', async () => {
@@ -70,7 +75,7 @@ describe('One-API accounts', () => {
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: code, display_name: '测试用户', school: '测试大学', college: '计算机学院' }).expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '注册成功' });
       const session = await login(api, phone);
-      const user = (await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).body.data;
+      const user = bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data;
       expect(user.username).to.match(new RegExp(`^user_${phone.slice(-4)}(_\\d+)?$`));
       expect(user).to.include({ display_name: '测试用户', school: '测试大学', college: '计算机学院', role: 1, status: 1, group: 'default' });
     });
@@ -92,12 +97,12 @@ describe('One-API accounts', () => {
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '2222' }).expect(400);
       expect(res.body).to.deep.equal({ success: false, message: MESSAGES.badCode });
       // No user has the phone: a log-in code for it is refused as unregistered.
-      expect((await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).body.message).to.equal(MESSAGES.phoneNotRegistered);
+      expect(bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).message).to.equal(MESSAGES.phoneNotRegistered);
     });
 
     it('when no code was ever requested, then 400 手机验证码错误或已过期', async () => {
       const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the code has expired, then 400 手机验证码错误或已过期', async () => {
@@ -105,7 +110,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'register');
       await server.db('oneapi_phone_codes').where({ phone }).update({ expires_at: Date.now() - 1000 });
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the code was asked for login, then it does not register', async () => {
@@ -113,7 +118,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'login');
       // a fresh phone cannot use someone else's code either
       const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when 5 wrong codes were tried, then even the right code is refused', async () => {
@@ -121,7 +126,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'register');
       for (let i = 0; i < 5; i++) await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '9999' }).expect(400);
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when 4 wrong codes were tried, then the right one still works', async () => {
@@ -142,23 +147,23 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'register');
       const results = await Promise.all([1, 2, 3, 4].map(() => api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' })));
       expect(results.filter((r) => r.status === 200)).to.have.length(1);
-      for (const r of results.filter((r) => r.status !== 200)) expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(r.body.message);
+      for (const r of results.filter((r) => r.status !== 200)) expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(bodyOf<OneApiError>(r).message);
       expect(await server.db('oneapi_users').where({ phone }).count({ n: '*' }).first()).to.deep.equal({ n: 1 });
     });
 
     it('when the phone is malformed, then 400 手机号格式错误', async () => {
       const res = await api.post(`${API}/user/register`).send({ phone: '12345', phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badPhone);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badPhone);
     });
 
     it('when the code field is missing, then 400 请求参数错误 naming it', async () => {
       const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone() }).expect(400);
-      expect(res.body.message).to.equal('请求参数错误: 缺少字段 phone_verification_code');
+      expect(bodyOf<OneApiError>(res).message).to.equal('请求参数错误: 缺少字段 phone_verification_code');
     });
 
     it('when display_name is longer than 20 characters, then 400 请求参数错误', async () => {
       const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111', display_name: '名'.repeat(21) }).expect(400);
-      expect(res.body.message).to.equal('请求参数错误: display_name 长度不能超过 20');
+      expect(bodyOf<OneApiError>(res).message).to.equal('请求参数错误: display_name 长度不能超过 20');
     });
 
     it('when the body is not JSON, then 400 in the envelope', async () => {
@@ -168,7 +173,7 @@ describe('One-API accounts', () => {
 
     it('when there is no body, then 400 请求参数错误', async () => {
       const res = await api.post(`${API}/user/register`).expect(400);
-      expect(res.body.message).to.match(/^请求参数错误: /);
+      expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: /);
     });
   });
 
@@ -177,11 +182,11 @@ describe('One-API accounts', () => {
       const phone = await registerUser(api, uniquePhone(), { display_name: '小明' });
       await requestCode(api, phone, 'login');
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(200);
-      expect(res.body.success).to.equal(true);
-      expect(res.body.message).to.equal('登录成功');
-      expect(res.body.data).to.include({ phone, display_name: '小明', role: 1, status: 1, group: 'default', school: '', college: '' });
-      expect(res.body.data.username).to.match(new RegExp(`^user_${phone.slice(-4)}(_\\d+)?$`));
-      expect(res.body.data.access_token).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(bodyOf<Login>(res).success).to.equal(true);
+      expect(bodyOf<Login>(res).message).to.equal('登录成功');
+      expect(bodyOf<Login>(res).data).to.include({ phone, display_name: '小明', role: 1, status: 1, group: 'default', school: '', college: '' });
+      expect(bodyOf<Login>(res).data.username).to.match(new RegExp(`^user_${phone.slice(-4)}(_\\d+)?$`));
+      expect(bodyOf<Login>(res).data.access_token).to.match(/^[A-Za-z0-9_-]{43}$/);
     });
 
     it('when a token is issued, then only its hash is stored', async () => {
@@ -199,7 +204,7 @@ describe('One-API accounts', () => {
       const phone = await registerUser(api);
       await requestCode(api, phone, 'login');
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '0000' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the code was already used, then it cannot log in again', async () => {
@@ -207,7 +212,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'login');
       await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(200);
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the registration code is reused to log in, then it is refused (codes are single-use and per purpose)', async () => {
@@ -215,7 +220,7 @@ describe('One-API accounts', () => {
       await requestCode(api, phone, 'register');
       await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(200);
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badCode);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the user is banned, then 403 用户已被封禁 and no token is issued', async () => {
@@ -230,7 +235,7 @@ describe('One-API accounts', () => {
 
     it('when the phone is malformed, then 400 手机号格式错误', async () => {
       const res = await api.post(`${API}/user/login`).send({ phone: 'abc', phone_verification_code: '1111' }).expect(400);
-      expect(res.body.message).to.equal(MESSAGES.badPhone);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badPhone);
     });
   });
 
@@ -276,7 +281,7 @@ describe('One-API accounts', () => {
       const other = await newSession(api);
       await server.db('oneapi_tokens').where({ token_hash: sha256(other.token) }).update({ expires_at: Date.now() - 1 });
       const res = await api.get(`${API}/user/self`).set(authHeaders(other)).expect(401);
-      expect(res.body.message).to.equal(MESSAGES.badToken);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badToken);
     });
 
     it('when the user is banned after logging in, then every protected operation answers 403 用户已被封禁', async () => {
@@ -304,14 +309,14 @@ describe('One-API accounts', () => {
       const res = await api.put(`${API}/user/self`).set(authHeaders(s)).send({ school: '新学校', role: 100, phone: '13900000000' }).expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '更新成功' });
       const self = await api.get(`${API}/user/self`).set(authHeaders(s)).expect(200);
-      expect(self.body.data).to.include({ display_name: '原名', school: '新学校', college: '原院', role: 1, phone: s.phone });
+      expect(bodyOf<Self>(self).data).to.include({ display_name: '原名', school: '新学校', college: '原院', role: 1, phone: s.phone });
     });
 
     it('when a field is an empty string, then it is cleared', async () => {
       const s = await newSession(api, { college: '原院' });
       await api.put(`${API}/user/self`).set(authHeaders(s)).send({ college: '' }).expect(200);
       const self = await api.get(`${API}/user/self`).set(authHeaders(s)).expect(200);
-      expect(self.body.data.college).to.equal('');
+      expect(bodyOf<Self>(self).data.college).to.equal('');
     });
 
     it('when no updatable field is sent, then 400 请求参数错误: 请提供要更新的字段', async () => {
@@ -324,7 +329,7 @@ describe('One-API accounts', () => {
       const s = await newSession(api, { display_name: '原名' });
       await api.put(`${API}/user/self`).set(authHeaders(s)).send({ display_name: 'x'.repeat(21), school: '新' }).expect(400);
       const self = await api.get(`${API}/user/self`).set(authHeaders(s)).expect(200);
-      expect(self.body.data).to.include({ display_name: '原名', school: '' });
+      expect(bodyOf<Self>(self).data).to.include({ display_name: '原名', school: '' });
     });
 
     it('when not authenticated, then 401', async () => {
@@ -340,13 +345,13 @@ describe('One-API accounts', () => {
       const res = await api.get(`${API}/user/logout`).set(authHeaders(a)).expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '登出成功' });
       const after = await api.get(`${API}/user/self`).set(authHeaders(a)).expect(401);
-      expect(after.body.message).to.equal(MESSAGES.badToken);
+      expect(bodyOf<OneApiError>(after).message).to.equal(MESSAGES.badToken);
       await api.get(`${API}/user/self`).set(authHeaders(b)).expect(200);
     });
 
     it('when not authenticated, then 401', async () => {
       const res = await api.get(`${API}/user/logout`).expect(401);
-      expect(res.body.message).to.equal(MESSAGES.noToken);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.noToken);
     });
   });
 });
@@ -442,7 +447,8 @@ describe('One-API account limits', () => {
           res.writeHead(503).end();
           return;
         }
-        delivered.push(JSON.parse(body));
+        // The webhook's JSON body, { phone, code, purpose }: what the assertions below check.
+        delivered.push(JSON.parse(body) as (typeof delivered)[number]);
         res.writeHead(200).end('{}');
       });
     });
@@ -480,7 +486,7 @@ describe('One-API account limits', () => {
       const api = client(server.url);
       const session = await login(api, phone);
       const self = await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200);
-      expect(self.body.data.role).to.equal(100);
+      expect(bodyOf<Self>(self).data.role).to.equal(100);
     } finally {
       await server.close();
     }

@@ -3,8 +3,8 @@
 // matching and paging of articles, and admins adding articles.
 import crypto from 'node:crypto';
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
-import type { components } from '../generated/oneapi.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/oneapi.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
@@ -20,7 +20,10 @@ function uniqueWord(prefix = 'topic'): string {
 const MISSING_ID = 2147483647;
 
 type Subscription = components['schemas']['Subscription'];
-type Article = components['schemas']['Article'];
+type Subscribed = Ok<operations['createSubscription']>;
+type SubscriptionList = Ok<operations['listSubscriptions']>;
+type ArticleList = Ok<operations['listSubscriptionArticles']>;
+type ArticleCreated = Ok<operations['createArticle']>;
 
 describe('One-API subscriptions', () => {
   let server: TestServer;
@@ -37,9 +40,9 @@ describe('One-API subscriptions', () => {
   });
 
   const subscribe = async (who: Session, topic_name: string, topic_description?: string) =>
-    (await api.post(`${API}/subscriptions`).set(authHeaders(who)).send({ topic_name, ...(topic_description === undefined ? {} : { topic_description }) }).expect(200)).body.data;
+    bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(who)).send({ topic_name, ...(topic_description === undefined ? {} : { topic_description }) }).expect(200)).data;
   const listOf = async (who: Session, query: Record<string, string | number> = {}) =>
-    (await api.get(`${API}/subscriptions`).set(authHeaders(who)).query(query).expect(200)).body.data;
+    bodyOf<SubscriptionList>(await api.get(`${API}/subscriptions`).set(authHeaders(who)).query(query).expect(200)).data;
   /** Every subscription of `who`, read page by page through GET /subscriptions. */
   const allOf = async (who: Session): Promise<Subscription[]> => {
     const all: Subscription[] = [];
@@ -54,22 +57,22 @@ describe('One-API subscriptions', () => {
   /** The articles a new subscription to `word` lists: those whose title or content mention it. */
   const articlesMentioning = async (word: string) => {
     const sub = await subscribe(admin, word);
-    return (await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).body.data.articles as Article[];
+    return bodyOf<ArticleList>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).data.articles;
   };
   const addArticle = async (fields: Record<string, unknown>) =>
-    (await api.post(`${API}/articles`).set(authHeaders(admin)).send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields }).expect(200)).body.data;
+    bodyOf<ArticleCreated>(await api.post(`${API}/articles`).set(authHeaders(admin)).send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields }).expect(200)).data;
 
   describe('createSubscription — POST /subscriptions', () => {
     it('when the name is new, then 订阅创建成功 with the active subscription, listed first', async () => {
       const name = uniqueWord('技术');
       const before = Date.now();
       const res = await api.post(`${API}/subscriptions/`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '技术相关文章订阅' }).expect(200);
-      expect(res.body.success).to.equal(true);
-      expect(res.body.message).to.equal(M.created);
-      expect(res.body.data).to.include({ topic_name: name, topic_description: '技术相关文章订阅', status: 1 });
-      expect(res.body.data.created_at).to.match(/Z$/);
-      expect(Date.parse(res.body.data.created_at)).to.be.within(before - 1000, Date.now() + 1000);
-      expect((await listOf(alice)).subscriptions[0]).to.deep.equal(res.body.data);
+      expect(bodyOf<Subscribed>(res).success).to.equal(true);
+      expect(bodyOf<Subscribed>(res).message).to.equal(M.created);
+      expect(bodyOf<Subscribed>(res).data).to.include({ topic_name: name, topic_description: '技术相关文章订阅', status: 1 });
+      expect(bodyOf<Subscribed>(res).data.created_at).to.match(/Z$/);
+      expect(Date.parse(bodyOf<Subscribed>(res).data.created_at)).to.be.within(before - 1000, Date.now() + 1000);
+      expect((await listOf(alice)).subscriptions[0]).to.deep.equal(bodyOf<Subscribed>(res).data);
     });
 
     it('when no description is sent, then it is ""', async () => {
@@ -91,8 +94,8 @@ describe('One-API subscriptions', () => {
       const first = await subscribe(alice, name, '旧描述');
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
       const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '新描述' }).expect(200);
-      expect(res.body.message).to.equal(M.reactivated);
-      expect(res.body.data).to.deep.equal({ ...first, topic_description: '新描述', status: 1 });
+      expect(bodyOf<Subscribed>(res).message).to.equal(M.reactivated);
+      expect(bodyOf<Subscribed>(res).data).to.deep.equal({ ...first, topic_description: '新描述', status: 1 });
     });
 
     it('when a cancelled name is re-created without a description, then it keeps the one it had', async () => {
@@ -100,8 +103,8 @@ describe('One-API subscriptions', () => {
       const first = await subscribe(alice, name, '保留的描述');
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
       const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200);
-      expect(res.body.message).to.equal(M.reactivated);
-      expect(res.body.data).to.deep.equal({ ...first, status: 1 });
+      expect(bodyOf<Subscribed>(res).message).to.equal(M.reactivated);
+      expect(bodyOf<Subscribed>(res).data).to.deep.equal({ ...first, status: 1 });
     });
 
     it('when another user has subscribed to the same name, then the caller still gets a subscription of their own', async () => {
@@ -116,20 +119,20 @@ describe('One-API subscriptions', () => {
       const name = uniqueWord('Ai');
       const upper = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200);
       const lower = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name.toLowerCase() }).expect(200);
-      expect([upper.body.message, lower.body.message]).to.deep.equal([M.created, M.created]);
-      expect(lower.body.data.id).to.not.equal(upper.body.data.id);
-      expect(lower.body.data).to.include({ topic_name: name.toLowerCase(), status: 1 });
-      expect(upper.body.data).to.include({ topic_name: name, status: 1 });
+      expect([bodyOf<Subscribed>(upper).message, bodyOf<Subscribed>(lower).message]).to.deep.equal([M.created, M.created]);
+      expect(bodyOf<Subscribed>(lower).data.id).to.not.equal(bodyOf<Subscribed>(upper).data.id);
+      expect(bodyOf<Subscribed>(lower).data).to.include({ topic_name: name.toLowerCase(), status: 1 });
+      expect(bodyOf<Subscribed>(upper).data).to.include({ topic_name: name, status: 1 });
       expect(await listOf(session)).to.include({ total: 2 });
       // Each is a subscription of its own: cancelling one leaves the other active.
-      await api.put(`${API}/subscriptions/${upper.body.data.id}/cancel`).set(authHeaders(session)).expect(200);
-      expect((await listOf(session)).subscriptions).to.deep.equal([lower.body.data, { ...upper.body.data, status: 0 }]);
+      await api.put(`${API}/subscriptions/${bodyOf<Subscribed>(upper).data.id}/cancel`).set(authHeaders(session)).expect(200);
+      expect((await listOf(session)).subscriptions).to.deep.equal([bodyOf<Subscribed>(lower).data, { ...bodyOf<Subscribed>(upper).data, status: 0 }]);
     });
 
     it('when the same name is created 8 times at once, then exactly one is created and the others are 400 您已经订阅了该主题', async () => {
       const name = uniqueWord();
       const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
-      expect(results.filter((r) => r.status === 200).map((r) => r.body.message)).to.deep.equal([M.created]);
+      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([M.created]);
       for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
       expect(await named(alice, name)).to.have.length(1);
     });
@@ -139,7 +142,7 @@ describe('One-API subscriptions', () => {
       const first = await subscribe(alice, name);
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
       const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
-      expect(results.filter((r) => r.status === 200).map((r) => r.body.message)).to.deep.equal([M.reactivated]);
+      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([M.reactivated]);
       expect(results.filter((r) => r.status === 400)).to.have.length(7);
       expect((await named(alice, name)).map((r) => r.status)).to.deep.equal([1]);
     });
@@ -276,8 +279,8 @@ describe('One-API subscriptions', () => {
       await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(200);
       await api.delete(`${API}/subscriptions/${sub.id}`).set(authHeaders(alice)).expect(200);
       const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200);
-      expect(res.body.message).to.equal(M.created);
-      expect(res.body.data.id).to.not.equal(sub.id);
+      expect(bodyOf<Subscribed>(res).message).to.equal(M.created);
+      expect(bodyOf<Subscribed>(res).data.id).to.not.equal(sub.id);
     });
   });
 
@@ -358,7 +361,7 @@ describe('One-API subscriptions', () => {
 
   describe('listSubscriptionArticles — GET /subscriptions/{id}/articles', () => {
     const articlesOf = async (who: Session, id: number, query: Record<string, string | number> = {}) =>
-      (await api.get(`${API}/subscriptions/${id}/articles`).set(authHeaders(who)).query(query).expect(200)).body.data;
+      bodyOf<ArticleList>(await api.get(`${API}/subscriptions/${id}/articles`).set(authHeaders(who)).query(query).expect(200)).data;
 
     it('when articles mention the topic in their title or content in any case, then exactly those, newest first, undated last', async () => {
       const word = uniqueWord('Rust');
@@ -451,9 +454,9 @@ describe('One-API subscriptions', () => {
         .set(authHeaders(admin))
         .send({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T08:00:00+08:00', article_url: `HTTPS://News.Example.COM/${path}` })
         .expect(200);
-      expect(res.body.message).to.equal(ARTICLE_MESSAGES.created);
-      expect(res.body.data).to.deep.include({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T00:00:00.000Z', article_url: `https://news.example.com/${path}` });
-      const row = (await server.db('oneapi_articles').where({ id: res.body.data.id }).first())!;
+      expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
+      expect(bodyOf<ArticleCreated>(res).data).to.deep.include({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T00:00:00.000Z', article_url: `https://news.example.com/${path}` });
+      const row = (await server.db('oneapi_articles').where({ id: bodyOf<ArticleCreated>(res).data.id }).first())!;
       expect(row.source).to.equal(`admin:${admin.id}`);
     });
 
@@ -468,10 +471,10 @@ describe('One-API subscriptions', () => {
       const title = uniqueWord('root');
       const url = `https://example.com/${uniqueWord()}`;
       const res = await api.post(`${API}/articles`).set(authHeaders(root)).send({ title, article_url: url }).expect(200);
-      expect(res.body.message).to.equal(ARTICLE_MESSAGES.created);
-      expect(res.body.data).to.include({ title, article_url: url });
+      expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
+      expect(bodyOf<ArticleCreated>(res).data).to.include({ title, article_url: url });
       // Stored: a subscription to its title lists it, and its URL is now taken.
-      expect(await articlesMentioning(title)).to.deep.equal([res.body.data]);
+      expect(await articlesMentioning(title)).to.deep.equal([bodyOf<ArticleCreated>(res).data]);
       const again = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: 'again', article_url: url }).expect(400);
       expect(again.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.duplicateUrl });
     });

@@ -2,7 +2,8 @@
 // the topic's channel: the built-in offline channel 1, and an OpenAI-compatible channel played by a
 // fake upstream on loopback.
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components, operations } from '../generated/oneapi.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
@@ -14,6 +15,12 @@ import { Topics } from '../src/oneapi/domain/topics.ts';
 import { TopicStore } from '../src/oneapi/store/topics.ts';
 import type { ChatMessage } from '../src/llm/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
+
+type OneApiError = components['schemas']['ErrorResponse'];
+type TopicCreated = Ok<operations['createTopic']>;
+type TopicList = Ok<operations['listTopics']>;
+type MessageList = Ok<operations['listTopicMessages']>;
+type Sent = Ok<operations['sendTopicMessage']>;
 
 const KEY = 'sk-topics-fake-key-5f1c2a';
 const FAKE_CHANNEL = 2;
@@ -49,7 +56,7 @@ describe('One-API topics', () => {
       .set(authHeaders(session))
       .send({ topic_name: `话题 ${Math.random().toString(36).slice(2, 8)}`, ...body })
       .expect(200);
-    return res.body.data;
+    return bodyOf<TopicCreated>(res).data;
   }
 
   function send(session: Session, topicId: number, content: string) {
@@ -62,14 +69,14 @@ describe('One-API topics', () => {
 
   /** The caller's topics as GET /topics lists them (deleted ones are not listed). */
   async function topicsOf(session: Session): Promise<Record<string, unknown>[]> {
-    return (await api.get(`${API}/topics`).set(authHeaders(session)).query({ size: 100 }).expect(200)).body.data.topics;
+    return bodyOf<TopicList>(await api.get(`${API}/topics`).set(authHeaders(session)).query({ size: 100 }).expect(200)).data.topics;
   }
 
   /** A topic's messages as GET /topics/{id}/messages pages them, oldest first. */
   async function messagesOf(session: Session, topicId: number): Promise<{ id: number; role: string; content: string }[]> {
     const all = [];
     for (let page = 1; ; page++) {
-      const { messages } = (await api.get(`${API}/topics/${topicId}/messages`).set(authHeaders(session)).query({ page, size: 100 }).expect(200)).body.data;
+      const { messages } = bodyOf<MessageList>(await api.get(`${API}/topics/${topicId}/messages`).set(authHeaders(session)).query({ page, size: 100 }).expect(200)).data;
       all.push(...messages);
       if (messages.length < 100) return all;
     }
@@ -99,14 +106,14 @@ describe('One-API topics', () => {
       await api.delete(`${API}/topics/${gone.id}`).set(authHeaders(me)).expect(200);
 
       const res = await api.get(`${API}/topics/`).set(authHeaders(me)).expect(200);
-      expect(res.body.data.total).to.equal(2);
-      expect(res.body.data.topics).to.deep.equal([
+      expect(bodyOf<TopicList>(res).data.total).to.equal(2);
+      expect(bodyOf<TopicList>(res).data.topics).to.deep.equal([
         { ...second, message_count: 2 },
         { ...first, message_count: 4 },
       ]);
-      for (const t of res.body.data.topics) {
+      for (const t of bodyOf<TopicList>(res).data.topics) {
         const messages = await api.get(`${API}/topics/${t.id}/messages`).set(authHeaders(me)).expect(200);
-        expect(messages.body.data.total).to.equal(t.message_count);
+        expect(bodyOf<MessageList>(messages).data.total).to.equal(t.message_count);
       }
     });
 
@@ -115,7 +122,7 @@ describe('One-API topics', () => {
       const ids: number[] = [];
       for (let i = 0; i < 5; i++) ids.push((await createTopic(me, { topic_name: `t${i}` })).id);
       const newestFirst = [...ids].reverse();
-      const page = async (query: Record<string, string | number>) => (await api.get(`${API}/topics`).query(query).set(authHeaders(me)).expect(200)).body.data;
+      const page = async (query: Record<string, string | number>) => bodyOf<TopicList>(await api.get(`${API}/topics`).query(query).set(authHeaders(me)).expect(200)).data;
 
       const p1 = await page({ size: 2 });
       expect(p1.topics.map((t: { id: number }) => t.id)).to.deep.equal(newestFirst.slice(0, 2));
@@ -142,7 +149,7 @@ describe('One-API topics', () => {
       it(`when the query is ${JSON.stringify(query)}, then 400 请求参数错误 naming ${field}`, async () => {
         const me = await newSession(api);
         const res = await api.get(`${API}/topics`).query(query).set(authHeaders(me)).expect(400);
-        expect(res.body.message).to.match(new RegExp(`^请求参数错误: ${field} `));
+        expect(bodyOf<OneApiError>(res).message).to.match(new RegExp(`^请求参数错误: ${field} `));
       });
     }
 
@@ -164,8 +171,8 @@ describe('One-API topics', () => {
       const me = await newSession(api);
       const started = Date.now();
       const res = await api.post(`${API}/topics/`).set(authHeaders(me)).send({ topic_name: '测试话题' }).expect(200);
-      expect(res.body.message).to.equal(TOPIC_MESSAGES.created);
-      const topic = res.body.data;
+      expect(bodyOf<TopicCreated>(res).message).to.equal(TOPIC_MESSAGES.created);
+      const topic = bodyOf<TopicCreated>(res).data;
       expect(topic).to.include({ topic_name: '测试话题', model: 'gpt-3.5-turbo', channel_id: 1 });
       expect(topic.created_at).to.match(ISO_UTC);
       expect(Date.parse(topic.created_at)).to.be.within(started - 1000, Date.now() + 1000);
@@ -200,7 +207,7 @@ describe('One-API topics', () => {
       let res = await api.post(`${API}/topics`).set(authHeaders(me)).send({ topic_name: 'x', model: 'gpt-4o' }).expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '该渠道不支持模型 gpt-4o' });
       res = await api.post(`${API}/topics`).set(authHeaders(me)).send({ topic_name: 'x', channel_id: FAKE_CHANNEL, model: 'gpt-3.5-turbo' }).expect(400);
-      expect(res.body.message).to.equal(TOPIC_MESSAGES.modelNotServed('gpt-3.5-turbo'));
+      expect(bodyOf<OneApiError>(res).message).to.equal(TOPIC_MESSAGES.modelNotServed('gpt-3.5-turbo'));
       expect(await topicsOf(me)).to.deep.equal([]);
     });
 
@@ -216,7 +223,7 @@ describe('One-API topics', () => {
       it(`when the body is ${JSON.stringify(body).slice(0, 60)}, then 400 ${pattern.source.slice(1, 40)}`, async () => {
         const me = await newSession(api);
         const res = await api.post(`${API}/topics`).set(authHeaders(me)).send(body).expect(400);
-        expect(res.body.message).to.match(pattern);
+        expect(bodyOf<OneApiError>(res).message).to.match(pattern);
         expect(await topicsOf(me)).to.deep.equal([]);
       });
     }
@@ -228,14 +235,14 @@ describe('One-API topics', () => {
 
     it('when not authenticated, then 401', async () => {
       const res = await api.post(`${API}/topics`).send({ topic_name: 'x' }).expect(401);
-      expect(res.body.message).to.equal(MESSAGES.noToken);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.noToken);
     });
 
     it('when the caller is banned, then 403 用户已被封禁', async () => {
       const me = await newSession(api);
       await ban(me);
       const res = await api.post(`${API}/topics`).set(authHeaders(me)).send({ topic_name: 'x' }).expect(403);
-      expect(res.body.message).to.equal(MESSAGES.banned);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.banned);
     });
   });
 
@@ -254,7 +261,7 @@ describe('One-API topics', () => {
       expect((await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(404)).body).to.deep.equal(notFound);
       expect((await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).expect(404)).body).to.deep.equal(notFound);
       expect((await send(me, topic.id, 'after').expect(404)).body).to.deep.equal(notFound);
-      expect((await api.get(`${API}/topics`).set(authHeaders(me)).expect(200)).body.data.total).to.equal(0);
+      expect(bodyOf<TopicList>(await api.get(`${API}/topics`).set(authHeaders(me)).expect(200)).data.total).to.equal(0);
       expect(await messageRows(topic.id)).to.have.length(2);
     });
 
@@ -270,14 +277,14 @@ describe('One-API topics', () => {
     it('when no topic has the id, then 404 话题不存在', async () => {
       const me = await newSession(api);
       const res = await api.delete(`${API}/topics/2147483647`).set(authHeaders(me)).expect(404);
-      expect(res.body.message).to.equal(TOPIC_MESSAGES.notFound);
+      expect(bodyOf<OneApiError>(res).message).to.equal(TOPIC_MESSAGES.notFound);
     });
 
     for (const id of ['0', 'abc', '2147483648', '-1']) {
       it(`when the id is "${id}", then 400 请求参数错误`, async () => {
         const me = await newSession(api);
         const res = await api.delete(`${API}/topics/${id}`).set(authHeaders(me)).expect(400);
-        expect(res.body.message).to.match(/^请求参数错误: id /);
+        expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: id /);
       });
     }
 
@@ -287,7 +294,7 @@ describe('One-API topics', () => {
       await api.delete(`${API}/topics/${topic.id}`).expect(401);
       await ban(me);
       const res = await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(403);
-      expect(res.body.message).to.equal(MESSAGES.banned);
+      expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.banned);
     });
   });
 
@@ -297,7 +304,7 @@ describe('One-API topics', () => {
       const topic = await createTopic(me, { channel_id: OFFLINE_CHANNEL });
       for (let i = 1; i <= 11; i++) await send(me, topic.id, `消息 ${i}`).expect(200);
       const rows = await messageRows(topic.id);
-      const get = async (query: Record<string, number> = {}) => (await api.get(`${API}/topics/${topic.id}/messages`).query(query).set(authHeaders(me)).expect(200)).body.data;
+      const get = async (query: Record<string, number> = {}) => bodyOf<MessageList>(await api.get(`${API}/topics/${topic.id}/messages`).query(query).set(authHeaders(me)).expect(200)).data;
 
       const p1 = await get();
       expect(p1).to.include({ total: 22, page: 1, size: 20 });
@@ -317,15 +324,15 @@ describe('One-API topics', () => {
       const me = await newSession(api);
       const topic = await createTopic(me);
       const res = await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).expect(200);
-      expect(res.body.data).to.deep.equal({ messages: [], total: 0, page: 1, size: 20 });
+      expect(bodyOf<MessageList>(res).data).to.deep.equal({ messages: [], total: 0, page: 1, size: 20 });
     });
 
     it('when the topic is another user\'s, then 403; when missing, then 404', async () => {
       const owner = await newSession(api);
       const intruder = await newSession(api);
       const topic = await createTopic(owner);
-      expect((await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(intruder)).expect(403)).body.message).to.equal(TOPIC_MESSAGES.forbidden);
-      expect((await api.get(`${API}/topics/2147483646/messages`).set(authHeaders(intruder)).expect(404)).body.message).to.equal(TOPIC_MESSAGES.notFound);
+      expect(bodyOf<OneApiError>(await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(intruder)).expect(403)).message).to.equal(TOPIC_MESSAGES.forbidden);
+      expect(bodyOf<OneApiError>(await api.get(`${API}/topics/2147483646/messages`).set(authHeaders(intruder)).expect(404)).message).to.equal(TOPIC_MESSAGES.notFound);
     });
 
     it('when the id or size is invalid, then 400 请求参数错误', async () => {
@@ -333,7 +340,7 @@ describe('One-API topics', () => {
       const topic = await createTopic(me);
       await api.get(`${API}/topics/abc/messages`).set(authHeaders(me)).expect(400);
       const res = await api.get(`${API}/topics/${topic.id}/messages`).query({ size: 101 }).set(authHeaders(me)).expect(400);
-      expect(res.body.message).to.equal('请求参数错误: size 不能大于 100');
+      expect(bodyOf<OneApiError>(res).message).to.equal('请求参数错误: size 不能大于 100');
     });
 
     it('when not authenticated, then 401; when banned, then 403', async () => {
@@ -350,8 +357,8 @@ describe('One-API topics', () => {
       const me = await newSession(api);
       const topic = await createTopic(me, { topic_name: '测试话题' });
       const res = await send(me, topic.id, '你好，这是一个测试消息').expect(200);
-      expect(res.body.message).to.equal(TOPIC_MESSAGES.sent);
-      const { user_message, ai_message } = res.body.data;
+      expect(bodyOf<Sent>(res).message).to.equal(TOPIC_MESSAGES.sent);
+      const { user_message, ai_message } = bodyOf<Sent>(res).data;
       expect(user_message).to.include({ role: 'user', content: '你好，这是一个测试消息' });
       expect(ai_message).to.include({ role: 'assistant', content: '"测试话题": 你好，这是一个测试消息' });
       expect(ai_message.id).to.be.greaterThan(user_message.id);
@@ -363,7 +370,7 @@ describe('One-API topics', () => {
       const me = await newSession(api);
       const topic = await createTopic(me);
       const res = await api.post(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).send({ content: 'hi', role: 'assistant' }).expect(200);
-      expect(res.body.data.user_message.role).to.equal('user');
+      expect(bodyOf<Sent>(res).data.user_message.role).to.equal('user');
       expect((await messagesOf(me, topic.id)).map((r) => r.role)).to.deep.equal(['user', 'assistant']);
     });
 
@@ -372,7 +379,7 @@ describe('One-API topics', () => {
       const topic = await createTopic(me);
       const content = '字'.repeat(8000);
       const res = await send(me, topic.id, content).expect(200);
-      expect(res.body.data.user_message.content).to.equal(content);
+      expect(bodyOf<Sent>(res).data.user_message.content).to.equal(content);
     });
 
     for (const [body, pattern] of [
@@ -385,7 +392,7 @@ describe('One-API topics', () => {
         const me = await newSession(api);
         const topic = await createTopic(me);
         const res = await api.post(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).send(body).expect(400);
-        expect(res.body.message).to.match(pattern);
+        expect(bodyOf<OneApiError>(res).message).to.match(pattern);
         expect(await messagesOf(me, topic.id)).to.deep.equal([]);
       });
     }
@@ -402,7 +409,7 @@ describe('One-API topics', () => {
         sent.push(`问题 ${i}`);
         const res = await send(me, topic.id, `问题 ${i}`).expect(200);
         replies.push(chunks.join(''));
-        expect(res.body.data.ai_message.content).to.equal(chunks.join(''));
+        expect(bodyOf<Sent>(res).data.ai_message.content).to.equal(chunks.join(''));
         const req = await received;
         expect(req.model).to.equal('fake-chat-2');
         expect(req.authorization).to.equal(`Bearer ${KEY}`);
@@ -515,7 +522,7 @@ describe('One-API topics', () => {
       await server.db('oneapi_topics').where({ id: topic.id }).update({ model: 'retired-model' });
       const requests = fake.requests.length;
       const res = await send(me, topic.id, 'x').expect(400);
-      expect(res.body.message).to.equal('该渠道不支持模型 retired-model');
+      expect(bodyOf<OneApiError>(res).message).to.equal('该渠道不支持模型 retired-model');
       expect(fake.requests.length).to.equal(requests);
       expect(await messagesOf(me, topic.id)).to.deep.equal([]);
     });
@@ -524,15 +531,15 @@ describe('One-API topics', () => {
       const owner = await newSession(api);
       const intruder = await newSession(api);
       const topic = await createTopic(owner);
-      expect((await send(intruder, topic.id, 'x').expect(403)).body.message).to.equal(TOPIC_MESSAGES.forbidden);
+      expect(bodyOf<OneApiError>(await send(intruder, topic.id, 'x').expect(403)).message).to.equal(TOPIC_MESSAGES.forbidden);
       expect(await messagesOf(owner, topic.id)).to.deep.equal([]);
-      expect((await send(intruder, 2147483645, 'x').expect(404)).body.message).to.equal(TOPIC_MESSAGES.notFound);
+      expect(bodyOf<OneApiError>(await send(intruder, 2147483645, 'x').expect(404)).message).to.equal(TOPIC_MESSAGES.notFound);
     });
 
     it('when the id is invalid, then 400', async () => {
       const me = await newSession(api);
       const res = await api.post(`${API}/topics/0/messages`).set(authHeaders(me)).send({ content: 'x' }).expect(400);
-      expect(res.body.message).to.match(/^请求参数错误: id /);
+      expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: id /);
     });
 
     it('when not authenticated, then 401; when banned, then 403', async () => {
@@ -540,7 +547,7 @@ describe('One-API topics', () => {
       const topic = await createTopic(me);
       await api.post(`${API}/topics/${topic.id}/messages`).send({ content: 'x' }).expect(401);
       await ban(me);
-      expect((await send(me, topic.id, 'x').expect(403)).body.message).to.equal(MESSAGES.banned);
+      expect(bodyOf<OneApiError>(await send(me, topic.id, 'x').expect(403)).message).to.equal(MESSAGES.banned);
       expect(await messageRows(topic.id)).to.deep.equal([]);
     });
   });

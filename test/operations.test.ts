@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
-import { client } from './helpers/http.ts';
+import { bodyOf, client } from './helpers/http.ts';
+import type { components } from '../generated/aideer.ts';
 import { createTestDatabase, sharedServer, startServer, testConfig } from './helpers/server.ts';
 import { V1, logIn, signUp } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
@@ -15,12 +16,15 @@ import { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { CHECK_HEADER } from './helpers/server.ts';
 
+type ValidationFailure = components['schemas']['HTTPValidationError'];
+
 describe('request logs', () => {
   it('when requests are served, then each has one JSON line with its request id, and no query string, token or code', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        // The logger writes each record as one JSON object on a line of its own.
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
@@ -189,10 +193,10 @@ describe('bodies that cannot be parsed', () => {
     const user = await signUp(api);
     const broken = '--xyz\r\nContent-Disposition: form-data; name="avatar_file"; filename="a.png"\r\n\r\nnot finished';
     const aideer = await api.post(`${V1}/users/me/avatar`).set(user.bearer).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(422);
-    expect(aideer.body.detail[0]).to.include({ type: 'value_error' });
-    expect(aideer.body.detail[0].loc).to.deep.equal(['body']);
+    expect(bodyOf<ValidationFailure>(aideer).detail[0]).to.include({ type: 'value_error' });
+    expect(bodyOf<ValidationFailure>(aideer).detail[0].loc).to.deep.equal(['body']);
     const form = await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon').send('username=a&password=b').expect(422);
-    expect(form.body.detail[0].loc).to.deep.equal(['body']);
+    expect(bodyOf<ValidationFailure>(form).detail[0].loc).to.deep.equal(['body']);
     await logIn(api, user.username, user.password);
     const session = await newSession(api);
     // One-API takes no multipart body: it is left unread, and the operation sees none.

@@ -111,7 +111,7 @@ describe('the README walk-through', function () {
       const url = new URL(/(http:\/\/[^\s']+)/.exec(filled)![1]);
       const method = /-X (\w+)/.exec(filled)?.[1] ?? (/ -d /.test(filled) ? 'POST' : 'GET');
       const streamed = String(headers['content-type']).startsWith('text/event-stream');
-      const body = streamed || !stdout ? undefined : JSON.parse(stdout);
+      const body: unknown = streamed || !stdout ? undefined : JSON.parse(stdout);
       const seen = { method, url: url.pathname + url.search, status };
       assertOnContract({ ...seen, headers, body, text: streamed ? '' : stdout });
       expect(status, `${step.command}: ${stdout}`).to.be.within(200, 299);

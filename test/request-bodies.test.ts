@@ -1,12 +1,18 @@
 // Request data the APIs refuse before any handler or validator sees it (SECURITY.md, "Input
 // rules"): data nested deeper than the limit, at any depth, and bytes that are not UTF-8.
 import { expect } from 'chai';
-import { client, type Client } from './helpers/http.ts';
+import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
+import type { components as AideerComponents } from '../generated/aideer.ts';
+import type { components as OneApiComponents, operations as OneApiOperations } from '../generated/oneapi.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
 import { V1, signUp, uniqueName } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
 import { MAX_REQUEST_DEPTH } from '../src/http/bind.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
+
+type ValidationFailure = AideerComponents['schemas']['HTTPValidationError'];
+type OneApiError = OneApiComponents['schemas']['ErrorResponse'];
+type Self = Ok<OneApiOperations['getSelf']>;
 
 /** `{"a": {"a": ... 1}}` with `levels` objects. */
 function nestedObjects(levels: number): string {
@@ -35,8 +41,8 @@ describe('request bodies refused before anything else reads them', () => {
       it(`when an AIDeer JSON body nests ${levels} levels, then 422 in FastAPI's list shape`, async () => {
         const user = await signUp(api);
         const res = await api.put(`${V1}/users/me/password`).set(user.bearer).type('json').send(nestedArrays('old_password', levels)).expect(422);
-        expect(res.body.detail[0]).to.include({ type: 'value_error', msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep` });
-        expect(res.body.detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
+        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'value_error', msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep` });
+        expect(bodyOf<ValidationFailure>(res).detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
       });
 
       it(`when a One-API JSON body nests ${levels} levels, then 400 in the envelope and nothing is stored`, async () => {
@@ -44,14 +50,14 @@ describe('request bodies refused before anything else reads them', () => {
         const res = await api.post(`${API}/user/register`).type('json').send(`{"phone":"${phone}","phone_verification_code":"1111","school":${nestedObjects(levels)}}`).expect(400);
         expect(res.body).to.deep.equal({ success: false, message: `请求参数错误: 请求数据嵌套不能超过 ${MAX_REQUEST_DEPTH} 层` });
         // No user has the phone: a log-in code for it is refused as unregistered.
-        expect((await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).body.message).to.equal(MESSAGES.phoneNotRegistered);
+        expect(bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).message).to.equal(MESSAGES.phoneNotRegistered);
       });
     }
 
     it(`when a body nests exactly ${MAX_REQUEST_DEPTH} levels, then it reaches validation like any other`, async () => {
       const user = await signUp(api);
       const res = await api.put(`${V1}/users/me/password`).set(user.bearer).type('json').send(nestedArrays('old_password', MAX_REQUEST_DEPTH - 1)).expect(422);
-      expect(res.body.detail.map((d: { type: string }) => d.type)).to.include('string_type');
+      expect(bodyOf<ValidationFailure>(res).detail.map((d: { type: string }) => d.type)).to.include('string_type');
     });
 
     it('when an operation that takes no body is sent a deep one, then the body is ignored', async () => {
@@ -67,7 +73,7 @@ describe('request bodies refused before anything else reads them', () => {
       const username = uniqueName();
       const body = Buffer.concat([latin1(`{"username":"${username}`), Buffer.from([0xff, 0x28]), latin1('","password":"pass-word-1"}')]);
       const res = await api.post(`${V1}/users`).set('Content-Type', 'application/json').serialize(asIs).send(body).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'json_invalid' });
+      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
       expect(await server.db('aideer_users').where('username', 'like', `${username}%`).first()).to.equal(undefined);
     });
 
@@ -76,17 +82,17 @@ describe('request bodies refused before anything else reads them', () => {
       const body = Buffer.concat([latin1('{"display_name":"u'), Buffer.from([0xe4, 0xb8]), latin1('x"}')]);
       const res = await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'application/json').serialize(asIs).send(body).expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体不是合法的 JSON' });
-      expect((await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).body.data.display_name).to.equal('before');
+      expect(bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name).to.equal('before');
     });
 
     it('when a JSON body declares a charset other than UTF-8, then it is refused', async () => {
       const res = await api.post(`${V1}/users`).set('Content-Type', 'application/json; charset=utf-16le').serialize(asIs).send(Buffer.from(`{"username":"${uniqueName()}","password":"pass-word-1"}`, 'utf16le')).expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'json_invalid' });
+      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
     });
 
     it('when a form body percent-encodes bytes that are not UTF-8, then 422 in FastAPI\'s list shape', async () => {
       const res = await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded').send('username=u%FF%28&password=x').expect(422);
-      expect(res.body.detail[0]).to.include({ type: 'value_error', msg: 'Value error, the form body could not be parsed' });
+      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'value_error', msg: 'Value error, the form body could not be parsed' });
     });
 
     it('when a form body carries raw bytes that are not UTF-8, then 422', async () => {
@@ -96,7 +102,7 @@ describe('request bodies refused before anything else reads them', () => {
     it('when the text is UTF-8 beyond ASCII, then it is stored as sent', async () => {
       const session = await newSession(api);
       await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'application/json').serialize(asIs).send(Buffer.from('{"display_name":"鹿 🦌"}', 'utf8')).expect(200);
-      expect((await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).body.data.display_name).to.equal('鹿 🦌');
+      expect(bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name).to.equal('鹿 🦌');
     });
   });
 });

@@ -274,7 +274,8 @@ describe('SDK', () => {
         const res = await checkedFetch(request);
         if (!isStream || !drop || !res.body) return res;
         drop = false;
-        const reader = res.body.getReader();
+        // A fetch body streams bytes; undici types it as ReadableStream<any>.
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
         let seen = '';
         const body = new ReadableStream<Uint8Array>({
           async pull(controller) {
