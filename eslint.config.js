@@ -19,19 +19,6 @@ export default tseslint.config(
     },
   },
   {
-    // Test bodies come from supertest, which types every response body as `any`. Each one has
-    // already been checked against the contract (test/helpers/http.ts) before a test reads it, so
-    // the unsafe-any rules would only flag reads of bodies that the checker has proven well-formed.
-    files: ['test/*.test.ts'],
-    rules: {
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-    },
-  },
-  {
     // The few plain JavaScript files (this one, bin/, the mocha reporter) are not in the TypeScript project.
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
