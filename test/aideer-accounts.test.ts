@@ -7,7 +7,16 @@ import jwt from 'jsonwebtoken';
 import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
 import type { components, operations } from '../generated/aideer.ts';
 import { sharedServer, startServer, type TestServer } from './helpers/server.ts';
-import { V1, giveCredits, logIn, mintToken, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
+import {
+  V1,
+  giveCredits,
+  logIn,
+  mintToken,
+  signUp,
+  signUpAdmin,
+  uniqueName,
+  type AideerUser,
+} from './helpers/aideer.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 
 type UserRead = components['schemas']['UserRead'];
@@ -43,11 +52,18 @@ describe('AIDeer authentication', () => {
 
   const invalid: [string, () => string][] = [
     ['garbage', () => 'not.a.jwt'],
-    ['signed with another key', () => mintToken({ sub: '1' }, { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnop')],
+    [
+      'signed with another key',
+      () => mintToken({ sub: '1' }, { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnop'),
+    ],
     ['expired', () => mintToken({ sub: '1', exp: Math.floor(Date.now() / 1000) - 10 }, {})],
     ['without a subject', () => mintToken({ foo: 'bar' })],
     ['with a subject that is not a user id', () => mintToken({ sub: 'abc' })],
-    ['signed with "none"', () => `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`],
+    [
+      'signed with "none"',
+      () =>
+        `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`,
+    ],
   ];
   for (const [what, token] of invalid) {
     it(`when the token is ${what}, then 401 Could not validate credentials: Invalid token`, async () => {
@@ -59,11 +75,14 @@ describe('AIDeer authentication', () => {
 
   it('when a refresh token is used where an access token is expected, then 400 Access token required', async () => {
     const user = await signUp(api);
-    const res = await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`).expect(400);
+    const res = await api
+      .get(`${V1}/users/me`)
+      .set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`)
+      .expect(400);
     expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Access token required' });
   });
 
-  it('when the token\'s user was deleted, then 401 User not found', async () => {
+  it("when the token's user was deleted, then 401 User not found", async () => {
     const admin = await signUpAdmin(api, server);
     const user = await signUp(api);
     await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
@@ -98,7 +117,14 @@ describe('AIDeer users', () => {
     it('when a new name signs up without a token, then the user is created with 0 credits and the default avatar', async () => {
       const username = uniqueName();
       const res = await api.post(`${V1}/users`).send({ username, password: 'secret1', nickname: 'Alice' }).expect(200);
-      expect(res.body).to.deep.equal({ username, permission: 1, nickname: 'Alice', id: bodyOf<UserRead>(res).id, avatar: '/static/avatars/default.webp', credits_left: 0 });
+      expect(res.body).to.deep.equal({
+        username,
+        permission: 1,
+        nickname: 'Alice',
+        id: bodyOf<UserRead>(res).id,
+        avatar: '/static/avatars/default.webp',
+        credits_left: 0,
+      });
       const row = await server.db('aideer_users').where({ username }).first();
       expect(row!.password_hash).to.match(/^\$2b\$/);
     });
@@ -110,36 +136,69 @@ describe('AIDeer users', () => {
     });
 
     it('when permission 2 is asked for without an admin token, then 403 Cannot create admin user', async () => {
-      const res = await api.post(`${V1}/users`).send({ username: uniqueName(), password: 'secret1', permission: 2 }).expect(403);
+      const res = await api
+        .post(`${V1}/users`)
+        .send({ username: uniqueName(), password: 'secret1', permission: 2 })
+        .expect(403);
       expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: Cannot create admin user' });
       const user = await signUp(api);
-      await api.post(`${V1}/users`).set(user.bearer).send({ username: uniqueName(), password: 'secret1', permission: 2 }).expect(403);
+      await api
+        .post(`${V1}/users`)
+        .set(user.bearer)
+        .send({ username: uniqueName(), password: 'secret1', permission: 2 })
+        .expect(403);
     });
 
     it('when an admin creates an admin, then it is created', async () => {
       const admin = await signUpAdmin(api, server);
-      const res = await api.post(`${V1}/users`).set(admin.bearer).send({ username: uniqueName(), password: 'secret1', permission: 2 }).expect(200);
+      const res = await api
+        .post(`${V1}/users`)
+        .set(admin.bearer)
+        .send({ username: uniqueName(), password: 'secret1', permission: 2 })
+        .expect(200);
       expect(bodyOf<UserRead>(res).permission).to.equal(2);
     });
 
     it('when an invalid token is sent along, then 401, even though sign-up needs none', async () => {
-      const res = await api.post(`${V1}/users`).set('Authorization', 'Bearer nope').send({ username: uniqueName(), password: 'secret1' }).expect(401);
+      const res = await api
+        .post(`${V1}/users`)
+        .set('Authorization', 'Bearer nope')
+        .send({ username: uniqueName(), password: 'secret1' })
+        .expect(401);
       expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Invalid token' });
-      const refresh = await api.post(`${V1}/users`).set('Authorization', `Bearer ${mintToken({ sub: '1', refresh: true })}`).send({ username: uniqueName(), password: 'secret1' }).expect(400);
+      const refresh = await api
+        .post(`${V1}/users`)
+        .set('Authorization', `Bearer ${mintToken({ sub: '1', refresh: true })}`)
+        .send({ username: uniqueName(), password: 'secret1' })
+        .expect(400);
       expect(bodyOf<Detail>(refresh).detail).to.equal('Could not validate credentials: Access token required');
     });
 
-    it('when fields break their limits, then 422 in FastAPI\'s list shape', async () => {
+    it("when fields break their limits, then 422 in FastAPI's list shape", async () => {
       const res = await api.post(`${V1}/users`).send({ username: 'a', password: '123', permission: 7 }).expect(422);
-      const byField = Object.fromEntries(bodyOf<Invalid>(res).detail.map((d): [string, ValidationError] => [d.loc.join('.'), d]));
-      expect(byField['body.username']).to.deep.equal({ type: 'string_too_short', loc: ['body', 'username'], msg: 'String should have at least 2 characters', input: 'a', ctx: { min_length: 2 } });
+      const byField = Object.fromEntries(
+        bodyOf<Invalid>(res).detail.map((d): [string, ValidationError] => [d.loc.join('.'), d]),
+      );
+      expect(byField['body.username']).to.deep.equal({
+        type: 'string_too_short',
+        loc: ['body', 'username'],
+        msg: 'String should have at least 2 characters',
+        input: 'a',
+        ctx: { min_length: 2 },
+      });
       expect(byField['body.password'].type).to.equal('string_too_short');
-      expect(byField['body.permission']).to.include({ type: 'less_than_equal', msg: 'Input should be less than or equal to 2', input: 7 });
+      expect(byField['body.permission']).to.include({
+        type: 'less_than_equal',
+        msg: 'Input should be less than or equal to 2',
+        input: 7,
+      });
     });
 
     it('when a required field is missing, then 422 missing with the body as input', async () => {
       const { detail } = bodyOf<Invalid>(await api.post(`${V1}/users`).send({ username: uniqueName() }).expect(422));
-      expect(detail).to.deep.equal([{ type: 'missing', loc: ['body', 'password'], msg: 'Field required', input: detail[0].input }]);
+      expect(detail).to.deep.equal([
+        { type: 'missing', loc: ['body', 'password'], msg: 'Field required', input: detail[0].input },
+      ]);
     });
   });
 
@@ -152,18 +211,29 @@ describe('AIDeer users', () => {
 
     it('when the password is wrong, the user unknown, or the user has no password, then 401 Incorrect username or password', async () => {
       const user = await signUp(api);
-      for (const form of [{ username: user.username, password: 'wrong-pass' }, { username: uniqueName(), password: 'whatever' }]) {
+      for (const form of [
+        { username: user.username, password: 'wrong-pass' },
+        { username: uniqueName(), password: 'whatever' },
+      ]) {
         const res = await api.post(`${V1}/session/oauth2/token`).type('form').send(form).expect(401);
         expect(res.body).to.deep.equal({ detail: 'Incorrect username or password' });
       }
       await server.db('aideer_users').where({ id: user.id }).update({ password_hash: null });
-      await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: user.username, password: user.password })
+        .expect(401);
     });
 
     it('when the stored hash is not one bcrypt can read, then 401 like a wrong password', async () => {
       const user = await signUp(api);
       await server.db('aideer_users').where({ id: user.id }).update({ password_hash: 'not-a-bcrypt-hash' });
-      const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+      const res = await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: user.username, password: user.password })
+        .expect(401);
       expect(res.body).to.deep.equal({ detail: 'Incorrect username or password' });
     });
 
@@ -175,11 +245,19 @@ describe('AIDeer users', () => {
         return original(...args);
       };
       try {
-        await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: uniqueName(), password: 'whatever' }).expect(401);
+        await api
+          .post(`${V1}/session/oauth2/token`)
+          .type('form')
+          .send({ username: uniqueName(), password: 'whatever' })
+          .expect(401);
         expect(calls).to.equal(1);
         const user = await signUp(api);
         await server.db('aideer_users').where({ id: user.id }).update({ password_hash: null });
-        await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password }).expect(401);
+        await api
+          .post(`${V1}/session/oauth2/token`)
+          .type('form')
+          .send({ username: user.username, password: user.password })
+          .expect(401);
         expect(calls).to.be.greaterThan(1);
       } finally {
         (bcrypt as { compare: unknown }).compare = original;
@@ -188,33 +266,61 @@ describe('AIDeer users', () => {
 
     it('when grant_type is present but not password, then 422', async () => {
       const user = await signUp(api);
-      const res = await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password, grant_type: 'client_credentials' }).expect(422);
+      const res = await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: user.username, password: user.password, grant_type: 'client_credentials' })
+        .expect(422);
       expect(bodyOf<Invalid>(res).detail[0]).to.include({ type: 'string_pattern_mismatch' });
-      await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: user.password, grant_type: 'password', scope: 'x' }).expect(200);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: user.username, password: user.password, grant_type: 'password', scope: 'x' })
+        .expect(200);
     });
 
     it('when the credentials come as JSON instead of a form, then 422', async () => {
       const user = await signUp(api);
-      await api.post(`${V1}/session/oauth2/token`).send({ username: user.username, password: user.password }).expect(422);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .send({ username: user.username, password: user.password })
+        .expect(422);
     });
 
-    it('when a bcrypt $2b$ cost-12 hash (the original\'s format) is stored, then its password verifies', async () => {
+    it("when a bcrypt $2b$ cost-12 hash (the original's format) is stored, then its password verifies", async () => {
       const user = await signUp(api);
       // A $2b$ hash of "correct horse battery" with cost 12, as passlib stored them in the original.
-      await server.db('aideer_users').where({ id: user.id }).update({ password_hash: '$2b$12$yHmb.Nh.WX41/AuUJLrP9uGwfbU.Ncpdtl7bWuqFpWixF.k5.pZ4G' });
+      await server
+        .db('aideer_users')
+        .where({ id: user.id })
+        .update({ password_hash: '$2b$12$yHmb.Nh.WX41/AuUJLrP9uGwfbU.Ncpdtl7bWuqFpWixF.k5.pZ4G' });
       await logIn(api, user.username, 'correct horse battery');
-      await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: user.username, password: 'correct horse batter' }).expect(401);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: user.username, password: 'correct horse batter' })
+        .expect(401);
     });
   });
 
   describe('readUserMe — GET /users/me', () => {
-    it('when a user reads itself, then its own record, as GET /users/{user_id} shows it, and never another user\'s', async () => {
+    it("when a user reads itself, then its own record, as GET /users/{user_id} shows it, and never another user's", async () => {
       const a = await signUp(api, { nickname: 'Me' });
       const b = await signUp(api);
       const me = await api.get(`${V1}/users/me`).set(a.bearer).expect(200);
-      expect(me.body).to.deep.equal({ id: a.id, username: a.username, nickname: 'Me', permission: 1, avatar: '/static/avatars/default.webp', credits_left: 0 });
+      expect(me.body).to.deep.equal({
+        id: a.id,
+        username: a.username,
+        nickname: 'Me',
+        permission: 1,
+        avatar: '/static/avatars/default.webp',
+        credits_left: 0,
+      });
       expect((await api.get(`${V1}/users/${a.id}`).set(b.bearer).expect(200)).body).to.deep.equal(me.body);
-      expect((await api.get(`${V1}/users/me`).set(b.bearer).expect(200)).body).to.include({ id: b.id, username: b.username });
+      expect((await api.get(`${V1}/users/me`).set(b.bearer).expect(200)).body).to.include({
+        id: b.id,
+        username: b.username,
+      });
     });
   });
 
@@ -247,7 +353,9 @@ describe('AIDeer users', () => {
       const b = await signUp(api);
       const res = await api.get(`${V1}/users/${b.id}`).set(a.bearer).expect(200);
       expect(bodyOf<UserRead>(res).username).to.equal(b.username);
-      expect((await api.get(`${V1}/users/2147483000`).set(a.bearer).expect(404)).body).to.deep.equal({ detail: 'User not found' });
+      expect((await api.get(`${V1}/users/2147483000`).set(a.bearer).expect(404)).body).to.deep.equal({
+        detail: 'User not found',
+      });
       const bad = bodyOf<Invalid>(await api.get(`${V1}/users/abc`).set(a.bearer).expect(422));
       expect(bad.detail[0]).to.include({ type: 'int_parsing' });
       expect(bad.detail[0].loc).to.deep.equal(['path', 'user_id']);
@@ -261,7 +369,11 @@ describe('AIDeer users', () => {
       const name = uniqueName();
       const res = await api.put(`${V1}/users/${a.id}`).set(a.bearer).send({ username: name }).expect(200);
       expect(res.body).to.include({ username: name, nickname: 'Old', permission: 1 });
-      const cleared = await api.put(`${V1}/users/${a.id}`).set(a.bearer).send({ username: name, nickname: null, permission: 0 }).expect(200);
+      const cleared = await api
+        .put(`${V1}/users/${a.id}`)
+        .set(a.bearer)
+        .send({ username: name, nickname: null, permission: 0 })
+        .expect(200);
       expect(cleared.body).to.include({ nickname: null, permission: 0 });
     });
 
@@ -276,16 +388,27 @@ describe('AIDeer users', () => {
 
     it('when a user makes itself admin, then 403', async () => {
       const a = await signUp(api);
-      const res = await api.put(`${V1}/users/${a.id}`).set(a.bearer).send({ username: a.username, permission: 2 }).expect(403);
+      const res = await api
+        .put(`${V1}/users/${a.id}`)
+        .set(a.bearer)
+        .send({ username: a.username, permission: 2 })
+        .expect(403);
       expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot set user permission to admin' });
     });
 
     it('when the new name is taken, then 400 and nothing changes; an unknown id is 404', async () => {
       const a = await signUp(api, { nickname: 'Keep' });
       const b = await signUp(api);
-      const res = await api.put(`${V1}/users/${a.id}`).set(a.bearer).send({ username: b.username, nickname: 'Changed' }).expect(400);
+      const res = await api
+        .put(`${V1}/users/${a.id}`)
+        .set(a.bearer)
+        .send({ username: b.username, nickname: 'Changed' })
+        .expect(400);
       expect(res.body).to.deep.equal({ detail: 'Username already exists' });
-      expect((await api.get(`${V1}/users/${a.id}`).set(a.bearer).expect(200)).body).to.include({ username: a.username, nickname: 'Keep' });
+      expect((await api.get(`${V1}/users/${a.id}`).set(a.bearer).expect(200)).body).to.include({
+        username: a.username,
+        nickname: 'Keep',
+      });
       await api.put(`${V1}/users/2147483000`).set(a.bearer).send({ username: a.username }).expect(404);
     });
   });
@@ -293,17 +416,40 @@ describe('AIDeer users', () => {
   describe('updateMyPassword — PUT /users/me/password', () => {
     it('when the old password is right, then the new one logs in and the old one no longer does', async () => {
       const a = await signUp(api);
-      const res = await api.put(`${V1}/users/me/password`).set(a.bearer).send({ old_password: a.password, new_password: 'brand-new-pass' }).expect(200);
+      const res = await api
+        .put(`${V1}/users/me/password`)
+        .set(a.bearer)
+        .send({ old_password: a.password, new_password: 'brand-new-pass' })
+        .expect(200);
       expect(res.body).to.deep.equal({ message: 'Password updated successfully' });
       await logIn(api, a.username, 'brand-new-pass');
-      await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: a.username, password: a.password }).expect(401);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: a.username, password: a.password })
+        .expect(401);
     });
 
     it('when the old password is missing or wrong, then 400', async () => {
       const a = await signUp(api);
-      expect((await api.put(`${V1}/users/me/password`).set(a.bearer).send({ new_password: 'brand-new-pass' }).expect(400)).body).to.deep.equal({ detail: 'Old password is required' });
-      expect((await api.put(`${V1}/users/me/password`).set(a.bearer).send({ old_password: 'wrong-pass', new_password: 'brand-new-pass' }).expect(400)).body).to.deep.equal({ detail: 'Old password is incorrect' });
-      await api.put(`${V1}/users/me/password`).set(a.bearer).send({ old_password: a.password, new_password: '123' }).expect(422);
+      expect(
+        (await api.put(`${V1}/users/me/password`).set(a.bearer).send({ new_password: 'brand-new-pass' }).expect(400))
+          .body,
+      ).to.deep.equal({ detail: 'Old password is required' });
+      expect(
+        (
+          await api
+            .put(`${V1}/users/me/password`)
+            .set(a.bearer)
+            .send({ old_password: 'wrong-pass', new_password: 'brand-new-pass' })
+            .expect(400)
+        ).body,
+      ).to.deep.equal({ detail: 'Old password is incorrect' });
+      await api
+        .put(`${V1}/users/me/password`)
+        .set(a.bearer)
+        .send({ old_password: a.password, new_password: '123' })
+        .expect(422);
     });
 
     it('when a user without a password sets one, then no old password is needed', async () => {
@@ -319,10 +465,18 @@ describe('AIDeer users', () => {
       const admin = await signUpAdmin(api, server);
       const a = await signUp(api);
       await api.put(`${V1}/users/${a.id}/password`).set(a.bearer).send({ new_password: 'reset-pass' }).expect(403);
-      const res = await api.put(`${V1}/users/${a.id}/password`).set(admin.bearer).send({ new_password: 'reset-pass' }).expect(200);
+      const res = await api
+        .put(`${V1}/users/${a.id}/password`)
+        .set(admin.bearer)
+        .send({ new_password: 'reset-pass' })
+        .expect(200);
       expect(res.body).to.deep.equal({ message: 'Password updated successfully' });
       await logIn(api, a.username, 'reset-pass');
-      await api.put(`${V1}/users/2147483000/password`).set(admin.bearer).send({ new_password: 'reset-pass' }).expect(404);
+      await api
+        .put(`${V1}/users/2147483000/password`)
+        .set(admin.bearer)
+        .send({ new_password: 'reset-pass' })
+        .expect(404);
     });
   });
 
@@ -350,7 +504,9 @@ async function image(format: 'png' | 'jpeg' | 'webp', width: number, height: num
   const channels = 3;
   const pixels = Buffer.alloc(width * height * channels);
   for (let i = 0; i < pixels.length; i++) pixels[i] = noise ? Math.floor(Math.random() * 256) : (i * 7) % 256;
-  return sharp(pixels, { raw: { width, height, channels } }).toFormat(format, format === 'png' ? { compressionLevel: 0 } : {}).toBuffer();
+  return sharp(pixels, { raw: { width, height, channels } })
+    .toFormat(format, format === 'png' ? { compressionLevel: 0 } : {})
+    .toBuffer();
 }
 
 describe('AIDeer avatars', () => {
@@ -364,11 +520,15 @@ describe('AIDeer avatars', () => {
   /** The user's avatar path as GET /users/me shows it, and the image served there. */
   async function storedAvatar(user: AideerUser) {
     const avatar = await avatarOf(user);
-    const res = await api.get(avatar).buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    }).expect(200);
+    const res = await api
+      .get(avatar)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
     expect(res.headers['content-type']).to.equal('image/webp');
     return { avatar: avatar, meta: await sharp(res.body as Buffer).metadata() };
   }
@@ -387,7 +547,11 @@ describe('AIDeer avatars', () => {
     for (const [what, format, w, h, ew, eh] of cases) {
       it(`when ${what} (${w}×${h}) is uploaded, then a ${ew}×${eh} WebP is stored and served`, async () => {
         const a = await signUp(api);
-        const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image(format, w, h), `avatar.${format}`).expect(200);
+        const res = await api
+          .post(`${V1}/users/me/avatar`)
+          .set(a.bearer)
+          .attach('avatar_file', await image(format, w, h), `avatar.${format}`)
+          .expect(200);
         expect(res.body).to.deep.equal({ message: 'Avatar updated successfully' });
         const { avatar, meta } = await storedAvatar(a);
         expect(avatar).to.match(/^\/static\/avatars\/[0-9a-f]{64}\.webp$/);
@@ -398,7 +562,10 @@ describe('AIDeer avatars', () => {
     it('when a JPEG carries an EXIF rotation, then the avatar is stored upright', async () => {
       const a = await signUp(api);
       // 200×100 pixels, to be shown rotated a quarter turn (orientation 6): 100×200 upright
-      const rotated = await sharp(await image('jpeg', 200, 100)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+      const rotated = await sharp(await image('jpeg', 200, 100))
+        .withMetadata({ orientation: 6 })
+        .jpeg()
+        .toBuffer();
       await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', rotated, 'r.jpg').expect(200);
       expect((await storedAvatar(a)).meta).to.include({ width: 64, height: 128 });
     });
@@ -410,26 +577,48 @@ describe('AIDeer avatars', () => {
       await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', first, 'a.png').expect(200);
       await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', first, 'a.png').expect(200);
       const shared = await avatarOf(a);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 50, 100), 'b.png').expect(200);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', await image('png', 50, 100), 'b.png')
+        .expect(200);
       await api.get(shared).expect(200); // b still uses it
-      await api.post(`${V1}/users/me/avatar`).set(b.bearer).attach('avatar_file', await image('png', 70, 70), 'c.png').expect(200);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(b.bearer)
+        .attach('avatar_file', await image('png', 70, 70), 'c.png')
+        .expect(200);
       await api.get(shared).expect(404);
     });
 
     it('when the file is text or a truncated image, then 422 Invalid image file and the avatar is unchanged', async () => {
       const a = await signUp(api);
-      const text = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', Buffer.from('hello, not an image'), 'notes.txt').expect(422);
+      const text = await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', Buffer.from('hello, not an image'), 'notes.txt')
+        .expect(422);
       expect(text.body).to.deep.equal({ detail: 'Invalid image file' });
       const jpeg = await image('jpeg', 400, 400, true);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'cut.jpg').expect(422);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'cut.jpg')
+        .expect(422);
       const png = await image('png', 300, 300, true);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', png.subarray(0, Math.floor(png.length / 2)), 'cut.png').expect(422);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', png.subarray(0, Math.floor(png.length / 2)), 'cut.png')
+        .expect(422);
       expect(await avatarOf(a)).to.equal('/static/avatars/default.webp');
     });
 
     it('when the file field is missing, then 422 missing avatar_file', async () => {
       const a = await signUp(api);
-      const res = bodyOf<Invalid>(await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422));
+      const res = bodyOf<Invalid>(
+        await api.post(`${V1}/users/me/avatar`).set(a.bearer).field('other', 'x').expect(422),
+      );
       expect(res.detail[0]).to.include({ type: 'missing' });
       expect(res.detail[0].loc).to.deep.equal(['body', 'avatar_file']);
     });
@@ -438,7 +627,11 @@ describe('AIDeer avatars', () => {
       const a = await signUp(api);
       const big = await image('png', 1500, 1500, true);
       expect(big.length).to.be.greaterThan(6 * 1024 * 1024);
-      const res = await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', big, 'big.png').expect(413);
+      const res = await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', big, 'big.png')
+        .expect(413);
       expect(res.body).to.deep.equal({ detail: 'Request body too large' });
     });
   });
@@ -448,7 +641,11 @@ describe('AIDeer avatars', () => {
       const a = await signUp(api);
       const def = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
       expect(def.headers.location).to.equal(`${server.url}/static/avatars/default.webp`);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 64, 64), 'a.png').expect(200);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', await image('png', 64, 64), 'a.png')
+        .expect(200);
       const mine = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
       const avatar = await avatarOf(a);
       expect(mine.headers.location).to.equal(`${server.url}${avatar}`);
@@ -457,7 +654,12 @@ describe('AIDeer avatars', () => {
 
     it('when the Host header is not a plain host name, then the avatar redirect is relative rather than echoing it', async () => {
       const a = await signUp(api);
-      const res = await api.get(`${V1}/users/me/avatar`).set(a.bearer).set('Host', 'evil_host.example').redirects(0).expect(307);
+      const res = await api
+        .get(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .set('Host', 'evil_host.example')
+        .redirects(0)
+        .expect(307);
       expect(res.headers.location).to.equal('/static/avatars/default.webp');
     });
 
@@ -475,12 +677,16 @@ describe('AIDeer avatars', () => {
   });
 
   describe('getUserAvatar — GET /users/{user_id}/avatar', () => {
-    it('when a user asks for another user\'s avatar, then 307 to the same file the owner is sent to; an unknown id is 404', async () => {
+    it("when a user asks for another user's avatar, then 307 to the same file the owner is sent to; an unknown id is 404", async () => {
       const a = await signUp(api);
       const other = await signUp(api);
       const before = await api.get(`${V1}/users/${a.id}/avatar`).set(other.bearer).redirects(0).expect(307);
       expect(before.headers.location).to.equal(`${server.url}/static/avatars/default.webp`);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 64, 64), 'a.png').expect(200);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', await image('png', 64, 64), 'a.png')
+        .expect(200);
       const mine = await api.get(`${V1}/users/me/avatar`).set(a.bearer).redirects(0).expect(307);
       const theirs = await api.get(`${V1}/users/${a.id}/avatar`).set(other.bearer).redirects(0).expect(307);
       expect(theirs.headers.location).to.equal(mine.headers.location);
@@ -493,7 +699,11 @@ describe('AIDeer avatars', () => {
     it('when a user with an uploaded avatar is deleted, then the file goes too', async () => {
       const admin = await signUpAdmin(api, server);
       const a = await signUp(api);
-      await api.post(`${V1}/users/me/avatar`).set(a.bearer).attach('avatar_file', await image('png', 77, 33), 'own.png').expect(200);
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(a.bearer)
+        .attach('avatar_file', await image('png', 77, 33), 'own.png')
+        .expect(200);
       const avatar = await avatarOf(a);
       await api.get(avatar).expect(200);
       await api.delete(`${V1}/users/${a.id}`).set(admin.bearer).expect(200);
@@ -515,27 +725,43 @@ describe('AIDeer credits and redeem codes', () => {
   describe('redeemCredits — POST /users/me/credits', () => {
     it('when a user redeems a code, then the balance getMyCredits reports rises by its value with a record, and the code is used up', async () => {
       const code = uniqueName('c');
-      const created = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 120 }).expect(200);
+      const created = await api
+        .post(`${V1}/codes`)
+        .set(admin.bearer)
+        .send({ redeem_code: code, value: 120 })
+        .expect(200);
       expect(created.body).to.deep.equal({ redeem_code: code, value: 120 });
       const lookup = await api.get(`${V1}/codes/${code}`).expect(200);
       expect(lookup.body).to.deep.equal({ redeem_code: code, value: 120 });
       const a = await signUp(api);
-      const res = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code.toLowerCase() }).expect(200);
+      const res = await api
+        .post(`${V1}/users/me/credits`)
+        .set(a.bearer)
+        .send({ redeem_code: code.toLowerCase() })
+        .expect(200);
       expect(res.body).to.deep.equal({ message: 'Redeem 120 credits successfully' });
       const credits = bodyOf<Credits>(await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200));
       expect(credits.credits_left).to.equal(120);
       expect(credits.credit_records).to.have.length(1);
-      expect(credits.credit_records[0]).to.include({ user_id: a.id, amount: 120, description: `Add: Redeem credit, code: ${code.toUpperCase()}` });
+      expect(credits.credit_records[0]).to.include({
+        user_id: a.id,
+        amount: 120,
+        description: `Add: Redeem credit, code: ${code.toUpperCase()}`,
+      });
       const again = await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(422);
       expect(again.body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
-      expect((await api.get(`${V1}/codes/${code}`).expect(422)).body).to.deep.equal({ detail: `Invalid redeem code: ${code.toUpperCase()}` });
+      expect((await api.get(`${V1}/codes/${code}`).expect(422)).body).to.deep.equal({
+        detail: `Invalid redeem code: ${code.toUpperCase()}`,
+      });
     });
 
     it('when 50 redemptions of one code run at once, then exactly one succeeds and the balance rises once', async () => {
       const code = uniqueName('race');
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 7 }).expect(200);
       const a = await signUp(api);
-      const results = await Promise.all(Array.from({ length: 50 }, () => api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code })));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code })),
+      );
       expect(results.filter((r) => r.status === 200)).to.have.length(1);
       expect(results.filter((r) => r.status === 422)).to.have.length(49);
       const credits = bodyOf<Credits>(await api.get(`${V1}/users/me/credits`).set(a.bearer).expect(200));
@@ -546,7 +772,9 @@ describe('AIDeer credits and redeem codes', () => {
 
     it('when an unknown code is redeemed, then 422 with the code upper-cased; no code at all is 422 too', async () => {
       const a = await signUp(api);
-      expect((await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: 'nope-code' }).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
+      expect(
+        (await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: 'nope-code' }).expect(422)).body,
+      ).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
       await api.post(`${V1}/users/me/credits`).set(a.bearer).send({}).expect(422);
     });
 
@@ -566,14 +794,16 @@ describe('AIDeer credits and redeem codes', () => {
       const code = uniqueName('re');
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 1 }).expect(200);
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code.toUpperCase(), value: 9 }).expect(200);
-      expect(bodyOf<Ok<operations['readRedeemCode']>>(await api.get(`${V1}/codes/${code}`).expect(200)).value).to.equal(9);
+      expect(bodyOf<Ok<operations['readRedeemCode']>>(await api.get(`${V1}/codes/${code}`).expect(200)).value).to.equal(
+        9,
+      );
       const a = await signUp(api);
       await api.post(`${V1}/users/me/credits`).set(a.bearer).send({ redeem_code: code }).expect(200);
       const res = await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 5 }).expect(400);
       expect(res.body).to.deep.equal({ detail: 'Redeem code already used' });
     });
 
-    it('when a non-admin creates a code, then 403; an admin\'s code of value 0 is 422', async () => {
+    it("when a non-admin creates a code, then 403; an admin's code of value 0 is 422", async () => {
       const a = await signUp(api);
       await api.post(`${V1}/codes`).set(a.bearer).send({ redeem_code: 'X1', value: 3 }).expect(403);
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: 'X1', value: 0 }).expect(422);
@@ -582,7 +812,9 @@ describe('AIDeer credits and redeem codes', () => {
 
   describe('readRedeemCode — GET /codes/{code}', () => {
     it('when an unknown code is looked up, then 422 with the code upper-cased', async () => {
-      expect((await api.get(`${V1}/codes/nope-code`).expect(422)).body).to.deep.equal({ detail: 'Invalid redeem code: NOPE-CODE' });
+      expect((await api.get(`${V1}/codes/nope-code`).expect(422)).body).to.deep.equal({
+        detail: 'Invalid redeem code: NOPE-CODE',
+      });
     });
 
     it('when one address looks up codes faster than the limit, then 429 with Retry-After', async () => {
@@ -616,7 +848,10 @@ describe('AIDeer credits and redeem codes', () => {
       await api.post(`${V1}/codes`).set(admin.bearer).send({ redeem_code: code, value: 3 }).expect(200);
       await api.delete(`${V1}/codes/${code}`).set(a.bearer).expect(403);
       expect((await api.get(`${V1}/codes/${code}`).expect(200)).body).to.deep.equal({ redeem_code: code, value: 3 });
-      await api.delete(`${V1}/codes/${'x'.repeat(65)}`).set(admin.bearer).expect(422);
+      await api
+        .delete(`${V1}/codes/${'x'.repeat(65)}`)
+        .set(admin.bearer)
+        .expect(422);
     });
   });
 });
@@ -627,7 +862,11 @@ describe('AIDeer WeChat log-in and refresh', () => {
   let api: Client;
   before(async () => {
     wechat = await startFakeWeChat();
-    server = await startServer({ WECHAT_APPID: 'wx-test-app', WECHAT_SECRET: 'wx-test-secret', WECHAT_API_BASE_URL: wechat.url });
+    server = await startServer({
+      WECHAT_APPID: 'wx-test-app',
+      WECHAT_SECRET: 'wx-test-secret',
+      WECHAT_API_BASE_URL: wechat.url,
+    });
     api = client(server.url);
   });
   after(async () => {
@@ -638,7 +877,9 @@ describe('AIDeer WeChat log-in and refresh', () => {
   async function wechatLogin(openid: string, sessionKey: string) {
     const code = uniqueName('code');
     wechat.sessions.set(code, { openid, session_key: sessionKey });
-    return bodyOf<Ok<operations['wechatLogin']>>(await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200));
+    return bodyOf<Ok<operations['wechatLogin']>>(
+      await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200),
+    );
   }
 
   describe('wechatLogin — GET /session/wechat/token', () => {
@@ -646,11 +887,15 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       const tokens = await wechatLogin(openid, 'key-1');
       expect(tokens.token_type).to.equal('bearer');
-      const me = bodyOf<UserRead>(await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200));
+      const me = bodyOf<UserRead>(
+        await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${tokens.access_token}`).expect(200),
+      );
       expect(me.username).to.match(/^wechat_\d{8}$/);
       expect(me).to.include({ permission: 1, nickname: null, credits_left: 0 });
       const again = await wechatLogin(openid, 'key-2');
-      const me2 = bodyOf<UserRead>(await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200));
+      const me2 = bodyOf<UserRead>(
+        await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${again.access_token}`).expect(200),
+      );
       expect(me2.id).to.equal(me.id);
       const refreshClaims = jwt.decode(tokens.refresh_token, { json: true })!;
       expect(refreshClaims).to.include({ refresh: true, sub: String(me.id) });
@@ -687,8 +932,14 @@ describe('AIDeer WeChat log-in and refresh', () => {
     it('when WeChat is not configured or cannot be reached, then 500 saying so', async () => {
       const shared = await sharedServer();
       const res = await client(shared.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
-      expect(res.body).to.deep.equal({ detail: 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured' });
-      const nowhere = await startServer({ WECHAT_APPID: 'a', WECHAT_SECRET: 'b', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' });
+      expect(res.body).to.deep.equal({
+        detail: 'WeChat server error: WECHAT_APPID and WECHAT_SECRET are not configured',
+      });
+      const nowhere = await startServer({
+        WECHAT_APPID: 'a',
+        WECHAT_SECRET: 'b',
+        WECHAT_API_BASE_URL: 'http://127.0.0.1:9',
+      });
       try {
         const down = await client(nowhere.url).get(`${V1}/session/wechat/token`).query({ code: 'any' }).expect(500);
         expect(down.body).to.deep.equal({ detail: 'WeChat server error: unreachable' });
@@ -696,7 +947,6 @@ describe('AIDeer WeChat log-in and refresh', () => {
         await nowhere.close();
       }
     });
-
   });
 
   describe('wechatRefresh — GET /session/wechat/refresh', () => {
@@ -704,7 +954,12 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       await wechatLogin(openid, 'old-key');
       const tokens = await wechatLogin(openid, 'new-key'); // the stored key must follow the latest log-in
-      const res = bodyOf<Ok<operations['wechatRefresh']>>(await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(200));
+      const res = bodyOf<Ok<operations['wechatRefresh']>>(
+        await api
+          .get(`${V1}/session/wechat/refresh`)
+          .set('Authorization', `Bearer ${tokens.refresh_token}`)
+          .expect(200),
+      );
       expect(res.refresh_token).to.equal(tokens.refresh_token);
       expect(res.token_type).to.equal('bearer');
       await api.get(`${V1}/users/me`).set('Authorization', `Bearer ${res.access_token}`).expect(200);
@@ -728,7 +983,10 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       const tokens = await wechatLogin(openid, 'k');
       wechat.checkErrcode.set(openid, 87009);
-      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(401);
+      const res = await api
+        .get(`${V1}/session/wechat/refresh`)
+        .set('Authorization', `Bearer ${tokens.refresh_token}`)
+        .expect(401);
       expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
     });
 
@@ -736,20 +994,29 @@ describe('AIDeer WeChat log-in and refresh', () => {
       const openid = uniqueName('openid');
       const tokens = await wechatLogin(openid, 'k');
       wechat.checkErrcode.set(openid, 45011);
-      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.refresh_token}`).expect(500);
+      const res = await api
+        .get(`${V1}/session/wechat/refresh`)
+        .set('Authorization', `Bearer ${tokens.refresh_token}`)
+        .expect(500);
       expect(bodyOf<Detail>(res).detail).to.match(/^WeChat server error: 45011/);
     });
 
     it('when an access token is sent to refresh, then 400 Refresh token required; no token is 401', async () => {
       const tokens = await wechatLogin(uniqueName('openid'), 'k');
-      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${tokens.access_token}`).expect(400);
+      const res = await api
+        .get(`${V1}/session/wechat/refresh`)
+        .set('Authorization', `Bearer ${tokens.access_token}`)
+        .expect(400);
       expect(res.body).to.deep.equal({ detail: 'Could not validate credentials: Refresh token required' });
       await api.get(`${V1}/session/wechat/refresh`).expect(401);
     });
 
     it('when a password user presents a (minted) refresh token, then 401 Wechat session expired', async () => {
       const user = await signUp(api);
-      const res = await api.get(`${V1}/session/wechat/refresh`).set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`).expect(401);
+      const res = await api
+        .get(`${V1}/session/wechat/refresh`)
+        .set('Authorization', `Bearer ${mintToken({ sub: String(user.id), refresh: true })}`)
+        .expect(401);
       expect(res.body).to.deep.equal({ detail: 'Wechat session expired' });
     });
   });
@@ -759,7 +1026,8 @@ describe('AIDeer utils', () => {
   it('when DEBUG is off, then initDatabase, createAdmin and dropDatabase (GET /utils/init, /utils/admin, /utils/drop) are 404', async () => {
     const server = await sharedServer();
     const api = client(server.url);
-    for (const name of ['init', 'admin', 'drop']) expect((await api.get(`${V1}/utils/${name}`).expect(404)).body).to.deep.equal({ detail: 'Not Found' });
+    for (const name of ['init', 'admin', 'drop'])
+      expect((await api.get(`${V1}/utils/${name}`).expect(404)).body).to.deep.equal({ detail: 'Not Found' });
   });
 
   it('when DEBUG is on, then initDatabase is idempotent, createAdmin creates the configured admin once, and dropDatabase empties every AIDeer table', async () => {
@@ -770,9 +1038,15 @@ describe('AIDeer utils', () => {
       await api.get(`${V1}/utils/init`).expect(200);
       const admin = await api.get(`${V1}/utils/admin`).expect(200);
       expect(admin.body).to.include({ username: 'root-admin', permission: 2 });
-      expect((await api.get(`${V1}/utils/admin`).expect(400)).body).to.deep.equal({ detail: 'Admin user already exists' });
+      expect((await api.get(`${V1}/utils/admin`).expect(400)).body).to.deep.equal({
+        detail: 'Admin user already exists',
+      });
       const token = await logIn(api, 'root-admin', 'admin-pass');
-      await api.post(`${V1}/codes`).set('Authorization', `Bearer ${token}`).send({ redeem_code: 'DROPME', value: 1 }).expect(200);
+      await api
+        .post(`${V1}/codes`)
+        .set('Authorization', `Bearer ${token}`)
+        .send({ redeem_code: 'DROPME', value: 1 })
+        .expect(200);
       expect((await api.get(`${V1}/utils/drop`).expect(200)).body).to.deep.equal({ message: 'Database dropped' });
       // Ids are not reused after a drop: a token of a dropped user never becomes someone else's.
       await api.get(`${V1}/utils/admin`).expect(200);

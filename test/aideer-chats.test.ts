@@ -39,24 +39,55 @@ function headersOf(p: People, caller: Caller): Record<string, string> {
 }
 
 /** A preset of `owner`; a public one is made public by an admin, since only admins may. */
-async function makePreset(api: Client, owner: AideerUser, visibility: Visibility, admin?: AideerUser, fields: Record<string, unknown> = {}): Promise<PresetRead> {
-  const body = { title: uniqueName('preset').slice(0, 50), messages: [SYSTEM], ...fields, visibility: visibility === 'public' ? 'private' : visibility };
+async function makePreset(
+  api: Client,
+  owner: AideerUser,
+  visibility: Visibility,
+  admin?: AideerUser,
+  fields: Record<string, unknown> = {},
+): Promise<PresetRead> {
+  const body = {
+    title: uniqueName('preset').slice(0, 50),
+    messages: [SYSTEM],
+    ...fields,
+    visibility: visibility === 'public' ? 'private' : visibility,
+  };
   const created = await api.post(`${V1}/presets`).set(owner.bearer).send(body).expect(200);
   if (visibility !== 'public') return bodyOf<PresetRead>(created);
-  const made = await api.put(`${V1}/presets/${bodyOf<PresetRead>(created).id}`).set(admin!.bearer).send({ ...body, visibility: 'public' }).expect(200);
+  const made = await api
+    .put(`${V1}/presets/${bodyOf<PresetRead>(created).id}`)
+    .set(admin!.bearer)
+    .send({ ...body, visibility: 'public' })
+    .expect(200);
   expect(bodyOf<PresetRead>(made).owner_id).to.equal(owner.id);
   return bodyOf<PresetRead>(made);
 }
 
-async function makeChat(api: Client, owner: AideerUser, presetId: string, visibility: 'private' | 'shared' = 'private', messages: object[] = [{ role: 'user', type: 'text', content: 'Hello' }]): Promise<ChatRead> {
-  return bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: presetId, title: uniqueName('chat').slice(0, 50), visibility, messages }).expect(200));
+async function makeChat(
+  api: Client,
+  owner: AideerUser,
+  presetId: string,
+  visibility: 'private' | 'shared' = 'private',
+  messages: object[] = [{ role: 'user', type: 'text', content: 'Hello' }],
+): Promise<ChatRead> {
+  return bodyOf<ChatRead>(
+    await api
+      .post(`${V1}/chats`)
+      .set(owner.bearer)
+      .send({ preset_id: presetId, title: uniqueName('chat').slice(0, 50), visibility, messages })
+      .expect(200),
+  );
 }
 
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
 
 /** Titles of the newest presets or chats the user sees: a row just stored would be among them. */
 async function newestTitles(api: Client, user: AideerUser, kind: 'presets' | 'chats'): Promise<string[]> {
-  const res = await api.get(`${V1}/${kind}`).set(user.bearer).query({ order_by: 'create_time', order: 'desc', limit: 100 }).expect(200);
+  const res = await api
+    .get(`${V1}/${kind}`)
+    .set(user.bearer)
+    .query({ order_by: 'create_time', order: 'desc', limit: 100 })
+    .expect(200);
   return bodyOf<(PresetRead | ChatRead)[]>(res).map((row: { title: string }) => row.title);
 }
 
@@ -79,7 +110,11 @@ describe('AIDeer presets: access for each caller and visibility', () => {
   // Each PUT keeps the preset's visibility: changing it to public is tested on its own.
   const update: Record<Caller, Record<Visibility, [number, string?]>> = {
     anonymous: { private: [401], unlisted: [401], public: [401] },
-    owner: { private: [200], unlisted: [200], public: [403, 'Insufficient permissions: You cannot update public presets'] },
+    owner: {
+      private: [200],
+      unlisted: [200],
+      public: [403, 'Insufficient permissions: You cannot update public presets'],
+    },
     other: {
       private: [403, "Insufficient permissions: You cannot update other users' presets"],
       unlisted: [403, "Insufficient permissions: You cannot update other users' presets"],
@@ -89,7 +124,11 @@ describe('AIDeer presets: access for each caller and visibility', () => {
   };
   const remove: Record<Caller, Record<Visibility, [number, string?]>> = {
     anonymous: { private: [401], unlisted: [401], public: [401] },
-    owner: { private: [200], unlisted: [200], public: [403, 'Insufficient permissions: You cannot delete public presets'] },
+    owner: {
+      private: [200],
+      unlisted: [200],
+      public: [403, 'Insufficient permissions: You cannot delete public presets'],
+    },
     other: {
       private: [403, "Insufficient permissions: You cannot delete other users' presets"],
       unlisted: [403, "Insufficient permissions: You cannot delete other users' presets"],
@@ -103,9 +142,15 @@ describe('AIDeer presets: access for each caller and visibility', () => {
       for (const visibility of ['private', 'unlisted', 'public'] as const) {
         it(`when the ${caller} reads a ${visibility} preset, then ${read[caller][visibility]}`, async () => {
           const preset = await makePreset(api, p.owner, visibility, p.admin);
-          const res = await api.get(`${V1}/presets/${preset.id}`).set(headersOf(p, caller)).expect(read[caller][visibility]);
+          const res = await api
+            .get(`${V1}/presets/${preset.id}`)
+            .set(headersOf(p, caller))
+            .expect(read[caller][visibility]);
           if (res.status === 200) expect(res.body).to.deep.equal(preset);
-          if (res.status === 403) expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this preset' });
+          if (res.status === 403)
+            expect(res.body).to.deep.equal({
+              detail: 'Insufficient permissions: You do not have access to this preset',
+            });
         });
       }
     }
@@ -118,7 +163,11 @@ describe('AIDeer presets: access for each caller and visibility', () => {
         it(`when the ${caller} replaces a ${visibility} preset, then ${updateStatus}${updateDetail ? ` ${updateDetail}` : ''}`, async () => {
           const preset = await makePreset(api, p.owner, visibility, p.admin);
           const body = { title: 'Replaced', visibility, messages: [] };
-          const res = await api.put(`${V1}/presets/${preset.id}`).set(headersOf(p, caller)).send(body).expect(updateStatus);
+          const res = await api
+            .put(`${V1}/presets/${preset.id}`)
+            .set(headersOf(p, caller))
+            .send(body)
+            .expect(updateStatus);
           if (updateDetail) expect(res.body).to.deep.equal({ detail: updateDetail });
           const now = await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200);
           if (updateStatus === 200) {
@@ -133,14 +182,22 @@ describe('AIDeer presets: access for each caller and visibility', () => {
       const preset = await makePreset(api, p.owner, 'private');
       const body = { title: preset.title, visibility: 'public', messages: [] };
       const res = await api.put(`${V1}/presets/${preset.id}`).set(p.owner.bearer).send(body).expect(403);
-      expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot set preset visibility to public' });
-      expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).visibility).to.equal('private');
+      expect(res.body).to.deep.equal({
+        detail: 'Insufficient permissions: You cannot set preset visibility to public',
+      });
+      expect(
+        bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).visibility,
+      ).to.equal('private');
       await api.put(`${V1}/presets/${preset.id}`).set(p.admin.bearer).send(body).expect(200);
     });
 
-    it('when a non-owner replaces another user\'s public preset, then the check for the owner comes first', async () => {
+    it("when a non-owner replaces another user's public preset, then the check for the owner comes first", async () => {
       const preset = await makePreset(api, p.admin, 'public', p.admin);
-      const res = await api.put(`${V1}/presets/${preset.id}`).set(p.other.bearer).send({ title: 'x', visibility: 'public', messages: [] }).expect(403);
+      const res = await api
+        .put(`${V1}/presets/${preset.id}`)
+        .set(p.other.bearer)
+        .send({ title: 'x', visibility: 'public', messages: [] })
+        .expect(403);
       expect(bodyOf<Detail>(res).detail).to.equal("Insufficient permissions: You cannot update other users' presets");
     });
   });
@@ -171,20 +228,43 @@ describe('AIDeer presets: access for each caller and visibility', () => {
       ['admin', 'public', 200],
     ] as const) {
       it(`when the ${caller === 'owner' ? 'user' : caller} creates a ${visibility} preset, then ${status}`, async () => {
-        const res = await api.post(`${V1}/presets`).set(headersOf(p, caller)).send({ title: 'New', visibility, messages: [] }).expect(status);
-        if (status === 403) expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot create public presets' });
+        const res = await api
+          .post(`${V1}/presets`)
+          .set(headersOf(p, caller))
+          .send({ title: 'New', visibility, messages: [] })
+          .expect(status);
+        if (status === 403)
+          expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You cannot create public presets' });
         if (status === 200) {
-          expect(res.body).to.include({ title: 'New', visibility, owner_id: p[caller].id, description: null, type: 'chat_generation' });
-          await api.get(`${V1}/presets/${bodyOf<PresetRead>(res).id}`).set(p[caller].bearer).expect(200);
+          expect(res.body).to.include({
+            title: 'New',
+            visibility,
+            owner_id: p[caller].id,
+            description: null,
+            type: 'chat_generation',
+          });
+          await api
+            .get(`${V1}/presets/${bodyOf<PresetRead>(res).id}`)
+            .set(p[caller].bearer)
+            .expect(200);
         }
       });
     }
   });
 
-  for (const [op, operationId] of [['read', 'readPreset'], ['replace', 'updatePreset'], ['delete', 'deletePreset']] as const) {
+  for (const [op, operationId] of [
+    ['read', 'readPreset'],
+    ['replace', 'updatePreset'],
+    ['delete', 'deletePreset'],
+  ] as const) {
     it(`when a preset that does not exist is ${op === 'read' ? 'read' : op === 'replace' ? 'replaced' : 'deleted'} (${operationId}), then 404 Preset not found`, async () => {
       const id = crypto.randomUUID();
-      const req = op === 'read' ? api.get(`${V1}/presets/${id}`) : op === 'replace' ? api.put(`${V1}/presets/${id}`).send({ title: 'x', messages: [] }) : api.delete(`${V1}/presets/${id}`);
+      const req =
+        op === 'read'
+          ? api.get(`${V1}/presets/${id}`)
+          : op === 'replace'
+            ? api.put(`${V1}/presets/${id}`).send({ title: 'x', messages: [] })
+            : api.delete(`${V1}/presets/${id}`);
       const res = await req.set(p.admin.bearer).expect(404);
       expect(res.body).to.deep.equal({ detail: 'Preset not found' });
     });
@@ -192,8 +272,14 @@ describe('AIDeer presets: access for each caller and visibility', () => {
 
   it('when a preset id is sent in upper case, then readPreset, updatePreset and deletePreset take it for the same preset', async () => {
     const preset = await makePreset(api, p.owner, 'private');
-    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id).to.equal(preset.id);
-    const replaced = await api.put(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).send({ title: 'Upper', messages: [] }).expect(200);
+    expect(
+      bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id,
+    ).to.equal(preset.id);
+    const replaced = await api
+      .put(`${V1}/presets/${preset.id.toUpperCase()}`)
+      .set(p.owner.bearer)
+      .send({ title: 'Upper', messages: [] })
+      .expect(200);
     expect(replaced.body).to.include({ id: preset.id, title: 'Upper' });
     await api.delete(`${V1}/presets/${preset.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
     await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(404);
@@ -201,7 +287,10 @@ describe('AIDeer presets: access for each caller and visibility', () => {
 
   it('when a preset id is sent as urn:uuid:<id> to readPreset or deletePreset, then 422 uuid_parsing and the preset is untouched', async () => {
     const preset = await makePreset(api, p.owner, 'private');
-    for (const req of [api.get(`${V1}/presets/urn:uuid:${preset.id}`), api.delete(`${V1}/presets/urn:uuid:${preset.id}`)]) {
+    for (const req of [
+      api.get(`${V1}/presets/urn:uuid:${preset.id}`),
+      api.delete(`${V1}/presets/urn:uuid:${preset.id}`),
+    ]) {
       const res = bodyOf<Invalid>(await req.set(p.owner.bearer).expect(422));
       expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${preset.id}` });
       expect(res.detail[0].loc).to.deep.equal(['path', 'preset_id']);
@@ -220,11 +309,26 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
     user = await signUp(api);
   });
 
-  const DEFAULTS = { model: 'deepseek-chat', max_tokens: 1500, top_p: 0.5, top_k: null, repetition_penalty: 1.1, frequency_penalty: 0, presence_penalty: 0, temperature: 0.85 };
+  const DEFAULTS = {
+    model: 'deepseek-chat',
+    max_tokens: 1500,
+    top_p: 0.5,
+    top_k: null,
+    repetition_penalty: 1.1,
+    frequency_penalty: 0,
+    presence_penalty: 0,
+    temperature: 0.85,
+  };
 
   it('when parameters are omitted or empty, then every default is stored, with one seed shared by the whole process', async () => {
-    const omitted = bodyOf<PresetRead>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'No parameters', messages: [] }).expect(200));
-    const empty = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Empty parameters', messages: [], parameters: {} }).expect(200);
+    const omitted = bodyOf<PresetRead>(
+      await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'No parameters', messages: [] }).expect(200),
+    );
+    const empty = await api
+      .post(`${V1}/presets`)
+      .set(user.bearer)
+      .send({ title: 'Empty parameters', messages: [], parameters: {} })
+      .expect(200);
     const { seed, ...rest } = omitted.parameters;
     expect(rest).to.deep.equal(DEFAULTS);
     expect(seed).to.be.a('number').within(0, Number.MAX_SAFE_INTEGER);
@@ -234,8 +338,21 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
   });
 
   it('when some parameters are given, then they are kept, the rest take their defaults and unknown ones are dropped', async () => {
-    const parameters = { model: 'qwen-max', seed: 42, max_tokens: 2000, top_p: 0.99, top_k: 100, temperature: 0, frequency_penalty: -2, presence_penalty: 2 };
-    const res = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Tuned', messages: [], parameters: { ...parameters, unknown: 'x' } }).expect(200);
+    const parameters = {
+      model: 'qwen-max',
+      seed: 42,
+      max_tokens: 2000,
+      top_p: 0.99,
+      top_k: 100,
+      temperature: 0,
+      frequency_penalty: -2,
+      presence_penalty: 2,
+    };
+    const res = await api
+      .post(`${V1}/presets`)
+      .set(user.bearer)
+      .send({ title: 'Tuned', messages: [], parameters: { ...parameters, unknown: 'x' } })
+      .expect(200);
     expect(bodyOf<PresetRead>(res).parameters).to.deep.equal({ ...DEFAULTS, ...parameters });
   });
 
@@ -258,7 +375,9 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
   for (const [what, parameters, type] of outOfBounds) {
     it(`when a preset is saved with ${what}, then 422 ${type} and nothing is stored`, async () => {
       const title = uniqueName('bad');
-      const res = bodyOf<Invalid>(await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages: [], parameters }).expect(422));
+      const res = bodyOf<Invalid>(
+        await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages: [], parameters }).expect(422),
+      );
       const field = Object.keys(parameters)[0];
       expect(res.detail[0]).to.include({ type });
       expect(res.detail[0].loc).to.deep.equal(['body', 'parameters', field]);
@@ -266,16 +385,28 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
     });
   }
 
-  it('when a preset body breaks the schema, then 422 with FastAPI\'s items', async () => {
+  it("when a preset body breaks the schema, then 422 with FastAPI's items", async () => {
     const missing = await api.post(`${V1}/presets`).set(user.bearer).send({ messages: [] }).expect(422);
     expect(bodyOf<Invalid>(missing).detail[0]).to.include({ type: 'missing', msg: 'Field required' });
     expect(bodyOf<Invalid>(missing).detail[0].loc).to.deep.equal(['body', 'title']);
-    const long = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'x'.repeat(51), messages: [] }).expect(422);
+    const long = await api
+      .post(`${V1}/presets`)
+      .set(user.bearer)
+      .send({ title: 'x'.repeat(51), messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(long).detail[0]).to.include({ type: 'string_too_long' });
-    const badType = await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'x', type: 'video', messages: [] }).expect(422);
+    const badType = await api
+      .post(`${V1}/presets`)
+      .set(user.bearer)
+      .send({ title: 'x', type: 'video', messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(badType).detail[0].loc).to.deep.equal(['body', 'type']);
     const preset = await makePreset(api, user, 'private');
-    const put = await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'x', messages: [{ role: 'robot', type: 'text', content: 'hi' }] }).expect(422);
+    const put = await api
+      .put(`${V1}/presets/${preset.id}`)
+      .set(user.bearer)
+      .send({ title: 'x', messages: [{ role: 'robot', type: 'text', content: 'hi' }] })
+      .expect(422);
     expect(bodyOf<Invalid>(put).detail[0].loc).to.deep.equal(['body', 'messages', 0, 'role']);
   });
 
@@ -287,13 +418,34 @@ describe('AIDeer presets: parameters (createPreset — POST /presets) and full r
       messages: [SYSTEM, { role: 'user', type: 'text', content: 'one' }],
     });
     await sleep(5);
-    const replaced = bodyOf<PresetRead>(await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title: 'Bare', messages: [{ role: 'assistant', type: 'image', content: 'https://example.com/a.png' }] }).expect(200));
-    expect(replaced).to.include({ id: preset.id, title: 'Bare', description: null, type: 'chat_generation', visibility: 'private', owner_id: user.id, create_time: preset.create_time });
+    const replaced = bodyOf<PresetRead>(
+      await api
+        .put(`${V1}/presets/${preset.id}`)
+        .set(user.bearer)
+        .send({ title: 'Bare', messages: [{ role: 'assistant', type: 'image', content: 'https://example.com/a.png' }] })
+        .expect(200),
+    );
+    expect(replaced).to.include({
+      id: preset.id,
+      title: 'Bare',
+      description: null,
+      type: 'chat_generation',
+      visibility: 'private',
+      owner_id: user.id,
+      create_time: preset.create_time,
+    });
     expect(replaced.parameters).to.deep.equal({ ...DEFAULTS, seed: replaced.parameters.seed });
     expect(replaced.messages).to.have.length(1);
-    expect(replaced.messages[0]).to.include({ role: 'assistant', type: 'image', content: 'https://example.com/a.png', visibility: true });
+    expect(replaced.messages[0]).to.include({
+      role: 'assistant',
+      type: 'image',
+      content: 'https://example.com/a.png',
+      visibility: true,
+    });
     expect(Date.parse(replaced.update_time)).to.be.greaterThan(Date.parse(preset.update_time));
-    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(replaced.messages);
+    expect(
+      bodyOf<PresetRead>(await api.get(`${V1}/presets/${preset.id}`).set(user.bearer).expect(200)).messages,
+    ).to.deep.equal(replaced.messages);
   });
 });
 
@@ -311,7 +463,13 @@ describe('AIDeer chats: access for each caller and visibility', () => {
 
   const MESSAGES = [
     { role: 'user', type: 'text', content: 'Plan a trip.', create_time: '2024-05-09T10:29:30.123Z' },
-    { role: 'assistant', type: 'text', content: 'Day 1: the lake.', visibility: false, create_time: '2024-05-09T10:29:41.508Z' },
+    {
+      role: 'assistant',
+      type: 'text',
+      content: 'Day 1: the lake.',
+      visibility: false,
+      create_time: '2024-05-09T10:29:41.508Z',
+    },
   ];
 
   describe('readChat — GET /chats/{chat_id}', () => {
@@ -322,13 +480,19 @@ describe('AIDeer chats: access for each caller and visibility', () => {
         it(`when the ${caller} reads a ${visibility} chat, then ${readStatus}${fork ? ' with a new private copy of their own' : ''}`, async () => {
           const chat = await makeChat(api, p.owner, preset.id, visibility, MESSAGES);
           const res = await api.get(`${V1}/chats/${chat.id}`).set(headersOf(p, caller)).expect(readStatus);
-          if (readStatus === 403) expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
+          if (readStatus === 403)
+            expect(res.body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
           if (readStatus === 200 && !fork) expect(res.body).to.deep.equal(chat);
           if (fork) {
             const reader = p[caller as 'other' | 'admin'];
             const copy = bodyOf<ChatRead>(res);
             expect(copy.id).to.not.equal(chat.id);
-            expect(copy).to.include({ owner_id: reader.id, visibility: 'private', title: chat.title, preset_id: preset.id });
+            expect(copy).to.include({
+              owner_id: reader.id,
+              visibility: 'private',
+              title: chat.title,
+              preset_id: preset.id,
+            });
             expect(copy.messages).to.deep.equal(chat.messages);
             // Each read makes another copy; the original is untouched.
             const again = await api.get(`${V1}/chats/${chat.id}`).set(reader.bearer).expect(200);
@@ -347,8 +511,13 @@ describe('AIDeer chats: access for each caller and visibility', () => {
         const writeStatus = caller === 'anonymous' ? 401 : caller === 'other' ? 403 : 200;
         it(`when the ${caller} replaces a ${visibility} chat, then ${writeStatus}`, async () => {
           const chat = await makeChat(api, p.owner, preset.id, visibility, MESSAGES);
-          const res = await api.put(`${V1}/chats/${chat.id}`).set(headersOf(p, caller)).send({ preset_id: preset.id, title: 'Renamed', messages: [] }).expect(writeStatus);
-          if (writeStatus === 403) expect(res.body).to.deep.equal({ detail: "Insufficient permissions: You cannot update other user's chat" });
+          const res = await api
+            .put(`${V1}/chats/${chat.id}`)
+            .set(headersOf(p, caller))
+            .send({ preset_id: preset.id, title: 'Renamed', messages: [] })
+            .expect(writeStatus);
+          if (writeStatus === 403)
+            expect(res.body).to.deep.equal({ detail: "Insufficient permissions: You cannot update other user's chat" });
           const now = bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200));
           if (writeStatus === 200) {
             expect(res.body).to.include({ id: chat.id, owner_id: p.owner.id, title: 'Renamed', visibility });
@@ -360,12 +529,24 @@ describe('AIDeer chats: access for each caller and visibility', () => {
     }
 
     it('when a chat is replaced, then the preset is checked before the chat, then the chat, then the caller', async () => {
-      const missingPreset = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.other.bearer).send({ preset_id: crypto.randomUUID(), title: 'x', messages: [] }).expect(400);
+      const missingPreset = await api
+        .put(`${V1}/chats/${crypto.randomUUID()}`)
+        .set(p.other.bearer)
+        .send({ preset_id: crypto.randomUUID(), title: 'x', messages: [] })
+        .expect(400);
       expect(missingPreset.body).to.deep.equal({ detail: 'Preset not found' });
-      const missingChat = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.other.bearer).send({ preset_id: preset.id, title: 'x', messages: [] }).expect(404);
+      const missingChat = await api
+        .put(`${V1}/chats/${crypto.randomUUID()}`)
+        .set(p.other.bearer)
+        .send({ preset_id: preset.id, title: 'x', messages: [] })
+        .expect(404);
       expect(missingChat.body).to.deep.equal({ detail: 'Chat not found' });
       const chat = await makeChat(api, p.owner, preset.id);
-      const bothWrong = await api.put(`${V1}/chats/${chat.id}`).set(p.other.bearer).send({ preset_id: crypto.randomUUID(), title: 'x', messages: [] }).expect(400);
+      const bothWrong = await api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(p.other.bearer)
+        .send({ preset_id: crypto.randomUUID(), title: 'x', messages: [] })
+        .expect(400);
       expect(bothWrong.body).to.deep.equal({ detail: 'Preset not found' });
     });
 
@@ -373,10 +554,23 @@ describe('AIDeer chats: access for each caller and visibility', () => {
       const chat = await makeChat(api, p.owner, preset.id, 'shared');
       const other = await makePreset(api, p.other, 'private');
       await new Promise((r) => setTimeout(r, 5));
-      const kept = await api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: other.id, title: 'Kept', messages: MESSAGES }).expect(200);
-      expect(kept.body).to.include({ visibility: 'shared', preset_id: other.id, title: 'Kept', create_time: chat.create_time });
+      const kept = await api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(p.owner.bearer)
+        .send({ preset_id: other.id, title: 'Kept', messages: MESSAGES })
+        .expect(200);
+      expect(kept.body).to.include({
+        visibility: 'shared',
+        preset_id: other.id,
+        title: 'Kept',
+        create_time: chat.create_time,
+      });
       expect(Date.parse(bodyOf<ChatRead>(kept).update_time)).to.be.greaterThan(Date.parse(chat.update_time));
-      const changed = await api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'Changed', visibility: 'private', messages: [] }).expect(200);
+      const changed = await api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(p.owner.bearer)
+        .send({ preset_id: preset.id, title: 'Changed', visibility: 'private', messages: [] })
+        .expect(200);
       expect(bodyOf<ChatRead>(changed).visibility).to.equal('private');
       await api.get(`${V1}/chats/${chat.id}`).set(p.other.bearer).expect(403);
     });
@@ -389,7 +583,8 @@ describe('AIDeer chats: access for each caller and visibility', () => {
         it(`when the ${caller} deletes a ${visibility} chat, then ${writeStatus}`, async () => {
           const chat = await makeChat(api, p.owner, preset.id, visibility, MESSAGES);
           const res = await api.delete(`${V1}/chats/${chat.id}`).set(headersOf(p, caller)).expect(writeStatus);
-          if (writeStatus === 403) expect(res.body).to.deep.equal({ detail: "Insufficient permissions: You cannot delete other user's chat" });
+          if (writeStatus === 403)
+            expect(res.body).to.deep.equal({ detail: "Insufficient permissions: You cannot delete other user's chat" });
           if (writeStatus === 200) {
             expect(res.body).to.deep.equal({ message: 'Chat deleted successfully' });
             await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(404);
@@ -406,14 +601,29 @@ describe('AIDeer chats: access for each caller and visibility', () => {
         const status = caller === 'anonymous' ? 401 : 200;
         it(`when the ${caller} creates a chat on the owner's ${visibility} preset, then ${status}${status === 200 ? ' (presets are not checked, as the original)' : ''}`, async () => {
           const base = await makePreset(api, p.owner, visibility, p.admin);
-          const res = await api.post(`${V1}/chats`).set(headersOf(p, caller)).send({ preset_id: base.id, title: 'On it', messages: [] }).expect(status);
-          if (status === 200) expect(res.body).to.include({ owner_id: p[caller as 'owner' | 'other' | 'admin'].id, preset_id: base.id, visibility: 'private' });
+          const res = await api
+            .post(`${V1}/chats`)
+            .set(headersOf(p, caller))
+            .send({ preset_id: base.id, title: 'On it', messages: [] })
+            .expect(status);
+          if (status === 200)
+            expect(res.body).to.include({
+              owner_id: p[caller as 'owner' | 'other' | 'admin'].id,
+              preset_id: base.id,
+              visibility: 'private',
+            });
         });
       }
     }
 
     it('when a chat is created without a visibility, then it is private; anonymous gets 401', async () => {
-      const res = bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'T', messages: [] }).expect(200));
+      const res = bodyOf<ChatRead>(
+        await api
+          .post(`${V1}/chats`)
+          .set(p.owner.bearer)
+          .send({ preset_id: preset.id, title: 'T', messages: [] })
+          .expect(200),
+      );
       expect(res.visibility).to.equal('private');
       expect(res.create_time).to.equal(res.update_time);
       await api.post(`${V1}/chats`).send({ preset_id: preset.id, title: 'T', messages: [] }).expect(401);
@@ -421,47 +631,92 @@ describe('AIDeer chats: access for each caller and visibility', () => {
 
     it('when a chat names a preset that does not exist, then 400 Preset not found (not 404) and nothing is stored', async () => {
       const title = uniqueName('orphan');
-      const res = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: crypto.randomUUID(), title, messages: [] }).expect(400);
+      const res = await api
+        .post(`${V1}/chats`)
+        .set(p.owner.bearer)
+        .send({ preset_id: crypto.randomUUID(), title, messages: [] })
+        .expect(400);
       expect(res.body).to.deep.equal({ detail: 'Preset not found' });
       expect(await newestTitles(api, p.owner, 'chats')).to.not.include(title);
     });
   });
 
-  for (const [op, operationId] of [['read', 'readChat'], ['delete', 'deleteChat']] as const) {
+  for (const [op, operationId] of [
+    ['read', 'readChat'],
+    ['delete', 'deleteChat'],
+  ] as const) {
     it(`when a chat that does not exist is ${op === 'read' ? 'read' : 'deleted'} (${operationId}), then 404 Chat not found`, async () => {
-      const res = await (op === 'read' ? api.get(`${V1}/chats/${crypto.randomUUID()}`) : api.delete(`${V1}/chats/${crypto.randomUUID()}`)).set(p.admin.bearer).expect(404);
+      const res = await (
+        op === 'read' ? api.get(`${V1}/chats/${crypto.randomUUID()}`) : api.delete(`${V1}/chats/${crypto.randomUUID()}`)
+      )
+        .set(p.admin.bearer)
+        .expect(404);
       expect(res.body).to.deep.equal({ detail: 'Chat not found' });
     });
   }
 
-  it('when a chat body breaks the schema of createChat or updateChat, then 422 with FastAPI\'s items and nothing is stored', async () => {
-    const missing = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id, messages: [] }).expect(422);
+  it("when a chat body breaks the schema of createChat or updateChat, then 422 with FastAPI's items and nothing is stored", async () => {
+    const missing = await api
+      .post(`${V1}/chats`)
+      .set(p.owner.bearer)
+      .send({ preset_id: preset.id, messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(missing).detail[0]).to.include({ type: 'missing' });
     expect(bodyOf<Invalid>(missing).detail[0].loc).to.deep.equal(['body', 'title']);
-    const badId = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: 'not-a-uuid', title: 'x', messages: [] }).expect(422);
+    const badId = await api
+      .post(`${V1}/chats`)
+      .set(p.owner.bearer)
+      .send({ preset_id: 'not-a-uuid', title: 'x', messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(badId).detail[0]).to.include({ type: 'uuid_parsing' });
-    const badVisibility = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'x', visibility: 'unlisted', messages: [] }).expect(422);
+    const badVisibility = await api
+      .put(`${V1}/chats/${crypto.randomUUID()}`)
+      .set(p.owner.bearer)
+      .send({ preset_id: preset.id, title: 'x', visibility: 'unlisted', messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(badVisibility).detail[0].loc).to.deep.equal(['body', 'visibility']);
-    const noMessages = await api.put(`${V1}/chats/${crypto.randomUUID()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'x' }).expect(422);
+    const noMessages = await api
+      .put(`${V1}/chats/${crypto.randomUUID()}`)
+      .set(p.owner.bearer)
+      .send({ preset_id: preset.id, title: 'x' })
+      .expect(422);
     expect(bodyOf<Invalid>(noMessages).detail[0].loc).to.deep.equal(['body', 'messages']);
   });
 
   it('when a chat id is sent in upper case, then readChat, updateChat and deleteChat take it for the same chat', async () => {
     const chat = await makeChat(api, p.owner, preset.id);
-    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id).to.equal(chat.id);
-    const replaced = await api.put(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).send({ preset_id: preset.id, title: 'Upper', messages: [] }).expect(200);
+    expect(
+      bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200)).id,
+    ).to.equal(chat.id);
+    const replaced = await api
+      .put(`${V1}/chats/${chat.id.toUpperCase()}`)
+      .set(p.owner.bearer)
+      .send({ preset_id: preset.id, title: 'Upper', messages: [] })
+      .expect(200);
     expect(replaced.body).to.include({ id: chat.id, title: 'Upper' });
     await api.delete(`${V1}/chats/${chat.id.toUpperCase()}`).set(p.owner.bearer).expect(200);
     await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(404);
   });
 
   it('when createChat or updateChat names the preset in upper case, then the chat is stored on that preset, in lower case', async () => {
-    const created = bodyOf<ChatRead>(await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: preset.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200));
+    const created = bodyOf<ChatRead>(
+      await api
+        .post(`${V1}/chats`)
+        .set(p.owner.bearer)
+        .send({ preset_id: preset.id.toUpperCase(), title: 'Upper', messages: [] })
+        .expect(200),
+    );
     expect(created.preset_id).to.equal(preset.id);
     const other = await makePreset(api, p.owner, 'private');
-    const replaced = await api.put(`${V1}/chats/${created.id}`).set(p.owner.bearer).send({ preset_id: other.id.toUpperCase(), title: 'Upper', messages: [] }).expect(200);
+    const replaced = await api
+      .put(`${V1}/chats/${created.id}`)
+      .set(p.owner.bearer)
+      .send({ preset_id: other.id.toUpperCase(), title: 'Upper', messages: [] })
+      .expect(200);
     expect(bodyOf<ChatRead>(replaced).preset_id).to.equal(other.id);
-    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${created.id}`).set(p.owner.bearer).expect(200))).to.include({ preset_id: other.id });
+    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${created.id}`).set(p.owner.bearer).expect(200))).to.include({
+      preset_id: other.id,
+    });
   });
 
   it('when a chat id is sent as urn:uuid:<id> to readChat, deleteChat or createChat, then 422 uuid_parsing and the chat is untouched', async () => {
@@ -471,7 +726,11 @@ describe('AIDeer chats: access for each caller and visibility', () => {
       expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${chat.id}` });
       expect(res.detail[0].loc).to.deep.equal(['path', 'chat_id']);
     }
-    const body = await api.post(`${V1}/chats`).set(p.owner.bearer).send({ preset_id: `urn:uuid:${preset.id}`, title: 'x', messages: [] }).expect(422);
+    const body = await api
+      .post(`${V1}/chats`)
+      .set(p.owner.bearer)
+      .send({ preset_id: `urn:uuid:${preset.id}`, title: 'x', messages: [] })
+      .expect(422);
     expect(bodyOf<Invalid>(body).detail[0].loc).to.deep.equal(['body', 'preset_id']);
     expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
   });
@@ -490,7 +749,12 @@ describe('AIDeer messages', () => {
   });
 
   it('when 60 messages are saved, then they come back in order, with defaults filled and times in UTC with Z', async () => {
-    const messages = Array.from({ length: 60 }, (_, i) => ({ role: (['user', 'assistant', 'system'] as const)[i % 3], type: i % 7 ? 'text' : 'image', content: `message ${i}`, ...(i % 2 ? { visibility: false } : {}) }));
+    const messages = Array.from({ length: 60 }, (_, i) => ({
+      role: (['user', 'assistant', 'system'] as const)[i % 3],
+      type: i % 7 ? 'text' : 'image',
+      content: `message ${i}`,
+      ...(i % 2 ? { visibility: false } : {}),
+    }));
     const before = Date.now();
     const chat = await makeChat(api, user, preset.id, 'private', messages);
     const after = Date.now();
@@ -500,7 +764,9 @@ describe('AIDeer messages', () => {
       expect(m.create_time).to.match(/Z$/);
       expect(Date.parse(m.create_time)).to.be.within(before, after);
     });
-    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(chat.messages);
+    expect(
+      bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages,
+    ).to.deep.equal(chat.messages);
   });
 
   it('when a message carries its time with an offset or microseconds, then it is kept as UTC to the millisecond', async () => {
@@ -508,7 +774,10 @@ describe('AIDeer messages', () => {
       { role: 'user', type: 'text', content: 'a', create_time: '2024-05-09T18:29:30.123456+08:00' },
       { role: 'user', type: 'text', content: 'b', create_time: '2024-05-09T10:29:31Z' },
     ]);
-    expect(chat.messages.map((m: { create_time: string }) => m.create_time)).to.deep.equal(['2024-05-09T10:29:30.123Z', '2024-05-09T10:29:31.000Z']);
+    expect(chat.messages.map((m: { create_time: string }) => m.create_time)).to.deep.equal([
+      '2024-05-09T10:29:30.123Z',
+      '2024-05-09T10:29:31.000Z',
+    ]);
   });
 
   for (const [what, time] of [
@@ -518,27 +787,44 @@ describe('AIDeer messages', () => {
   ]) {
     it(`when a message time is ${what}, then 422 at that message and nothing is stored`, async () => {
       const title = uniqueName('time');
-      const messages = [{ role: 'user', type: 'text', content: 'ok' }, { role: 'user', type: 'text', content: 'bad', create_time: time }];
-      const res = bodyOf<Invalid>(await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422));
+      const messages = [
+        { role: 'user', type: 'text', content: 'ok' },
+        { role: 'user', type: 'text', content: 'bad', create_time: time },
+      ];
+      const res = bodyOf<Invalid>(
+        await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422),
+      );
       expect(res.detail[0]).to.include({ type: 'datetime_parsing', input: time });
       expect(res.detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
       expect(await newestTitles(api, user, 'chats')).to.not.include(title);
       const presetRes = await api.post(`${V1}/presets`).set(user.bearer).send({ title, messages }).expect(422);
       expect(bodyOf<Invalid>(presetRes).detail[0].loc).to.deep.equal(['body', 'messages', 1, 'create_time']);
       const chat = await makeChat(api, user, preset.id);
-      await api.put(`${V1}/chats/${chat.id}`).set(user.bearer).send({ preset_id: preset.id, title, messages }).expect(422);
+      await api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(user.bearer)
+        .send({ preset_id: preset.id, title, messages })
+        .expect(422);
       expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body).to.deep.equal(chat);
       await api.put(`${V1}/presets/${preset.id}`).set(user.bearer).send({ title, messages }).expect(422);
     });
   }
 
-  it('when a chat\'s messages are replaced, then the stored list is exactly the new one', async () => {
+  it("when a chat's messages are replaced, then the stored list is exactly the new one", async () => {
     const chat = await makeChat(api, user, preset.id, 'private', [{ role: 'user', type: 'text', content: 'first' }]);
     const next = [...chat.messages, { role: 'user', type: 'text', content: 'second' }];
-    const res = bodyOf<ChatRead>(await api.put(`${V1}/chats/${chat.id}`).set(user.bearer).send({ preset_id: preset.id, title: chat.title, messages: next }).expect(200));
+    const res = bodyOf<ChatRead>(
+      await api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(user.bearer)
+        .send({ preset_id: preset.id, title: chat.title, messages: next })
+        .expect(200),
+    );
     expect(res.messages.map((m: { content: string }) => m.content)).to.deep.equal(['first', 'second']);
     expect(res.messages[0]).to.deep.equal(chat.messages[0]);
-    expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages).to.deep.equal(res.messages);
+    expect(
+      bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).messages,
+    ).to.deep.equal(res.messages);
   });
 
   it('when a chat is saved with 9000 messages (more values than one statement binds on SQLite or Postgres), then every one is stored, in order', async () => {
@@ -551,9 +837,25 @@ describe('AIDeer messages', () => {
 
   it('when two messages of one chat or preset would share a position, then the database refuses the second', async () => {
     const chat = await makeChat(api, user, preset.id);
-    const row = { role: 'user' as const, type: 'text' as const, content: 'duplicate', visibility: true, create_time: Date.now(), position: 0 };
-    for (const owner of [{ chat_id: chat.id, preset_id: null }, { chat_id: null, preset_id: preset.id }]) {
-      const err = await server.db('aideer_messages').insert({ ...row, ...owner }).then(() => undefined, (e: unknown) => e);
+    const row = {
+      role: 'user' as const,
+      type: 'text' as const,
+      content: 'duplicate',
+      visibility: true,
+      create_time: Date.now(),
+      position: 0,
+    };
+    for (const owner of [
+      { chat_id: chat.id, preset_id: null },
+      { chat_id: null, preset_id: preset.id },
+    ]) {
+      const err = await server
+        .db('aideer_messages')
+        .insert({ ...row, ...owner })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(uniqueViolation(err), JSON.stringify(owner)).to.not.equal(undefined);
     }
   });
@@ -562,9 +864,13 @@ describe('AIDeer messages', () => {
     const chat = await makeChat(api, user, preset.id);
     const chats = new ChatStore(server.db);
     expect(keptTitle(' \n\t\u3000 ')).to.equal(undefined);
-    expect(await server.db.transaction((trx) => chats.setTitle(trx, chat.id, keptTitle(' \n\t\u3000 ')))).to.equal(true);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, chat.id, keptTitle(' \n\t\u3000 ')))).to.equal(
+      true,
+    );
     expect((await api.get(`${V1}/chats/${chat.id}`).set(user.bearer).expect(200)).body).to.deep.equal(chat);
-    expect(await server.db.transaction((trx) => chats.setTitle(trx, crypto.randomUUID(), keptTitle('Title')))).to.equal(false);
+    expect(await server.db.transaction((trx) => chats.setTitle(trx, crypto.randomUUID(), keptTitle('Title')))).to.equal(
+      false,
+    );
   });
 });
 
@@ -581,9 +887,15 @@ describe('AIDeer presets and chats: a change between the check and the write', (
   type PresetRow = NonNullable<Awaited<ReturnType<PresetStore['byId']>>>;
 
   /** Sends `request` while each preset read is followed at once by `meanwhile`, as a concurrent request could. */
-  async function afterPresetRead<T>(meanwhile: (row: PresetRow) => Promise<unknown>, request: () => PromiseLike<T>): Promise<T> {
+  async function afterPresetRead<T>(
+    meanwhile: (row: PresetRow) => Promise<unknown>,
+    request: () => PromiseLike<T>,
+  ): Promise<T> {
     // The prototype's own function, read as a value and called below with each store's `this`.
-    const byId: (this: PresetStore, id: string) => ReturnType<PresetStore['byId']> = Reflect.get(PresetStore.prototype, 'byId');
+    const byId: (this: PresetStore, id: string) => ReturnType<PresetStore['byId']> = Reflect.get(
+      PresetStore.prototype,
+      'byId',
+    );
     PresetStore.prototype.byId = async function (this: PresetStore, id: string) {
       const row = await byId.call(this, id);
       if (row) await meanwhile(row);
@@ -597,27 +909,44 @@ describe('AIDeer presets and chats: a change between the check and the write', (
   }
 
   const deletePreset = (row: PresetRow) => server.db('aideer_presets').where({ id: row.id }).delete();
-  const makePublic = (row: PresetRow) => server.db('aideer_presets').where({ id: row.id }).update({ visibility: 'public' });
+  const makePublic = (row: PresetRow) =>
+    server.db('aideer_presets').where({ id: row.id }).update({ visibility: 'public' });
 
   it('when the preset a chat is moved to (updateChat) is deleted after its check, then 400 Preset not found and the chat is untouched', async () => {
     const chat = await makeChat(api, p.owner, (await makePreset(api, p.owner, 'private')).id);
     const doomed = await makePreset(api, p.owner, 'private');
-    const res = await afterPresetRead(deletePreset, () => api.put(`${V1}/chats/${chat.id}`).set(p.owner.bearer).send({ preset_id: doomed.id, title: 'Moved', messages: [] }));
+    const res = await afterPresetRead(deletePreset, () =>
+      api
+        .put(`${V1}/chats/${chat.id}`)
+        .set(p.owner.bearer)
+        .send({ preset_id: doomed.id, title: 'Moved', messages: [] }),
+    );
     expect(res.status).to.equal(400);
     expect(res.body).to.deep.equal({ detail: 'Preset not found' });
     expect((await api.get(`${V1}/chats/${chat.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal(chat);
   });
 
-  for (const [op, operationId] of [['replace', 'updatePreset'], ['delete', 'deletePreset']] as const) {
+  for (const [op, operationId] of [
+    ['replace', 'updatePreset'],
+    ['delete', 'deletePreset'],
+  ] as const) {
     const send = (preset: PresetRead, user: AideerUser) =>
-      (op === 'replace' ? api.put(`${V1}/presets/${preset.id}`).send({ title: 'Replaced', visibility: 'private', messages: [] }) : api.delete(`${V1}/presets/${preset.id}`)).set(user.bearer);
+      (op === 'replace'
+        ? api.put(`${V1}/presets/${preset.id}`).send({ title: 'Replaced', visibility: 'private', messages: [] })
+        : api.delete(`${V1}/presets/${preset.id}`)
+      ).set(user.bearer);
 
     it(`when a preset is made public after the owner's ${op} (${operationId}) was checked, then 403 and it is left as it is`, async () => {
       const preset = await makePreset(api, p.owner, 'private');
       const res = await afterPresetRead(makePublic, () => send(preset, p.owner));
       expect(res.status).to.equal(403);
-      expect(res.body).to.deep.equal({ detail: `Insufficient permissions: You cannot ${op === 'replace' ? 'update' : 'delete'} public presets` });
-      expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal({ ...preset, visibility: 'public' });
+      expect(res.body).to.deep.equal({
+        detail: `Insufficient permissions: You cannot ${op === 'replace' ? 'update' : 'delete'} public presets`,
+      });
+      expect((await api.get(`${V1}/presets/${preset.id}`).set(p.owner.bearer).expect(200)).body).to.deep.equal({
+        ...preset,
+        visibility: 'public',
+      });
     });
 
     it(`when a preset is made public after an admin's ${op} (${operationId}) was checked, then the ${op} is done (admins may)`, async () => {
@@ -673,22 +1002,37 @@ describe('AIDeer lists: which rows each caller sees', () => {
 
   it('when a user lists presets (listPresets), then they get their own (any visibility) and every public one', async () => {
     const res = await api.get(`${V1}/presets`).query(all).set(p.owner.bearer).expect(200);
-    expect(ids(bodyOf<PresetRead[]>(res))).to.deep.equal(ids([presets.ownerPrivate, presets.ownerUnlisted, presets.ownerPublic, presets.adminPublic]));
+    expect(ids(bodyOf<PresetRead[]>(res))).to.deep.equal(
+      ids([presets.ownerPrivate, presets.ownerUnlisted, presets.ownerPublic, presets.adminPublic]),
+    );
     const other = await api.get(`${V1}/presets`).query(all).set(p.other.bearer).expect(200);
-    expect(ids(bodyOf<PresetRead[]>(other))).to.deep.equal(ids([presets.otherPrivate, presets.otherUnlisted, presets.ownerPublic, presets.adminPublic]));
+    expect(ids(bodyOf<PresetRead[]>(other))).to.deep.equal(
+      ids([presets.otherPrivate, presets.otherUnlisted, presets.ownerPublic, presets.adminPublic]),
+    );
   });
 
-  it('when an admin lists presets (listPresets), then they also get every unlisted one, but not other users\' private ones', async () => {
+  it("when an admin lists presets (listPresets), then they also get every unlisted one, but not other users' private ones", async () => {
     const res = bodyOf<PresetRead[]>(await api.get(`${V1}/presets`).query(all).set(p.admin.bearer).expect(200));
     expect(ids(res)).to.deep.equal(
-      ids([presets.adminPrivate, presets.adminUnlisted, presets.adminPublic, presets.ownerPublic, presets.ownerUnlisted, presets.otherUnlisted]),
+      ids([
+        presets.adminPrivate,
+        presets.adminUnlisted,
+        presets.adminPublic,
+        presets.ownerPublic,
+        presets.ownerUnlisted,
+        presets.otherUnlisted,
+      ]),
     );
     expect(res.find((x: { id: string }) => x.id === presets.ownerUnlisted.id)).to.deep.equal(presets.ownerUnlisted);
   });
 
   it('when anyone lists chats (listChats), then they get only their own, admins included', async () => {
-    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.owner.bearer).expect(200)))).to.deep.equal(ids([chats.ownerPrivate, chats.ownerShared]));
-    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.other.bearer).expect(200)))).to.deep.equal(ids([chats.otherPrivate, chats.otherShared]));
+    expect(
+      ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.owner.bearer).expect(200))),
+    ).to.deep.equal(ids([chats.ownerPrivate, chats.ownerShared]));
+    expect(
+      ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query(all).set(p.other.bearer).expect(200))),
+    ).to.deep.equal(ids([chats.otherPrivate, chats.otherShared]));
     const admin = await api.get(`${V1}/chats`).query(all).set(p.admin.bearer).expect(200);
     expect(admin.body).to.deep.equal([chats.adminPrivate]);
   });
@@ -699,7 +1043,13 @@ describe('AIDeer lists: which rows each caller sees', () => {
   });
 
   it('when the parameters of listChats or listPresets are out of range or unknown values, then 422 naming the parameter', async () => {
-    for (const [query, name] of [[{ limit: 500 }, 'limit'], [{ limit: 0 }, 'limit'], [{ offset: -1 }, 'offset'], [{ order_by: 'owner_id' }, 'order_by'], [{ order: 'up' }, 'order']] as const) {
+    for (const [query, name] of [
+      [{ limit: 500 }, 'limit'],
+      [{ limit: 0 }, 'limit'],
+      [{ offset: -1 }, 'offset'],
+      [{ order_by: 'owner_id' }, 'order_by'],
+      [{ order: 'up' }, 'order'],
+    ] as const) {
       for (const path of ['chats', 'presets']) {
         const res = await api.get(`${V1}/${path}`).query(query).set(p.owner.bearer).expect(422);
         expect(bodyOf<Invalid>(res).detail[0].loc).to.deep.equal(['query', name]);
@@ -718,7 +1068,10 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
   let user: AideerUser;
   const TOTAL = 27;
   // Mixed case, digits and CJK: code-point order differs from any locale's order.
-  const titles = Array.from({ length: TOTAL }, (_, i) => [`apple ${i}`, `Zebra ${i}`, `旅行 ${i}`, `_under ${i}`, `Banana ${i}`, `0 zero ${i}`][i % 6]);
+  const titles = Array.from(
+    { length: TOTAL },
+    (_, i) => [`apple ${i}`, `Zebra ${i}`, `旅行 ${i}`, `_under ${i}`, `Banana ${i}`, `0 zero ${i}`][i % 6],
+  );
 
   before(async () => {
     server = await startServer();
@@ -726,14 +1079,27 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
     user = await signUp(api);
     let presetId = '';
     for (let i = 0; i < TOTAL; i++) {
-      presetId ||= bodyOf<PresetRead>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200)).id;
+      presetId ||= bodyOf<PresetRead>(
+        await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200),
+      ).id;
       if (i) await api.post(`${V1}/presets`).set(user.bearer).send({ title: titles[i], messages: [] }).expect(200);
-      await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: titles[i], messages: [] }).expect(200);
+      await api
+        .post(`${V1}/chats`)
+        .set(user.bearer)
+        .send({ preset_id: presetId, title: titles[i], messages: [] })
+        .expect(200);
     }
     // Spread the times over a few distinct values, so many rows tie and the id decides.
     for (const table of ['aideer_presets', 'aideer_chats']) {
       const rows = await server.db<{ id: string }>(table).select('id').orderBy('id');
-      for (const [i, row] of rows.entries()) await server.db(table).where({ id: row.id }).update({ create_time: 1_700_000_000_000 + (i % 4) * 1000, update_time: 1_700_000_000_000 + ((i * 7) % 5) * 1000 });
+      for (const [i, row] of rows.entries())
+        await server
+          .db(table)
+          .where({ id: row.id })
+          .update({
+            create_time: 1_700_000_000_000 + (i % 4) * 1000,
+            update_time: 1_700_000_000_000 + ((i * 7) % 5) * 1000,
+          });
     }
   });
   after(() => server.close());
@@ -745,13 +1111,24 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
     return (direction === 'asc' ? 1 : -1) * (primary || cmp(a.id, b.id));
   };
 
-  for (const [path, operationId] of [['chats', 'listChats'], ['presets', 'listPresets']] as const) {
+  for (const [path, operationId] of [
+    ['chats', 'listChats'],
+    ['presets', 'listPresets'],
+  ] as const) {
     for (const orderBy of ['id', 'title', 'create_time', 'update_time'] as const) {
       for (const order of ['asc', 'desc'] as const) {
         it(`when ${path} are read (${operationId}) in pages of 10 by ${orderBy} ${order}, then the pages join into the whole list in that order, ties broken by id`, async () => {
           const pages: Listed[][] = [];
           for (let offset = 0; offset < 40; offset += 10) {
-            pages.push(bodyOf<Listed[]>(await api.get(`${V1}/${path}`).query({ offset, limit: 10, order_by: orderBy, order }).set(user.bearer).expect(200)));
+            pages.push(
+              bodyOf<Listed[]>(
+                await api
+                  .get(`${V1}/${path}`)
+                  .query({ offset, limit: 10, order_by: orderBy, order })
+                  .set(user.bearer)
+                  .expect(200),
+              ),
+            );
           }
           expect(pages.map((x) => x.length)).to.deep.equal([10, 10, 7, 0]);
           const joined = pages.flat();
@@ -769,7 +1146,11 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
   }
 
   it('when listPresets sorts by title, then by code point: digits, upper case, underscore, lower case, then CJK', async () => {
-    const res = await api.get(`${V1}/presets`).query({ limit: 100, order_by: 'title', order: 'asc' }).set(user.bearer).expect(200);
+    const res = await api
+      .get(`${V1}/presets`)
+      .query({ limit: 100, order_by: 'title', order: 'asc' })
+      .set(user.bearer)
+      .expect(200);
     const firstWords = [...new Set(bodyOf<PresetRead[]>(res).map((r: { title: string }) => r.title.split(' ')[0]))];
     expect(firstWords).to.deep.equal(['0', 'Banana', 'Zebra', '_under', 'apple', '旅行']);
   });
@@ -778,7 +1159,13 @@ describe('AIDeer lists: paging and ordering over 27 rows', () => {
   it('when titles are compared, then by code point whatever the database default (Postgres columns COLLATE "C")', async () => {
     const tables = ['aideer_chats', 'aideer_presets'];
     if (usingPostgres) {
-      const columns = await server.db('information_schema.columns').select('table_name', 'collation_name').whereRaw('table_schema = current_schema()').andWhere({ column_name: 'title' }).whereIn('table_name', tables).orderBy('table_name');
+      const columns = await server
+        .db('information_schema.columns')
+        .select('table_name', 'collation_name')
+        .whereRaw('table_schema = current_schema()')
+        .andWhere({ column_name: 'title' })
+        .whereIn('table_name', tables)
+        .orderBy('table_name');
       expect(columns).to.deep.equal(tables.map((table) => ({ table_name: table, collation_name: 'C' })));
     } else {
       // SQLite compares text bytewise unless a column names another collation.
@@ -815,14 +1202,27 @@ describe('AIDeer cascades', () => {
 
     await api.delete(`${V1}/presets/${doomed.id}`).set(p.owner.bearer).expect(200);
 
-    for (const chat of [ownersChat, othersChat]) await api.get(`${V1}/chats/${chat.id}`).set(p.admin.bearer).expect(404);
-    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query({ limit: 100 }).set(p.other.bearer).expect(200)))).to.include(survivor.id).and.not.include(othersChat.id);
-    expect((await api.get(`${V1}/users/me/likes`).set(p.other.bearer).expect(200)).body).to.deep.equal({ preset_ids: [kept.id], chat_ids: [survivor.id] });
-    expect((await api.get(`${V1}/users/me/likes`).set(p.owner.bearer).expect(200)).body).to.deep.equal({ preset_ids: [], chat_ids: [] });
+    for (const chat of [ownersChat, othersChat])
+      await api.get(`${V1}/chats/${chat.id}`).set(p.admin.bearer).expect(404);
+    expect(ids(bodyOf<ChatRead[]>(await api.get(`${V1}/chats`).query({ limit: 100 }).set(p.other.bearer).expect(200))))
+      .to.include(survivor.id)
+      .and.not.include(othersChat.id);
+    expect((await api.get(`${V1}/users/me/likes`).set(p.other.bearer).expect(200)).body).to.deep.equal({
+      preset_ids: [kept.id],
+      chat_ids: [survivor.id],
+    });
+    expect((await api.get(`${V1}/users/me/likes`).set(p.owner.bearer).expect(200)).body).to.deep.equal({
+      preset_ids: [],
+      chat_ids: [],
+    });
     const gone = [ownersChat.id, othersChat.id];
-    expect(await server.db('aideer_messages').whereIn('chat_id', gone).orWhere({ preset_id: doomed.id })).to.have.length(0);
+    expect(
+      await server.db('aideer_messages').whereIn('chat_id', gone).orWhere({ preset_id: doomed.id }),
+    ).to.have.length(0);
     expect((await api.get(`${V1}/chats/${survivor.id}`).set(p.other.bearer).expect(200)).body).to.deep.equal(survivor);
-    expect(bodyOf<PresetRead>(await api.get(`${V1}/presets/${kept.id}`).set(p.owner.bearer).expect(200)).messages).to.deep.equal(kept.messages);
+    expect(
+      bodyOf<PresetRead>(await api.get(`${V1}/presets/${kept.id}`).set(p.owner.bearer).expect(200)).messages,
+    ).to.deep.equal(kept.messages);
   });
 
   it('when a user is deleted (deleteUser), then their presets go with every chat built on them, and their likes', async () => {
@@ -839,6 +1239,11 @@ describe('AIDeer cascades', () => {
     for (const chat of [theirs, othersOnIt]) await api.get(`${V1}/chats/${chat.id}`).set(p.admin.bearer).expect(404);
     await api.get(`${V1}/chats/${othersElsewhere.id}`).set(p.other.bearer).expect(200);
     expect(await server.db('aideer_chat_likes').where({ user_id: leaving.id })).to.have.length(0);
-    expect(await server.db('aideer_messages').whereIn('chat_id', [theirs.id, othersOnIt.id]).orWhere({ preset_id: preset.id })).to.have.length(0);
+    expect(
+      await server
+        .db('aideer_messages')
+        .whereIn('chat_id', [theirs.id, othersOnIt.id])
+        .orWhere({ preset_id: preset.id }),
+    ).to.have.length(0);
   });
 });

@@ -17,14 +17,23 @@ describe('AIDeer likes', () => {
   });
 
   async function privatePreset(user = owner): Promise<string> {
-    return bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Liked', messages: [] }).expect(200)).id;
+    return bodyOf<Ok<operations['createPreset']>>(
+      await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Liked', messages: [] }).expect(200),
+    ).id;
   }
 
   async function privateChat(user = owner): Promise<string> {
-    return bodyOf<Ok<operations['createChat']>>(await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: await privatePreset(user), title: 'Liked', messages: [] }).expect(200)).id;
+    return bodyOf<Ok<operations['createChat']>>(
+      await api
+        .post(`${V1}/chats`)
+        .set(user.bearer)
+        .send({ preset_id: await privatePreset(user), title: 'Liked', messages: [] })
+        .expect(200),
+    ).id;
   }
 
-  const likes = async (user: AideerUser) => bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(user.bearer).expect(200));
+  const likes = async (user: AideerUser) =>
+    bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(user.bearer).expect(200));
 
   describe('readMyLikes — GET /users/me/likes', () => {
     it('when a user has liked nothing, then both lists are empty', async () => {
@@ -41,7 +50,10 @@ describe('AIDeer likes', () => {
     });
   });
 
-  for (const [kind, like, unlike] of [['preset', 'likePreset', 'unlikePreset'], ['chat', 'likeChat', 'unlikeChat']] as const) {
+  for (const [kind, like, unlike] of [
+    ['preset', 'likePreset', 'unlikePreset'],
+    ['chat', 'likeChat', 'unlikeChat'],
+  ] as const) {
     const make = kind === 'preset' ? privatePreset : privateChat;
     const listed = kind === 'preset' ? 'preset_ids' : 'chat_ids';
 
@@ -73,7 +85,12 @@ describe('AIDeer likes', () => {
       it(`when one ${kind} is liked by one user 10 times at once, then exactly one like is recorded`, async () => {
         const fan = await signUp(api);
         const id = await make();
-        const statuses = await Promise.all(Array.from({ length: 10 }, async () => (await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer)).status));
+        const statuses = await Promise.all(
+          Array.from(
+            { length: 10 },
+            async () => (await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer)).status,
+          ),
+        );
         expect(statuses.filter((s) => s === 200)).to.have.length(1);
         expect(statuses.filter((s) => s === 400)).to.have.length(9);
         expect((await likes(fan))[listed]).to.deep.equal([id]);
@@ -83,7 +100,10 @@ describe('AIDeer likes', () => {
         const fan = await signUp(api);
         const id = await make();
         await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(fan.bearer).expect(200);
-        for (const req of [api.post(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`), api.delete(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`)]) {
+        for (const req of [
+          api.post(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`),
+          api.delete(`${V1}/users/me/likes/${kind}/urn:uuid:${id}`),
+        ]) {
           const res = bodyOf<components['schemas']['HTTPValidationError']>(await req.set(fan.bearer).expect(422));
           expect(res.detail[0]).to.include({ type: 'uuid_parsing', input: `urn:uuid:${id}` });
           expect(res.detail[0].loc).to.deep.equal(['path', `${kind}_id`]);
@@ -115,14 +135,20 @@ describe('AIDeer likes', () => {
       });
 
       it(`when a like of a ${kind} that does not exist is removed, then 404 Like not found`, async () => {
-        const res = await api.delete(`${V1}/users/me/likes/${kind}/${crypto.randomUUID()}`).set(owner.bearer).expect(404);
+        const res = await api
+          .delete(`${V1}/users/me/likes/${kind}/${crypto.randomUUID()}`)
+          .set(owner.bearer)
+          .expect(404);
         expect(res.body).to.deep.equal({ detail: 'Like not found' });
       });
     });
   }
 
   // As the original, liking checks neither owner nor visibility.
-  for (const [kind, visibilities] of [['preset', ['private', 'unlisted', 'public']], ['chat', ['private', 'shared']]] as const) {
+  for (const [kind, visibilities] of [
+    ['preset', ['private', 'unlisted', 'public']],
+    ['chat', ['private', 'shared']],
+  ] as const) {
     for (const visibility of visibilities) {
       for (const caller of ['anonymous', 'owner', 'other', 'admin'] as const) {
         const status = caller === 'anonymous' ? 401 : 200;
@@ -131,9 +157,22 @@ describe('AIDeer likes', () => {
           const user = caller === 'owner' ? owner : caller === 'admin' ? admin : await signUp(api);
           const preset = await privatePreset();
           if (kind === 'preset' && visibility !== 'private') {
-            await api.put(`${V1}/presets/${preset}`).set(admin.bearer).send({ title: 'Liked', visibility, messages: [] }).expect(200);
+            await api
+              .put(`${V1}/presets/${preset}`)
+              .set(admin.bearer)
+              .send({ title: 'Liked', visibility, messages: [] })
+              .expect(200);
           }
-          const id = kind === 'preset' ? preset : bodyOf<Ok<operations['createChat']>>(await api.post(`${V1}/chats`).set(owner.bearer).send({ preset_id: preset, title: 'Liked', visibility, messages: [] }).expect(200)).id;
+          const id =
+            kind === 'preset'
+              ? preset
+              : bodyOf<Ok<operations['createChat']>>(
+                  await api
+                    .post(`${V1}/chats`)
+                    .set(owner.bearer)
+                    .send({ preset_id: preset, title: 'Liked', visibility, messages: [] })
+                    .expect(200),
+                ).id;
           const headers = caller === 'anonymous' ? {} : user.bearer;
           await api.post(`${V1}/users/me/likes/${kind}/${id}`).set(headers).expect(status);
           if (status === 200) expect((await likes(user))[kind === 'preset' ? 'preset_ids' : 'chat_ids']).to.include(id);

@@ -1,6 +1,6 @@
 // AIDeer task events (issue 13, 11.3, 12.11): ids on every data event, resuming with Last-Event-ID,
 // takeover of the one stream, bounded progress writes, restarts of a task whose server died, the
-// drain contract and the health endpoints. One instance here; test/multi-instance.test.ts runs two
+// drain contract and the health endpoints. One instance here; test/multi-instance/ runs two
 // processes on Postgres.
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,12 @@ import { DRAIN_REASON } from '../src/aideer/domain/tasks.ts';
 const CHUNKS = Array.from({ length: 12 }, (_, i) => `w${i} `);
 const TEXT = CHUNKS.join('');
 
-async function startTask(api: Client, server: TestServer, model = 'deepseek-chat', question = 'hello'): Promise<{ taskId: string; userId: number; user: AideerUser }> {
+async function startTask(
+  api: Client,
+  server: TestServer,
+  model = 'deepseek-chat',
+  question = 'hello',
+): Promise<{ taskId: string; userId: number; user: AideerUser }> {
   const user = await signUp(api);
   await giveCredits(server, user.id, 10_000);
   return { taskId: await createChatTask(api, user, question, model), userId: user.id, user };
@@ -22,7 +27,8 @@ async function startTask(api: Client, server: TestServer, model = 'deepseek-chat
 
 /** Polls GET /tasks/{task_id} until the task has `status`. */
 async function untilStatus(api: Client, taskId: string, status: string): Promise<void> {
-  while (bodyOf<Ok<operations['readTask']>>(await api.get(`${V1}/tasks/${taskId}`).expect(200)).status !== status) await sleep(20);
+  while (bodyOf<Ok<operations['readTask']>>(await api.get(`${V1}/tasks/${taskId}`).expect(200)).status !== status)
+    await sleep(20);
 }
 
 const dataEvents = (events: SseEvent[]) => events.filter((e) => e.data);
@@ -37,7 +43,12 @@ describe('streamTask — GET /tasks/{task_id}/stream: events, resume and takeove
   before(async () => {
     fake = await startFakeOpenAI({ apiKey: 'sk-fake' });
     // A write interval far beyond any reply: exactly one progress write per task, then the final one.
-    server = await startServer({ DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: 'sk-fake', TASK_PROGRESS_WRITE_MS: '60000', LLM_TIMEOUT_SECONDS: '2' });
+    server = await startServer({
+      DEEPSEEK_BASE_URL: fake.url,
+      DEEPSEEK_API_KEY: 'sk-fake',
+      TASK_PROGRESS_WRITE_MS: '60000',
+      LLM_TIMEOUT_SECONDS: '2',
+    });
     api = client(server.url);
   });
   after(async () => {
@@ -51,7 +62,10 @@ describe('streamTask — GET /tasks/{task_id}/stream: events, resume and takeove
     const { taskId } = await startTask(api, server);
     const live = await sse(server.url, `${V1}/tasks/${taskId}/stream`, { 'Last-Event-ID': '0' });
     await live.done;
-    const expected = [...CHUNKS.map((_, i) => ({ status: 'running', content: CHUNKS.slice(0, i + 1).join('') })), { status: 'finished', content: TEXT }];
+    const expected = [
+      ...CHUNKS.map((_, i) => ({ status: 'running', content: CHUNKS.slice(0, i + 1).join('') })),
+      { status: 'finished', content: TEXT },
+    ];
     expect(dataEvents(live.events).map((e) => e.data)).to.deep.equal(expected);
     expect(ids(live.events)).to.deep.equal(range(1, CHUNKS.length + 1));
     expect(server.app.aideer!.tasks.progressWrites - writesBefore).to.equal(1);
@@ -116,7 +130,9 @@ describe('streamTask — GET /tasks/{task_id}/stream: events, resume and takeove
     expect((await sse(server.url, `${V1}/tasks/${taskId}/stream`)).status).to.equal(422);
     const resumed = await sse(server.url, `${V1}/tasks/${taskId}/stream`, { 'Last-Event-ID': seen.id! });
     await resumed.done;
-    expect(dataEvents(resumed.events)).to.deep.equal([{ id: String(Number(seen.id) + 1), data: { status: 'failed', content: "The model provider's stream broke off" } }]);
+    expect(dataEvents(resumed.events)).to.deep.equal([
+      { id: String(Number(seen.id) + 1), data: { status: 'failed', content: "The model provider's stream broke off" } },
+    ]);
   });
 
   it('when Last-Event-ID is not an event id, then 422 with the validation list', async () => {
@@ -144,7 +160,20 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
     const charge = await database.db('aideer_credit_records').where({ task_id: taskId }).first();
     await database.db('aideer_credit_records').where({ task_id: taskId }).delete();
     await database.db('aideer_users').where({ id: userId }).increment('credits_left', -charge!.amount);
-    await database.db('aideer_tasks').where({ id: taskId }).update({ status: 'running', content: 'ab', event_marks: '[1,2]', run_first_seq: 1, event_seq: 2, ended_at: null, runner_id: 'a-dead-server', runner_lease_until: Date.now() - 1, attempts: 1 });
+    await database
+      .db('aideer_tasks')
+      .where({ id: taskId })
+      .update({
+        status: 'running',
+        content: 'ab',
+        event_marks: '[1,2]',
+        run_first_seq: 1,
+        event_seq: 2,
+        ended_at: null,
+        runner_id: 'a-dead-server',
+        runner_lease_until: Date.now() - 1,
+        attempts: 1,
+      });
     const second = await startServer({ LLM_ECHO_DELAY_MS: '20', TASK_MAX_ATTEMPTS: '2' }, { database });
     try {
       const stream = await sse(second.url, `${V1}/tasks/${taskId}/stream`, { 'Last-Event-ID': '2' });
@@ -155,7 +184,10 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       expect(data.at(-1)!.data).to.deep.equal({ status: 'finished', content: 'alpha beta gamma delta' });
       const row = await database.db('aideer_tasks').where({ id: taskId }).first();
       expect(row).to.include({ status: 'finished', attempts: 2, runner_id: null });
-      const credits = (await client(second.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200)).body as { credits_left: number; credit_records: { amount: number; description: string }[] };
+      const credits = (await client(second.url).get(`${V1}/users/me/credits`).set(user.bearer).expect(200)).body as {
+        credits_left: number;
+        credit_records: { amount: number; description: string }[];
+      };
       expect(credits.credit_records.filter((r) => r.description.includes(taskId))).to.have.length(1);
       expect(credits.credits_left).to.equal(credits.credit_records.reduce((sum, r) => sum + r.amount, 0));
     } finally {
@@ -177,7 +209,9 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       await movedStream.done;
       expect(movedStream.events.at(-1)).to.deep.equal({ event: 'close' });
       expect(dataEvents(movedStream.events).every((e) => e.data!.status === 'running')).to.equal(true);
-      expect((await server.db('aideer_tasks').where({ id: kept.taskId }).first())!.stream_lease_until).to.be.greaterThan(before);
+      expect(
+        (await server.db('aideer_tasks').where({ id: kept.taskId }).first())!.stream_lease_until,
+      ).to.be.greaterThan(before);
       keptStream.disconnect();
     } finally {
       await server.close();
@@ -206,7 +240,10 @@ describe('AIDeer tasks whose server died, the drain, and health', () => {
       expect((await health('/livez')).status).to.equal(200);
       await drained;
       expect((await server.db('aideer_tasks').where({ id: short.taskId }).first())!.status).to.equal('finished');
-      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
+      expect(await server.db('aideer_tasks').where({ id: long.taskId }).first()).to.include({
+        status: 'failed',
+        error: DRAIN_REASON,
+      });
       await stream.done;
       expect(dataEvents(stream.events).at(-1)!.data).to.deep.equal({ status: 'failed', content: DRAIN_REASON });
       expect(stream.events.at(-1)).to.deep.equal({ event: 'close' });

@@ -4,7 +4,13 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bodyOf, client, sse, type Client, type Ok } from './helpers/http.ts';
 import type { components, operations } from '../generated/aideer.ts';
-import { createTestDatabase, startServer, usingPostgres, type TestDatabase, type TestServer } from './helpers/server.ts';
+import {
+  createTestDatabase,
+  startServer,
+  usingPostgres,
+  type TestDatabase,
+  type TestServer,
+} from './helpers/server.ts';
 import { V1, giveCredits, signUp, signUpAdmin, type AideerUser } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
 
@@ -14,17 +20,36 @@ type ChatRead = components['schemas']['ChatRead'];
 type Invalid = components['schemas']['HTTPValidationError'];
 type Detail = components['schemas']['ExceptionDetail'];
 
-async function presetFor(api: Client, user: AideerUser, model: string, messages: Msg[] = [{ role: 'system', content: 'You are AIDeer.' }], parameters: Record<string, unknown> = {}): Promise<string> {
+async function presetFor(
+  api: Client,
+  user: AideerUser,
+  model: string,
+  messages: Msg[] = [{ role: 'system', content: 'You are AIDeer.' }],
+  parameters: Record<string, unknown> = {},
+): Promise<string> {
   const res = await api
     .post(`${V1}/presets`)
     .set(user.bearer)
-    .send({ title: 'Preset', messages: messages.map((m) => ({ ...m, type: 'text' })), parameters: { model, ...parameters } })
+    .send({
+      title: 'Preset',
+      messages: messages.map((m) => ({ ...m, type: 'text' })),
+      parameters: { model, ...parameters },
+    })
     .expect(200);
   return bodyOf<Ok<operations['createPreset']>>(res).id;
 }
 
-async function chatFor(api: Client, user: AideerUser, presetId: string, messages: Msg[] = [{ role: 'user', content: '你好' }]): Promise<string> {
-  const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: 'Chat', messages: messages.map((m) => ({ ...m, type: 'text' })) }).expect(200);
+async function chatFor(
+  api: Client,
+  user: AideerUser,
+  presetId: string,
+  messages: Msg[] = [{ role: 'user', content: '你好' }],
+): Promise<string> {
+  const res = await api
+    .post(`${V1}/chats`)
+    .set(user.bearer)
+    .send({ preset_id: presetId, title: 'Chat', messages: messages.map((m) => ({ ...m, type: 'text' })) })
+    .expect(200);
   return bodyOf<Ok<operations['createChat']>>(res).id;
 }
 
@@ -52,8 +77,20 @@ describe('AIDeer tasks', () => {
 
   before(async () => {
     fake = await startFakeOpenAI({ apiKey: 'sk-fake' });
-    upstream = { DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-fake', DASHSCOPE_BASE_URL: fake.url, DASHSCOPE_API_KEY: 'sk-fake' };
-    server = await startServer({ ...upstream, LLM_TIMEOUT_SECONDS: '1', SSE_PING_SECONDS: '1', MAX_ACTIVE_TASKS_PER_USER: '3' });
+    upstream = {
+      DEEPSEEK_BASE_URL: fake.url,
+      DEEPSEEK_API_KEY: 'sk-fake',
+      OPENAI_BASE_URL: fake.url,
+      OPENAI_API_KEY: 'sk-fake',
+      DASHSCOPE_BASE_URL: fake.url,
+      DASHSCOPE_API_KEY: 'sk-fake',
+    };
+    server = await startServer({
+      ...upstream,
+      LLM_TIMEOUT_SECONDS: '1',
+      SSE_PING_SECONDS: '1',
+      MAX_ACTIVE_TASKS_PER_USER: '3',
+    });
     api = client(server.url);
   });
   after(async () => {
@@ -70,27 +107,57 @@ describe('AIDeer tasks', () => {
   describe('createTask — POST /tasks', () => {
     it('when the user has no credits, then 402 before the chat is even looked up', async () => {
       const user = await signUp(api);
-      const res = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' }).expect(402);
+      const res = await api
+        .post(`${V1}/tasks`)
+        .set(user.bearer)
+        .send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' })
+        .expect(402);
       expect(res.body).to.deep.equal({ detail: 'Insufficient credits: Please purchase more credits' });
     });
 
     it('when an admin has no credits, then the task is still created (and charged)', async () => {
-      fake.reply({ kind: 'stream', chunks: ['ok'], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+      fake.reply({
+        kind: 'stream',
+        chunks: ['ok'],
+        usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+      });
       const admin = await signUpAdmin(api, server);
       const chat = await chatFor(api, admin, await presetFor(api, admin, 'deepseek-chat'));
-      const res = await api.post(`${V1}/tasks`).set(admin.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200);
+      const res = await api
+        .post(`${V1}/tasks`)
+        .set(admin.bearer)
+        .send({ chat_id: chat, type: 'chat_generation' })
+        .expect(200);
       await waitStatus(api, bodyOf<Task>(res).task_id, 'finished');
       expect((await credits(api, admin)).credits_left).to.equal(-5);
     });
 
-    it('when the chat does not exist, then 404; another user\'s chat is 403; image_generation is 422', async () => {
+    it("when the chat does not exist, then 404; another user's chat is 403; image_generation is 422", async () => {
       const owner = await funded();
       const other = await funded();
       const chat = await chatFor(api, owner, await presetFor(api, owner, 'deepseek-chat'));
-      expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' }).expect(404)).body).to.deep.equal({ detail: 'Chat not found' });
-      expect((await api.post(`${V1}/tasks`).set(other.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(403)).body).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
-      expect((await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: chat, type: 'image_generation' }).expect(422)).body).to.deep.equal({ detail: 'Task type image_generation is not supported' });
-      const bad = await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: 'not-a-uuid', type: 'chat_generation' }).expect(422);
+      expect(
+        (
+          await api
+            .post(`${V1}/tasks`)
+            .set(owner.bearer)
+            .send({ chat_id: '7d9b2c1e-0000-4000-8000-000000000000', type: 'chat_generation' })
+            .expect(404)
+        ).body,
+      ).to.deep.equal({ detail: 'Chat not found' });
+      expect(
+        (await api.post(`${V1}/tasks`).set(other.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(403))
+          .body,
+      ).to.deep.equal({ detail: 'Insufficient permissions: You do not have access to this chat' });
+      expect(
+        (await api.post(`${V1}/tasks`).set(owner.bearer).send({ chat_id: chat, type: 'image_generation' }).expect(422))
+          .body,
+      ).to.deep.equal({ detail: 'Task type image_generation is not supported' });
+      const bad = await api
+        .post(`${V1}/tasks`)
+        .set(owner.bearer)
+        .send({ chat_id: 'not-a-uuid', type: 'chat_generation' })
+        .expect(422);
       expect(bodyOf<Invalid>(bad).detail[0]).to.include({ type: 'uuid_parsing' });
     });
 
@@ -99,17 +166,27 @@ describe('AIDeer tasks', () => {
       // would make the rest 402. Its own server: held replies outlast this suite's 1 s LLM timeout.
       const held = await startServer({ ...upstream, MAX_ACTIVE_TASKS_PER_USER: '3' });
       let release!: () => void;
-      fake.reply({ kind: 'stream', chunks: ['held', ' reply'], until: new Promise<void>((r) => (release = r)), usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+      fake.reply({
+        kind: 'stream',
+        chunks: ['held', ' reply'],
+        until: new Promise<void>((r) => (release = r)),
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      });
       try {
         const heldApi = client(held.url);
         const user = await signUp(heldApi);
         await giveCredits(held, user.id, 1);
         const chat = await chatFor(heldApi, user, await presetFor(heldApi, user, 'deepseek-chat'));
-        const results = await Promise.all(Array.from({ length: 20 }, () => heldApi.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' })));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            heldApi.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }),
+          ),
+        );
         release();
         const ok = results.filter((r) => r.status === 200);
         expect(ok.length).to.be.within(1, 3);
-        for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
+        for (const r of results.filter((r) => r.status !== 200))
+          expect(r.body).to.deep.equal({ detail: 'Too many active tasks' });
         expect(results.filter((r) => r.status === 429).length).to.equal(20 - ok.length);
         for (const r of ok) await waitStatus(heldApi, bodyOf<Task>(r).task_id, 'finished');
         const c = await credits(heldApi, user);
@@ -127,14 +204,20 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['a', 'b'], delayMs: 100 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const created = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       expect(created.status).to.equal('pending');
       const read = await api.get(`${V1}/tasks/${created.task_id}`).expect(200);
       expect(['pending', 'running']).to.include(bodyOf<Task>(read).status);
-      expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({ detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found' });
+      expect((await api.get(`${V1}/tasks/7d9b2c1e-0000-4000-8000-000000000000`).expect(404)).body).to.deep.equal({
+        detail: 'Task 7d9b2c1e-0000-4000-8000-000000000000 not found',
+      });
       await api.get(`${V1}/tasks/nope`).expect(422);
       // ids are matched whatever their case; only the canonical form is an id
-      expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id.toUpperCase()}`).expect(200)).task_id).to.equal(created.task_id);
+      expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id.toUpperCase()}`).expect(200)).task_id).to.equal(
+        created.task_id,
+      );
       await api.get(`${V1}/tasks/urn:uuid:${created.task_id}`).expect(422);
       await waitStatus(api, created.task_id, 'finished');
     });
@@ -145,11 +228,17 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 300 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       const busy = await api.delete(`${V1}/tasks/${body.task_id}`).expect(422);
-      expect(bodyOf<Detail>(busy).detail).to.match(new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`));
+      expect(bodyOf<Detail>(busy).detail).to.match(
+        new RegExp(`^Cannot delete task ${body.task_id} with status (pending|running)$`),
+      );
       await waitStatus(api, body.task_id, 'finished');
-      expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({ message: `Task ${body.task_id} deleted successfully` });
+      expect((await api.delete(`${V1}/tasks/${body.task_id}`).expect(200)).body).to.deep.equal({
+        message: `Task ${body.task_id} deleted successfully`,
+      });
       await api.get(`${V1}/tasks/${body.task_id}`).expect(404);
       await api.delete(`${V1}/tasks/${body.task_id}`).expect(404);
       const missing = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
@@ -159,12 +248,29 @@ describe('AIDeer tasks', () => {
 
   describe('streamTask — GET /tasks/{task_id}/stream: chat generation', () => {
     it('when the upstream streams a reply, then the stream carries it cumulatively, the chat gets it, and usage × multiplier is charged once', async () => {
-      fake.reply({ kind: 'stream', chunks: ['你好', '，我是', ' AIDeer', '。'], delayMs: 60, usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 } });
+      fake.reply({
+        kind: 'stream',
+        chunks: ['你好', '，我是', ' AIDeer', '。'],
+        delayMs: 60,
+        usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 },
+      });
       const user = await funded(1000);
-      const preset = await presetFor(api, user, 'gpt-3.5-turbo', [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], { max_tokens: 300, temperature: 0.5 });
+      const preset = await presetFor(
+        api,
+        user,
+        'gpt-3.5-turbo',
+        [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello' },
+        ],
+        { max_tokens: 300, temperature: 0.5 },
+      );
       const chat = await chatFor(api, user, preset, [{ role: 'user', content: '你是谁？' }]);
       const request = fake.nextRequest();
-      const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const created = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       expect(stream.status).to.equal(200);
       expect(stream.headers['content-type']).to.equal('text/event-stream; charset=utf-8');
@@ -203,7 +309,10 @@ describe('AIDeer tasks', () => {
       expect(c.credits_left).to.equal(1000 - 29 * 11);
       const charges = c.credit_records.filter((r) => r.description.includes(created.task_id));
       expect(charges).to.have.length(1);
-      expect(charges[0]).to.include({ amount: -319, description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.task_id}` });
+      expect(charges[0]).to.include({
+        amount: -319,
+        description: `Consume: Chat generation, chat_id: ${chat}, task_id: ${created.task_id}`,
+      });
       expect(bodyOf<Task>(await api.get(`${V1}/tasks/${created.task_id}`).expect(200)).status).to.equal('finished');
     });
 
@@ -217,7 +326,9 @@ describe('AIDeer tasks', () => {
         fake.reply(reply);
         const user = await funded(500);
         const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-        const created = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+        const created = bodyOf<Task>(
+          await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+        );
         const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
         await stream.done;
         const data = stream.events.filter((e) => e.data).map((e) => e.data!);
@@ -240,8 +351,13 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['one', ' two', ' three'], delayMs: 300 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
-      const [a, b] = await Promise.all([sse(server.url, `${V1}/tasks/${body.task_id}/stream`), sse(server.url, `${V1}/tasks/${body.task_id}/stream`)]);
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
+      const [a, b] = await Promise.all([
+        sse(server.url, `${V1}/tasks/${body.task_id}/stream`),
+        sse(server.url, `${V1}/tasks/${body.task_id}/stream`),
+      ]);
       const statuses = [a.status, b.status].sort();
       expect(statuses).to.deep.equal([200, 422]);
       const refused = a.status === 422 ? a : b;
@@ -253,7 +369,9 @@ describe('AIDeer tasks', () => {
       fake.reply({ kind: 'stream', chunks: ['first', ' second', ' third', ' fourth'], delayMs: 250 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       const first = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       const seen = await first.until((e) => e.data?.content === 'first second');
       first.disconnect();
@@ -263,76 +381,116 @@ describe('AIDeer tasks', () => {
       expect(firstData.id).to.equal(String(Number(seen.id) + 1));
       expect(firstData.data!.content!.startsWith('first second ')).to.equal(true);
       await second.done;
-      expect(second.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'finished', content: 'first second third fourth' });
+      expect(second.events.filter((e) => e.data).pop()!.data).to.deep.equal({
+        status: 'finished',
+        content: 'first second third fourth',
+      });
     });
 
     it('when a stream is opened after the task finished, then it replays the final event and closes', async () => {
       fake.reply({ kind: 'stream', chunks: ['done', ' deal'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       await waitStatus(api, body.task_id, 'finished');
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
-      expect(stream.events).to.deep.equal([{ event: 'open' }, { id: '3', data: { status: 'finished', content: 'done deal' } }, { event: 'close' }]);
+      expect(stream.events).to.deep.equal([
+        { event: 'open' },
+        { id: '3', data: { status: 'finished', content: 'done deal' } },
+        { event: 'close' },
+      ]);
     });
 
     it('when the reply takes longer than the ping interval, then `: ping` comments keep the stream alive', async () => {
       fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c'], delayMs: 700 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       expect(stream.events.some((e) => e.comment === 'ping')).to.equal(true);
     });
 
-    it('when the task\'s user is deleted while its stream is open, then the stream ends with a failed event', async () => {
+    it("when the task's user is deleted while its stream is open, then the stream ends with a failed event", async () => {
       // The reply holds after its text until the test lets it go, so the task is still running
       // when its user is deleted, however slow the machine.
       let release!: () => void;
-      fake.reply({ kind: 'stream', chunks: ['a', 'b', 'c', 'd'], until: new Promise<void>((resolve) => (release = resolve)) });
+      fake.reply({
+        kind: 'stream',
+        chunks: ['a', 'b', 'c', 'd'],
+        until: new Promise<void>((resolve) => (release = resolve)),
+      });
       try {
         const admin = await signUpAdmin(api, server);
         const user = await funded();
         const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-        const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+        const body = bodyOf<Task>(
+          await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+        );
         const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
         await stream.until((e) => e.data?.status === 'running' && e.data.content === 'abcd');
         await api.delete(`${V1}/users/${user.id}`).set(admin.bearer).expect(200);
         await stream.done;
-        expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({ status: 'failed', content: 'The task no longer exists' });
+        expect(stream.events.filter((e) => e.data).pop()!.data).to.deep.equal({
+          status: 'failed',
+          content: 'The task no longer exists',
+        });
         expect(stream.events[stream.events.length - 1]).to.deep.equal({ event: 'close' });
       } finally {
         release();
       }
     });
 
-    it('when a stream\'s hold has lapsed (its server died), then a new stream takes over', async () => {
+    it("when a stream's hold has lapsed (its server died), then a new stream takes over", async () => {
       fake.reply({ kind: 'stream', chunks: ['x', 'y'], delayMs: 200 });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
-      await server.db('aideer_tasks').where({ id: body.task_id }).update({ stream_holder: 'a-dead-server', stream_lease_until: Date.now() - 1 });
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
+      await server
+        .db('aideer_tasks')
+        .where({ id: body.task_id })
+        .update({ stream_holder: 'a-dead-server', stream_lease_until: Date.now() - 1 });
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       expect(stream.status).to.equal(200);
       await stream.done;
-      await server.db('aideer_tasks').where({ id: body.task_id }).update({ stream_holder: 'a-live-server', stream_lease_until: Date.now() + 60_000 });
+      await server
+        .db('aideer_tasks')
+        .where({ id: body.task_id })
+        .update({ stream_holder: 'a-live-server', stream_lease_until: Date.now() + 60_000 });
       expect((await sse(server.url, `${V1}/tasks/${body.task_id}/stream`)).status).to.equal(422);
     });
-
   });
 
   describe('streamTask — GET /tasks/{task_id}/stream: title generation (createTask of type title_generation)', () => {
     it('when a title task runs, then the stream sends only the final event, the chat gets the title and total_tokens × 1 is charged', async () => {
-      fake.reply({ kind: 'stream', chunks: ['自我', '介绍'], usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 }, delayMs: 50 });
+      fake.reply({
+        kind: 'stream',
+        chunks: ['自我', '介绍'],
+        usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 },
+        delayMs: 50,
+      });
       const user = await funded(100);
-      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-max'), [{ role: 'user', content: '介绍一下你自己' }]);
+      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-max'), [
+        { role: 'user', content: '介绍一下你自己' },
+      ]);
       const request = fake.nextRequest();
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
-      expect(stream.events.filter((e) => !e.comment)).to.deep.equal([{ event: 'open' }, { id: '1', data: { status: 'finished', content: '自我介绍' } }, { event: 'close' }]);
+      expect(stream.events.filter((e) => !e.comment)).to.deep.equal([
+        { event: 'open' },
+        { id: '1', data: { status: 'finished', content: '自我介绍' } },
+        { event: 'close' },
+      ]);
       const upstream = await request;
       expect(upstream.model).to.equal('deepseek-chat');
       expect(upstream.body.max_tokens).to.equal(100);
@@ -342,25 +500,35 @@ describe('AIDeer tasks', () => {
       expect(chatNow.messages).to.have.length(1);
       const c = await credits(api, user);
       expect(c.credits_left).to.equal(100 - 44);
-      expect(c.credit_records[c.credit_records.length - 1].description).to.equal(`Consume: Title generation, chat_id: ${chat}, task_id: ${body.task_id}`);
+      expect(c.credit_records[c.credit_records.length - 1].description).to.equal(
+        `Consume: Title generation, chat_id: ${chat}, task_id: ${body.task_id}`,
+      );
     });
 
     it('when the model answers an empty title, then the chat is titled 闲聊', async () => {
       fake.reply({ kind: 'stream', chunks: [' ', '\n'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200),
+      );
       await waitStatus(api, body.task_id, 'finished');
-      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal('闲聊');
+      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal(
+        '闲聊',
+      );
     });
 
     it('when the model answers a long title, then it is cut to 50 characters', async () => {
       fake.reply({ kind: 'stream', chunks: ['“', 'x'.repeat(80), '”'] });
       const user = await funded();
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'title_generation' }).expect(200),
+      );
       await waitStatus(api, body.task_id, 'finished');
-      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal('x'.repeat(50));
+      expect(bodyOf<ChatRead>(await api.get(`${V1}/chats/${chat}`).set(user.bearer).expect(200)).title).to.equal(
+        'x'.repeat(50),
+      );
     });
   });
 });
@@ -376,16 +544,26 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const server = await startServer({ LLM_ECHO_DELAY_MS: '5' }, { database });
     try {
       const api = client(server.url);
-      expect(server.app.aideer!.models.describe()).to.deep.equal({ live: [], echo: ['deepseek-chat', 'gpt-3.5-turbo', 'qwen-turbo', 'qwen-plus', 'qwen-max'] });
+      expect(server.app.aideer!.models.describe()).to.deep.equal({
+        live: [],
+        echo: ['deepseek-chat', 'gpt-3.5-turbo', 'qwen-turbo', 'qwen-plus', 'qwen-max'],
+      });
       const user = await signUp(api);
       await giveCredits(server, user.id, 1000);
-      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-plus'), [{ role: 'user', content: 'Tell me about the deer in the forest near the lake' }]);
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const chat = await chatFor(api, user, await presetFor(api, user, 'qwen-plus'), [
+        { role: 'user', content: 'Tell me about the deer in the forest near the lake' },
+      ]);
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${body.task_id}/stream`);
       await stream.done;
       const data = stream.events.filter((e) => e.data).map((e) => e.data!);
       expect(data.length).to.be.greaterThan(2);
-      expect(data[data.length - 1]).to.deep.equal({ status: 'finished', content: 'Tell me about the deer in the forest near the lake' });
+      expect(data[data.length - 1]).to.deep.equal({
+        status: 'finished',
+        content: 'Tell me about the deer in the forest near the lake',
+      });
       const c = await credits(api, user);
       expect(c.credits_left).to.be.lessThan(1000);
       expect((1000 - c.credits_left) % 10).to.equal(0); // qwen-plus multiplier
@@ -401,14 +579,27 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
     await first.close();
     const now = Date.now();
-    const orphan = { id: '11111111-1111-4111-8111-111111111111', user_id: user.id, chat_id: chat, type: 'chat_generation' as const, status: 'running' as const, content: 'half', created_at: now - 60_000, updated_at: now - 30_000, runner_lease_until: now - 10_000, attempts: 3 };
+    const orphan = {
+      id: '11111111-1111-4111-8111-111111111111',
+      user_id: user.id,
+      chat_id: chat,
+      type: 'chat_generation' as const,
+      status: 'running' as const,
+      content: 'half',
+      created_at: now - 60_000,
+      updated_at: now - 30_000,
+      runner_lease_until: now - 10_000,
+      attempts: 3,
+    };
     const alive = { ...orphan, id: '22222222-2222-4222-8222-222222222222', runner_lease_until: now + 60_000 };
     await database.db('aideer_tasks').insert([orphan, alive]);
     const second = await startServer({ TASK_MAX_ATTEMPTS: '3' }, { database });
     try {
       const api2 = client(second.url);
       expect(bodyOf<Task>(await api2.get(`${V1}/tasks/${orphan.id}`).expect(200)).status).to.equal('failed');
-      expect((await database.db('aideer_tasks').where({ id: orphan.id }).first())!.error).to.equal('The server running the task stopped 3 times before it finished; create the task again');
+      expect((await database.db('aideer_tasks').where({ id: orphan.id }).first())!.error).to.equal(
+        'The server running the task stopped 3 times before it finished; create the task again',
+      );
       expect(bodyOf<Task>(await api2.get(`${V1}/tasks/${alive.id}`).expect(200)).status).to.equal('running');
       const refused = await sse(second.url, `${V1}/tasks/${orphan.id}/stream`);
       expect(refused.status).to.equal(422);
@@ -418,30 +609,40 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
   });
 
   // On SQLite the service is one instance: events cross instances only through Postgres.
-  (usingPostgres ? it : it.skip)('when a task runs on one instance, then a stream opened on another instance follows it to the end', async () => {
-    const a = await startServer({ LLM_ECHO_DELAY_MS: '150' }, { database });
-    const b = await startServer({}, { database });
-    try {
-      const apiA = client(a.url);
-      const user = await signUp(apiA);
-      await giveCredits(a, user.id, 100);
-      const chat = await chatFor(apiA, user, await presetFor(apiA, user, 'deepseek-chat'), [{ role: 'user', content: 'one two three four five six seven eight nine ten' }]);
-      const body = bodyOf<Task>(await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
-      const stream = await sse(b.url, `${V1}/tasks/${body.task_id}/stream`);
-      await stream.done;
-      const data = stream.events.filter((e) => e.data).map((e) => e.data!);
-      // the growing text reaches the other instance through Postgres, not just the end
-      expect(data.some((d) => d.status === 'running')).to.equal(true);
-      expect(data.pop()).to.deep.equal({ status: 'finished', content: 'one two three four five six seven eight nine ten' });
-      // the one-stream rule holds across instances too
-      const replay = await sse(a.url, `${V1}/tasks/${body.task_id}/stream`);
-      expect(replay.status).to.equal(200);
-      await replay.done;
-    } finally {
-      await a.close();
-      await b.close();
-    }
-  });
+  (usingPostgres ? it : it.skip)(
+    'when a task runs on one instance, then a stream opened on another instance follows it to the end',
+    async () => {
+      const a = await startServer({ LLM_ECHO_DELAY_MS: '150' }, { database });
+      const b = await startServer({}, { database });
+      try {
+        const apiA = client(a.url);
+        const user = await signUp(apiA);
+        await giveCredits(a, user.id, 100);
+        const chat = await chatFor(apiA, user, await presetFor(apiA, user, 'deepseek-chat'), [
+          { role: 'user', content: 'one two three four five six seven eight nine ten' },
+        ]);
+        const body = bodyOf<Task>(
+          await apiA.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+        );
+        const stream = await sse(b.url, `${V1}/tasks/${body.task_id}/stream`);
+        await stream.done;
+        const data = stream.events.filter((e) => e.data).map((e) => e.data!);
+        // the growing text reaches the other instance through Postgres, not just the end
+        expect(data.some((d) => d.status === 'running')).to.equal(true);
+        expect(data.pop()).to.deep.equal({
+          status: 'finished',
+          content: 'one two three four five six seven eight nine ten',
+        });
+        // the one-stream rule holds across instances too
+        const replay = await sse(a.url, `${V1}/tasks/${body.task_id}/stream`);
+        expect(replay.status).to.equal(200);
+        await replay.done;
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+  );
 
   it('when a task runs longer than its lease, then its server keeps renewing it and the sweep leaves it alone', async () => {
     const server = await startServer({ TASK_LEASE_SECONDS: '2', LLM_ECHO_DELAY_MS: '500' }, { database });
@@ -449,8 +650,12 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const api = client(server.url);
       const user = await signUp(api);
       await giveCredits(server, user.id, 100);
-      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [
+        { role: 'user', content: 'a b c d e f g h' },
+      ]);
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       await waitStatus(api, body.task_id, 'finished', 15_000); // ~3.5 s of streaming, past the 2 s lease
     } finally {
       await server.close();
@@ -462,8 +667,12 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
     const api = client(server.url);
     const user = await signUp(api);
     await giveCredits(server, user.id, 100);
-    const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [{ role: 'user', content: 'a b c d e f g h' }]);
-    const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+    const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'), [
+      { role: 'user', content: 'a b c d e f g h' },
+    ]);
+    const body = bodyOf<Task>(
+      await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+    );
     await waitStatus(api, body.task_id, 'running');
     await server.close();
     const row = await database.db('aideer_tasks').where({ id: body.task_id }).first();
@@ -477,7 +686,9 @@ describe('AIDeer tasks without provider keys, across restarts and instances', ()
       const user = await signUp(api);
       await giveCredits(server, user.id, 100);
       const chat = await chatFor(api, user, await presetFor(api, user, 'deepseek-chat'));
-      const body = bodyOf<Task>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+      const body = bodyOf<Task>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+      );
       await waitStatus(api, body.task_id, 'finished');
       await sleep(1100);
       await api.get(`${V1}/tasks/${body.task_id}`).expect(404);

@@ -19,7 +19,15 @@ import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 import { ROLE, STATUS, sha256 } from '../src/oneapi/domain/accounts.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
-const CALLERS = ['anonymous', 'garbage token', 'expired token', 'banned user', 'another user', 'owner', 'admin'] as const;
+const CALLERS = [
+  'anonymous',
+  'garbage token',
+  'expired token',
+  'banned user',
+  'another user',
+  'owner',
+  'admin',
+] as const;
 type Caller = (typeof CALLERS)[number];
 type Statuses = Record<Caller, number>;
 
@@ -71,10 +79,16 @@ interface Row<C> {
 const everyone = (status: number): Statuses => Object.fromEntries(CALLERS.map((c) => [c, status])) as Statuses;
 
 /** Finds the owner's data in an answer to someone else; returns what leaked. */
-function leaks(answer: Answer, owner: { id: number; username: string; phone?: string }, secrets: Secret[], allowed: Set<string>): string[] {
+function leaks(
+  answer: Answer,
+  owner: { id: number; username: string; phone?: string },
+  secrets: Secret[],
+  allowed: Set<string>,
+): string[] {
   const found: string[] = [];
   const text = answer.text || JSON.stringify(answer.body ?? '');
-  for (const s of secrets) if (!allowed.has(s.kind) && text.includes(s.value)) found.push(`${s.kind} ${s.value.slice(0, 24)}`);
+  for (const s of secrets)
+    if (!allowed.has(s.kind) && text.includes(s.value)) found.push(`${s.kind} ${s.value.slice(0, 24)}`);
   const walk = (node: unknown) => {
     if (Array.isArray(node)) return node.forEach(walk);
     if (!node || typeof node !== 'object') return;
@@ -119,7 +133,16 @@ const message = (role: 'system' | 'user', content: string) => ({ role, type: 'te
 async function ownerPreset(cell: AideerCell, visibility = 'private'): Promise<string> {
   const secret = marker('preset-prompt');
   cell.secrets.push({ kind: 'content', value: secret });
-  const res = await api.post(`${V1}/presets`).set(cell.owner.bearer).send({ title: 'Preset', visibility, messages: [message('system', secret)], parameters: { model: 'deepseek-chat' } }).expect(200);
+  const res = await api
+    .post(`${V1}/presets`)
+    .set(cell.owner.bearer)
+    .send({
+      title: 'Preset',
+      visibility,
+      messages: [message('system', secret)],
+      parameters: { model: 'deepseek-chat' },
+    })
+    .expect(200);
   return bodyOf<Ok<operations['createPreset']>>(res).id;
 }
 
@@ -128,7 +151,11 @@ async function ownerChat(cell: AideerCell, visibility = 'private'): Promise<stri
   const preset = await ownerPreset(cell);
   const secret = marker('chat-message');
   cell.secrets.push({ kind: 'content', value: secret });
-  const res = await api.post(`${V1}/chats`).set(cell.owner.bearer).send({ preset_id: preset, title: 'Chat', visibility, messages: [message('user', secret)] }).expect(200);
+  const res = await api
+    .post(`${V1}/chats`)
+    .set(cell.owner.bearer)
+    .send({ preset_id: preset, title: 'Chat', visibility, messages: [message('user', secret)] })
+    .expect(200);
   return bodyOf<Ok<operations['createChat']>>(res).id;
 }
 
@@ -136,7 +163,9 @@ async function ownerChat(cell: AideerCell, visibility = 'private'): Promise<stri
 async function ownerTask(cell: AideerCell): Promise<string> {
   await giveCredits(server, cell.owner.id, 1000);
   const chat = await ownerChat(cell);
-  const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(cell.owner.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200));
+  const created = bodyOf<Ok<operations['createTask']>>(
+    await api.post(`${V1}/tasks`).set(cell.owner.bearer).send({ chat_id: chat, type: 'chat_generation' }).expect(200),
+  );
   const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
   await stream.done;
   expect(stream.events.at(-2)?.data?.status).to.equal('finished');
@@ -152,7 +181,15 @@ async function newCode(value = 5): Promise<string> {
 let aideerAdmin: AideerUser | undefined;
 const adminBearer = () => aideerAdmin!.bearer;
 
-const signedIn = (owner: number, other = owner, admin = owner): Statuses => ({ anonymous: 401, 'garbage token': 401, 'expired token': 401, 'banned user': 401, 'another user': other, owner, admin });
+const signedIn = (owner: number, other = owner, admin = owner): Statuses => ({
+  anonymous: 401,
+  'garbage token': 401,
+  'expired token': 401,
+  'banned user': 401,
+  'another user': other,
+  owner,
+  admin,
+});
 const adminOnly = (admin: number): Statuses => signedIn(403, 403, admin);
 
 const ownerChatReadable = async (cell: AideerCell & { chat?: string }) => {
@@ -160,7 +197,9 @@ const ownerChatReadable = async (cell: AideerCell & { chat?: string }) => {
   expect(JSON.stringify(bodyOf<Ok<operations['readChat']>>(res).messages)).to.include('chat-message-');
 };
 
-const imagePromise = sharp({ create: { width: 8, height: 8, channels: 3, background: '#4a7' } }).png().toBuffer();
+const imagePromise = sharp({ create: { width: 8, height: 8, channels: 3, background: '#4a7' } })
+  .png()
+  .toBuffer();
 
 type AideerRow = Row<AideerCell & { chat?: string; preset?: string; code?: string }>;
 
@@ -174,23 +213,59 @@ const aideerRows: AideerRow[] = [
     operationId: 'createUser',
     // Sign-up is open; a token that is sent must be valid (A2).
     expect: { ...everyone(200), 'garbage token': 401, 'expired token': 401, 'banned user': 401 },
-    call: (c) => answerOf(api.post(`${V1}/users`).set(c.auth).send({ username: uniqueName(), password: 'pass-word-1' })),
+    call: (c) =>
+      answerOf(api.post(`${V1}/users`).set(c.auth).send({ username: uniqueName(), password: 'pass-word-1' })),
   },
   { operationId: 'readUserMe', expect: signedIn(200), call: (c) => answerOf(api.get(`${V1}/users/me`).set(c.auth)) },
   {
     operationId: 'updateMyPassword',
     expect: signedIn(200),
     // The same password again: the shared callers keep theirs.
-    call: (c) => answerOf(api.put(`${V1}/users/me/password`).set(c.auth).send({ old_password: c.self?.password ?? 'pass-word-1', new_password: c.self?.password ?? 'pass-word-1' })),
-    intact: async (c) => void (await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: c.owner.username, password: c.owner.password }).expect(200)),
+    call: (c) =>
+      answerOf(
+        api
+          .put(`${V1}/users/me/password`)
+          .set(c.auth)
+          .send({ old_password: c.self?.password ?? 'pass-word-1', new_password: c.self?.password ?? 'pass-word-1' }),
+      ),
+    intact: async (c) =>
+      void (await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: c.owner.username, password: c.owner.password })
+        .expect(200)),
   },
-  { operationId: 'getMyAvatar', expect: signedIn(307), call: (c) => answerOf(api.get(`${V1}/users/me/avatar`).set(c.auth).redirects(0)) },
-  { operationId: 'setMyAvatar', expect: signedIn(200), call: async (c) => answerOf(api.post(`${V1}/users/me/avatar`).set(c.auth).attach('avatar_file', await imagePromise, 'a.png')) },
-  { operationId: 'getMyCredits', expect: signedIn(200), call: (c) => answerOf(api.get(`${V1}/users/me/credits`).set(c.auth)) },
+  {
+    operationId: 'getMyAvatar',
+    expect: signedIn(307),
+    call: (c) => answerOf(api.get(`${V1}/users/me/avatar`).set(c.auth).redirects(0)),
+  },
+  {
+    operationId: 'setMyAvatar',
+    expect: signedIn(200),
+    call: async (c) =>
+      answerOf(
+        api
+          .post(`${V1}/users/me/avatar`)
+          .set(c.auth)
+          .attach('avatar_file', await imagePromise, 'a.png'),
+      ),
+  },
+  {
+    operationId: 'getMyCredits',
+    expect: signedIn(200),
+    call: (c) => answerOf(api.get(`${V1}/users/me/credits`).set(c.auth)),
+  },
   {
     operationId: 'redeemCredits',
     expect: signedIn(200),
-    call: async (c) => answerOf(api.post(`${V1}/users/me/credits`).set(c.auth).send({ redeem_code: await newCode() })),
+    call: async (c) =>
+      answerOf(
+        api
+          .post(`${V1}/users/me/credits`)
+          .set(c.auth)
+          .send({ redeem_code: await newCode() }),
+      ),
   },
   {
     operationId: 'readMyLikes',
@@ -206,8 +281,16 @@ const aideerRows: AideerRow[] = [
     },
   },
   // Any existing preset or chat may be liked, whatever its owner or visibility (as the original, A13).
-  { operationId: 'likePreset', expect: signedIn(200), call: async (c) => answerOf(api.post(`${V1}/users/me/likes/preset/${await ownerPreset(c)}`).set(c.auth)) },
-  { operationId: 'likeChat', expect: signedIn(200), call: async (c) => answerOf(api.post(`${V1}/users/me/likes/chat/${await ownerChat(c)}`).set(c.auth)) },
+  {
+    operationId: 'likePreset',
+    expect: signedIn(200),
+    call: async (c) => answerOf(api.post(`${V1}/users/me/likes/preset/${await ownerPreset(c)}`).set(c.auth)),
+  },
+  {
+    operationId: 'likeChat',
+    expect: signedIn(200),
+    call: async (c) => answerOf(api.post(`${V1}/users/me/likes/chat/${await ownerChat(c)}`).set(c.auth)),
+  },
   {
     operationId: 'unlikePreset',
     variant: "the owner's like",
@@ -217,7 +300,11 @@ const aideerRows: AideerRow[] = [
       await api.post(`${V1}/users/me/likes/preset/${c.preset}`).set(c.owner.bearer).expect(200);
       return answerOf(api.delete(`${V1}/users/me/likes/preset/${c.preset}`).set(c.auth));
     },
-    intact: async (c) => expect(bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).preset_ids).to.include(c.preset),
+    intact: async (c) =>
+      expect(
+        bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200))
+          .preset_ids,
+      ).to.include(c.preset),
   },
   {
     operationId: 'unlikeChat',
@@ -228,18 +315,41 @@ const aideerRows: AideerRow[] = [
       await api.post(`${V1}/users/me/likes/chat/${c.chat}`).set(c.owner.bearer).expect(200);
       return answerOf(api.delete(`${V1}/users/me/likes/chat/${c.chat}`).set(c.auth));
     },
-    intact: async (c) => expect(bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200)).chat_ids).to.include(c.chat),
+    intact: async (c) =>
+      expect(
+        bodyOf<Ok<operations['readMyLikes']>>(await api.get(`${V1}/users/me/likes`).set(c.owner.bearer).expect(200))
+          .chat_ids,
+      ).to.include(c.chat),
   },
   // Profiles are readable by any signed-in user (as the original).
-  { operationId: 'readUser', expect: signedIn(200), reveals: ['profile'], call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}`).set(c.auth)) },
-  { operationId: 'getUserAvatar', expect: signedIn(307), reveals: ['profile'], call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}/avatar`).set(c.auth).redirects(0)) },
+  {
+    operationId: 'readUser',
+    expect: signedIn(200),
+    reveals: ['profile'],
+    call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}`).set(c.auth)),
+  },
+  {
+    operationId: 'getUserAvatar',
+    expect: signedIn(307),
+    reveals: ['profile'],
+    call: (c) => answerOf(api.get(`${V1}/users/${c.owner.id}/avatar`).set(c.auth).redirects(0)),
+  },
   {
     operationId: 'updateUser',
     ownerPerCell: true,
     // Users update themselves; admins anyone.
     expect: signedIn(200, 403, 200),
-    call: (c) => answerOf(api.put(`${V1}/users/${c.owner.id}`).set(c.auth).send({ username: uniqueName('renamed') })),
-    intact: async (c) => expect(bodyOf<Ok<operations['readUserMe']>>(await api.get(`${V1}/users/me`).set(c.owner.bearer).expect(200)).username).to.equal(c.owner.username),
+    call: (c) =>
+      answerOf(
+        api
+          .put(`${V1}/users/${c.owner.id}`)
+          .set(c.auth)
+          .send({ username: uniqueName('renamed') }),
+      ),
+    intact: async (c) =>
+      expect(
+        bodyOf<Ok<operations['readUserMe']>>(await api.get(`${V1}/users/me`).set(c.owner.bearer).expect(200)).username,
+      ).to.equal(c.owner.username),
   },
   {
     operationId: 'deleteUser',
@@ -252,15 +362,28 @@ const aideerRows: AideerRow[] = [
     operationId: 'resetUserPassword',
     ownerPerCell: true,
     expect: adminOnly(200),
-    call: (c) => answerOf(api.put(`${V1}/users/${c.owner.id}/password`).set(c.auth).send({ new_password: 'taken-over-1' })),
-    intact: async (c) => void (await api.post(`${V1}/session/oauth2/token`).type('form').send({ username: c.owner.username, password: c.owner.password }).expect(200)),
+    call: (c) =>
+      answerOf(api.put(`${V1}/users/${c.owner.id}/password`).set(c.auth).send({ new_password: 'taken-over-1' })),
+    intact: async (c) =>
+      void (await api
+        .post(`${V1}/session/oauth2/token`)
+        .type('form')
+        .send({ username: c.owner.username, password: c.owner.password })
+        .expect(200)),
   },
   {
     operationId: 'loginForAccessToken',
     variant: "with the owner's password",
     expect: everyone(200),
     reveals: ['token'],
-    call: (c) => answerOf(api.post(`${V1}/session/oauth2/token`).set(c.auth).type('form').send({ username: c.owner.username, password: c.owner.password })),
+    call: (c) =>
+      answerOf(
+        api
+          .post(`${V1}/session/oauth2/token`)
+          .set(c.auth)
+          .type('form')
+          .send({ username: c.owner.username, password: c.owner.password }),
+      ),
   },
   {
     operationId: 'wechatLogin',
@@ -279,7 +402,9 @@ const aideerRows: AideerRow[] = [
     call: async (c) => {
       const code = marker('wx-code');
       wechat.sessions.set(code, { openid: marker('openid'), session_key: marker('key') });
-      const session = bodyOf<Ok<operations['wechatLogin']>>(await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200));
+      const session = bodyOf<Ok<operations['wechatLogin']>>(
+        await api.get(`${V1}/session/wechat/token`).query({ code }).expect(200),
+      );
       c.secrets.push({ kind: 'token', value: session.refresh_token }, { kind: 'token', value: session.access_token });
       const sub = (u: { id: number }) => ({ sub: String(u.id), refresh: true });
       const wechatUser = jwt.decode(session.refresh_token, { json: true })!.sub;
@@ -309,7 +434,13 @@ const aideerRows: AideerRow[] = [
     variant: "on the owner's private preset",
     // As the original: a chat may use any existing preset; its answer holds the chat's messages only.
     expect: signedIn(200),
-    call: async (c) => answerOf(api.post(`${V1}/chats`).set(c.auth).send({ preset_id: await ownerPreset(c), title: 'Mine', messages: [message('user', 'hello')] })),
+    call: async (c) =>
+      answerOf(
+        api
+          .post(`${V1}/chats`)
+          .set(c.auth)
+          .send({ preset_id: await ownerPreset(c), title: 'Mine', messages: [message('user', 'hello')] }),
+      ),
   },
   {
     operationId: 'readChat',
@@ -331,7 +462,12 @@ const aideerRows: AideerRow[] = [
     call: async (c) => {
       c.chat = await ownerChat(c);
       const preset = await ownerPreset(c);
-      return answerOf(api.put(`${V1}/chats/${c.chat}`).set(c.auth).send({ preset_id: preset, title: 'Replaced', messages: [message('user', 'replaced')] }));
+      return answerOf(
+        api
+          .put(`${V1}/chats/${c.chat}`)
+          .set(c.auth)
+          .send({ preset_id: preset, title: 'Replaced', messages: [message('user', 'replaced')] }),
+      );
     },
     intact: ownerChatReadable,
   },
@@ -349,7 +485,17 @@ const aideerRows: AideerRow[] = [
       return answerOf(api.get(`${V1}/presets`).query({ limit: 100 }).set(c.auth));
     },
   },
-  { operationId: 'createPreset', expect: signedIn(200), call: (c) => answerOf(api.post(`${V1}/presets`).set(c.auth).send({ title: 'Mine', messages: [message('system', 'be brief')] })) },
+  {
+    operationId: 'createPreset',
+    expect: signedIn(200),
+    call: (c) =>
+      answerOf(
+        api
+          .post(`${V1}/presets`)
+          .set(c.auth)
+          .send({ title: 'Mine', messages: [message('system', 'be brief')] }),
+      ),
+  },
   {
     operationId: 'readPreset',
     variant: 'a private preset',
@@ -359,8 +505,21 @@ const aideerRows: AideerRow[] = [
   {
     operationId: 'updatePreset',
     expect: signedIn(200, 403, 200),
-    call: async (c) => answerOf(api.put(`${V1}/presets/${(c.preset = await ownerPreset(c))}`).set(c.auth).send({ title: 'Replaced', messages: [message('system', 'replaced')] })),
-    intact: async (c) => expect(JSON.stringify(bodyOf<Ok<operations['readPreset']>>(await api.get(`${V1}/presets/${c.preset}`).set(c.owner.bearer).expect(200)).messages)).to.include('preset-prompt-'),
+    call: async (c) =>
+      answerOf(
+        api
+          .put(`${V1}/presets/${(c.preset = await ownerPreset(c))}`)
+          .set(c.auth)
+          .send({ title: 'Replaced', messages: [message('system', 'replaced')] }),
+      ),
+    intact: async (c) =>
+      expect(
+        JSON.stringify(
+          bodyOf<Ok<operations['readPreset']>>(
+            await api.get(`${V1}/presets/${c.preset}`).set(c.owner.bearer).expect(200),
+          ).messages,
+        ),
+      ).to.include('preset-prompt-'),
   },
   {
     operationId: 'deletePreset',
@@ -378,7 +537,11 @@ const aideerRows: AideerRow[] = [
     intact: async (c) => void (await api.get(`${V1}/codes/${c.code}`).expect(422)),
   },
   // Public as the original, and rate-limited (A8).
-  { operationId: 'readRedeemCode', expect: everyone(200), call: async (c) => answerOf(api.get(`${V1}/codes/${await newCode()}`).set(c.auth)) },
+  {
+    operationId: 'readRedeemCode',
+    expect: everyone(200),
+    call: async (c) => answerOf(api.get(`${V1}/codes/${await newCode()}`).set(c.auth)),
+  },
   {
     operationId: 'deleteRedeemCode',
     expect: adminOnly(200),
@@ -392,13 +555,29 @@ const aideerRows: AideerRow[] = [
     expect: signedIn(200, 403, 403),
     call: async (c) => {
       await giveCredits(server, c.owner.id, 1000);
-      return answerOf(api.post(`${V1}/tasks`).set(c.auth).send({ chat_id: (c.chat = await ownerChat(c)), type: 'chat_generation' }));
+      return answerOf(
+        api
+          .post(`${V1}/tasks`)
+          .set(c.auth)
+          .send({ chat_id: (c.chat = await ownerChat(c)), type: 'chat_generation' }),
+      );
     },
     intact: async (c) => expect(await server.db('aideer_tasks').where({ chat_id: c.chat })).to.have.length(0),
   },
   // Tasks are public by id (security: []): the random id is the capability, as in the original.
-  { operationId: 'readTask', ownerPerCell: true, expect: everyone(200), call: async (c) => answerOf(api.get(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
-  { operationId: 'deleteTask', ownerPerCell: true, variant: 'a finished task', expect: everyone(200), call: async (c) => answerOf(api.delete(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)) },
+  {
+    operationId: 'readTask',
+    ownerPerCell: true,
+    expect: everyone(200),
+    call: async (c) => answerOf(api.get(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)),
+  },
+  {
+    operationId: 'deleteTask',
+    ownerPerCell: true,
+    variant: 'a finished task',
+    expect: everyone(200),
+    call: async (c) => answerOf(api.delete(`${V1}/tasks/${await ownerTask(c)}`).set(c.auth)),
+  },
   {
     operationId: 'streamTask',
     ownerPerCell: true,
@@ -416,7 +595,12 @@ const aideerRows: AideerRow[] = [
     operationId,
     variant: 'DEBUG off',
     expect: everyone(404),
-    call: (c) => answerOf(api.get(`${V1}/utils/${{ initDatabase: 'init', createAdmin: 'admin', dropDatabase: 'drop' }[operationId]}`).set(c.auth)),
+    call: (c) =>
+      answerOf(
+        api
+          .get(`${V1}/utils/${{ initDatabase: 'init', createAdmin: 'admin', dropDatabase: 'drop' }[operationId]}`)
+          .set(c.auth),
+      ),
   })),
 ];
 
@@ -428,7 +612,15 @@ interface OneApiCell extends Cell<Session> {
 }
 
 /** Signed-in operations: banned users are 403 once their token is recognised (O2). */
-const member = (owner: number, other = owner, admin = owner): Statuses => ({ anonymous: 401, 'garbage token': 401, 'expired token': 401, 'banned user': 403, 'another user': other, owner, admin });
+const member = (owner: number, other = owner, admin = owner): Statuses => ({
+  anonymous: 401,
+  'garbage token': 401,
+  'expired token': 401,
+  'banned user': 403,
+  'another user': other,
+  owner,
+  admin,
+});
 /** The owner's topic or subscription: another user's is 403, with no admin bypass (O8). */
 const ownedOnly = member(200, 403, 403);
 
@@ -436,21 +628,34 @@ async function ownerTopic(cell: OneApiCell): Promise<number> {
   const name = marker('topic');
   const said = marker('said');
   cell.secrets.push({ kind: 'content', value: name }, { kind: 'content', value: said });
-  const topic = bodyOf<Ok<oneapi['createTopic']>>(await api.post(`${API}/topics`).set(authHeaders(cell.owner)).send({ topic_name: name, model: 'echo' }).expect(200));
-  await api.post(`${API}/topics/${topic.data.id}/messages`).set(authHeaders(cell.owner)).send({ content: said }).expect(200);
+  const topic = bodyOf<Ok<oneapi['createTopic']>>(
+    await api.post(`${API}/topics`).set(authHeaders(cell.owner)).send({ topic_name: name, model: 'echo' }).expect(200),
+  );
+  await api
+    .post(`${API}/topics/${topic.data.id}/messages`)
+    .set(authHeaders(cell.owner))
+    .send({ content: said })
+    .expect(200);
   return topic.data.id;
 }
 
 async function ownerSubscription(cell: OneApiCell): Promise<number> {
   const name = marker('sub');
   cell.secrets.push({ kind: 'content', value: name });
-  return bodyOf<Ok<oneapi['createSubscription']>>(await api.post(`${API}/subscriptions`).set(authHeaders(cell.owner)).send({ topic_name: name }).expect(200)).data.id;
+  return bodyOf<Ok<oneapi['createSubscription']>>(
+    await api.post(`${API}/subscriptions`).set(authHeaders(cell.owner)).send({ topic_name: name }).expect(200),
+  ).data.id;
 }
 
-const messageCount = async (c: OneApiCell & { topic?: number }) => bodyOf<Ok<oneapi['listTopicMessages']>>(await api.get(`${API}/topics/${c.topic}/messages`).set(authHeaders(c.owner)).expect(200)).data.total;
+const messageCount = async (c: OneApiCell & { topic?: number }) =>
+  bodyOf<Ok<oneapi['listTopicMessages']>>(
+    await api.get(`${API}/topics/${c.topic}/messages`).set(authHeaders(c.owner)).expect(200),
+  ).data.total;
 
 const subscriptionStatus = async (c: OneApiCell & { subscription?: number }) => {
-  const list = bodyOf<Ok<oneapi['listSubscriptions']>>(await api.get(`${API}/subscriptions`).query({ size: 100 }).set(authHeaders(c.owner)).expect(200)).data.subscriptions;
+  const list = bodyOf<Ok<oneapi['listSubscriptions']>>(
+    await api.get(`${API}/subscriptions`).query({ size: 100 }).set(authHeaders(c.owner)).expect(200),
+  ).data.subscriptions;
   return list.find((s) => s.id === c.subscription)?.status;
 };
 
@@ -458,13 +663,23 @@ type OneApiRow = Row<OneApiCell & { topic?: number; subscription?: number }>;
 
 const oneApiRows: OneApiRow[] = [
   // Sign-in routes take no credentials: whatever a caller sends is ignored.
-  { operationId: 'sendPhoneVerification', expect: everyone(200), call: (c) => answerOf(api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'register' }).set(c.auth)) },
+  {
+    operationId: 'sendPhoneVerification',
+    expect: everyone(200),
+    call: (c) =>
+      answerOf(api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'register' }).set(c.auth)),
+  },
   {
     operationId: 'registerUser',
     expect: everyone(200),
     call: async (c) => {
       const phone = uniquePhone();
-      return answerOf(api.post(`${API}/user/register`).set(c.auth).send({ phone, phone_verification_code: await requestCode(api, phone, 'register') }));
+      return answerOf(
+        api
+          .post(`${API}/user/register`)
+          .set(c.auth)
+          .send({ phone, phone_verification_code: await requestCode(api, phone, 'register') }),
+      );
     },
   },
   {
@@ -475,7 +690,12 @@ const oneApiRows: OneApiRow[] = [
     reveals: ['token', 'phone', 'profile'],
     call: async (c) => {
       const phone = (c.caller === 'banned user' ? c.banned : (c.self ?? c.owner)).phone;
-      return answerOf(api.post(`${API}/user/login`).set(c.auth).send({ phone, phone_verification_code: await requestCode(api, phone, 'login') }));
+      return answerOf(
+        api
+          .post(`${API}/user/login`)
+          .set(c.auth)
+          .send({ phone, phone_verification_code: await requestCode(api, phone, 'login') }),
+      );
     },
   },
   { operationId: 'getSelf', expect: member(200), call: (c) => answerOf(api.get(`${API}/user/self`).set(c.auth)) },
@@ -484,7 +704,11 @@ const oneApiRows: OneApiRow[] = [
     ownerPerCell: true,
     expect: member(200),
     call: (c) => answerOf(api.put(`${API}/user/self`).set(c.auth).send({ school: 'Matrix school' })),
-    intact: async (c) => expect(bodyOf<Ok<oneapi['getSelf']>>(await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)).data.school).to.not.equal('Matrix school'),
+    intact: async (c) =>
+      expect(
+        bodyOf<Ok<oneapi['getSelf']>>(await api.get(`${API}/user/self`).set(authHeaders(c.owner)).expect(200)).data
+          .school,
+      ).to.not.equal('Matrix school'),
   },
   {
     operationId: 'logoutUser',
@@ -501,18 +725,32 @@ const oneApiRows: OneApiRow[] = [
       return answerOf(api.get(`${API}/topics`).query({ size: 100 }).set(c.auth));
     },
   },
-  { operationId: 'createTopic', expect: member(200), call: (c) => answerOf(api.post(`${API}/topics`).set(c.auth).send({ topic_name: 'Mine', model: 'echo' })) },
+  {
+    operationId: 'createTopic',
+    expect: member(200),
+    call: (c) => answerOf(api.post(`${API}/topics`).set(c.auth).send({ topic_name: 'Mine', model: 'echo' })),
+  },
   {
     operationId: 'deleteTopic',
     expect: ownedOnly,
     call: async (c) => answerOf(api.delete(`${API}/topics/${(c.topic = await ownerTopic(c))}`).set(c.auth)),
     intact: async (c) => expect(await messageCount(c)).to.equal(2),
   },
-  { operationId: 'listTopicMessages', expect: ownedOnly, call: async (c) => answerOf(api.get(`${API}/topics/${await ownerTopic(c)}/messages`).set(c.auth)) },
+  {
+    operationId: 'listTopicMessages',
+    expect: ownedOnly,
+    call: async (c) => answerOf(api.get(`${API}/topics/${await ownerTopic(c)}/messages`).set(c.auth)),
+  },
   {
     operationId: 'sendTopicMessage',
     expect: ownedOnly,
-    call: async (c) => answerOf(api.post(`${API}/topics/${(c.topic = await ownerTopic(c))}/messages`).set(c.auth).send({ content: 'hello' })),
+    call: async (c) =>
+      answerOf(
+        api
+          .post(`${API}/topics/${(c.topic = await ownerTopic(c))}/messages`)
+          .set(c.auth)
+          .send({ content: 'hello' }),
+      ),
     intact: async (c) => expect(await messageCount(c)).to.equal(2),
   },
   {
@@ -523,17 +761,29 @@ const oneApiRows: OneApiRow[] = [
       return answerOf(api.get(`${API}/subscriptions`).query({ size: 100 }).set(c.auth));
     },
   },
-  { operationId: 'createSubscription', expect: member(200), call: (c) => answerOf(api.post(`${API}/subscriptions`).set(c.auth).send({ topic_name: marker('mine') })) },
+  {
+    operationId: 'createSubscription',
+    expect: member(200),
+    call: (c) =>
+      answerOf(
+        api
+          .post(`${API}/subscriptions`)
+          .set(c.auth)
+          .send({ topic_name: marker('mine') }),
+      ),
+  },
   {
     operationId: 'deleteSubscription',
     expect: ownedOnly,
-    call: async (c) => answerOf(api.delete(`${API}/subscriptions/${(c.subscription = await ownerSubscription(c))}`).set(c.auth)),
+    call: async (c) =>
+      answerOf(api.delete(`${API}/subscriptions/${(c.subscription = await ownerSubscription(c))}`).set(c.auth)),
     intact: async (c) => expect(await subscriptionStatus(c)).to.equal(1),
   },
   {
     operationId: 'cancelSubscription',
     expect: ownedOnly,
-    call: async (c) => answerOf(api.put(`${API}/subscriptions/${(c.subscription = await ownerSubscription(c))}/cancel`).set(c.auth)),
+    call: async (c) =>
+      answerOf(api.put(`${API}/subscriptions/${(c.subscription = await ownerSubscription(c))}/cancel`).set(c.auth)),
     intact: async (c) => expect(await subscriptionStatus(c)).to.equal(1),
   },
   {
@@ -547,12 +797,22 @@ const oneApiRows: OneApiRow[] = [
     },
     intact: async (c) => expect(await subscriptionStatus(c)).to.equal(0),
   },
-  { operationId: 'listSubscriptionArticles', expect: ownedOnly, call: async (c) => answerOf(api.get(`${API}/subscriptions/${await ownerSubscription(c)}/articles`).set(c.auth)) },
+  {
+    operationId: 'listSubscriptionArticles',
+    expect: ownedOnly,
+    call: async (c) => answerOf(api.get(`${API}/subscriptions/${await ownerSubscription(c)}/articles`).set(c.auth)),
+  },
   {
     operationId: 'createArticle',
     // Admins (role ≥ 10) only (O11).
     expect: member(403, 403, 200),
-    call: (c) => answerOf(api.post(`${API}/articles`).set(c.auth).send({ title: 'Matrix', article_url: `https://example.com/${marker('a')}` })),
+    call: (c) =>
+      answerOf(
+        api
+          .post(`${API}/articles`)
+          .set(c.auth)
+          .send({ title: 'Matrix', article_url: `https://example.com/${marker('a')}` }),
+      ),
   },
 ];
 
@@ -605,7 +865,12 @@ function cellsOf<O extends { id: number; username: string; phone?: string }, C e
 describe('Authorisation matrix', () => {
   before(async () => {
     wechat = await startFakeWeChat();
-    server = await startServer({ LLM_ECHO_DELAY_MS: '0', WECHAT_APPID: 'wx-test-app', WECHAT_SECRET: 'wx-test-secret', WECHAT_API_BASE_URL: wechat.url });
+    server = await startServer({
+      LLM_ECHO_DELAY_MS: '0',
+      WECHAT_APPID: 'wx-test-app',
+      WECHAT_SECRET: 'wx-test-secret',
+      WECHAT_API_BASE_URL: wechat.url,
+    });
     api = client(server.url);
   });
   after(async () => {
@@ -615,25 +880,40 @@ describe('Authorisation matrix', () => {
 
   it('when an operation is in either spec, then the matrix has a row for it, with documented statuses only', () => {
     const rows = new Map<string, Statuses[]>();
-    for (const [name, list] of [['aideer', aideerRows], ['oneapi', oneApiRows]] as const) {
-      for (const row of list as Row<unknown>[]) rows.set(`${name} ${row.operationId}`, [...(rows.get(`${name} ${row.operationId}`) ?? []), row.expect]);
+    for (const [name, list] of [
+      ['aideer', aideerRows],
+      ['oneapi', oneApiRows],
+    ] as const) {
+      for (const row of list as Row<unknown>[])
+        rows.set(`${name} ${row.operationId}`, [...(rows.get(`${name} ${row.operationId}`) ?? []), row.expect]);
     }
     const operations = contract.operations();
-    const missing = operations.filter((op) => !rows.has(`${op.api} ${op.operationId}`)).map((op) => `${op.api} ${op.operationId}`);
+    const missing = operations
+      .filter((op) => !rows.has(`${op.api} ${op.operationId}`))
+      .map((op) => `${op.api} ${op.operationId}`);
     expect(missing, 'operations without a row').to.deep.equal([]);
     const known = new Set(operations.map((op) => `${op.api} ${op.operationId}`));
-    expect([...rows.keys()].filter((k) => !known.has(k)), 'rows of no operation').to.deep.equal([]);
+    expect(
+      [...rows.keys()].filter((k) => !known.has(k)),
+      'rows of no operation',
+    ).to.deep.equal([]);
     for (const op of operations) {
       const security: Record<string, string[]>[] = op.operation.security ?? contract.docs[op.api].security ?? [];
       const schemes = security.filter((alternative) => Object.keys(alternative).length > 0);
       for (const statuses of rows.get(`${op.api} ${op.operationId}`)!) {
         const where = `${op.operationId}: ${JSON.stringify(statuses)}`;
-        for (const [caller, status] of Object.entries(statuses)) expect(op.responses, `${op.operationId} for ${caller}`).to.have.property(String(status));
+        for (const [caller, status] of Object.entries(statuses))
+          expect(op.responses, `${op.operationId} for ${caller}`).to.have.property(String(status));
         // The table agrees with the spec's security: public operations ignore credentials, signed-in
         // ones refuse callers without any, and the admin scope refuses everyone else.
-        if (schemes.length === 0) expect([statuses['garbage token'], statuses['expired token']], where).to.deep.equal([statuses.anonymous, statuses.anonymous]);
+        if (schemes.length === 0)
+          expect([statuses['garbage token'], statuses['expired token']], where).to.deep.equal([
+            statuses.anonymous,
+            statuses.anonymous,
+          ]);
         if (schemes.length === security.length && schemes.length > 0) expect(statuses.anonymous, where).to.equal(401);
-        if (schemes.some((alternative) => Object.values(alternative).flat().includes('admin'))) expect([statuses.owner, statuses['another user']], where).to.deep.equal([403, 403]);
+        if (schemes.some((alternative) => Object.values(alternative).flat().includes('admin')))
+          expect([statuses.owner, statuses['another user']], where).to.deep.equal([403, 403]);
       }
     }
   });
@@ -641,7 +921,14 @@ describe('Authorisation matrix', () => {
   describe('forged and misused credentials, on every signed-in operation', () => {
     // Path parameters by name: auth is checked before the request is validated, but a real shape
     // keeps the answer about the credentials alone.
-    const sample: Record<string, string> = { chat_id: ZERO_UUID, preset_id: ZERO_UUID, task_id: ZERO_UUID, user_id: '1', id: '1', code: 'NO-SUCH-CODE' };
+    const sample: Record<string, string> = {
+      chat_id: ZERO_UUID,
+      preset_id: ZERO_UUID,
+      task_id: ZERO_UUID,
+      user_id: '1',
+      id: '1',
+      code: 'NO-SUCH-CODE',
+    };
     const signedInOperations = (name: 'aideer' | 'oneapi') =>
       contract.operations().filter((op) => {
         if (op.api !== name) return false;
@@ -650,9 +937,16 @@ describe('Authorisation matrix', () => {
         // Where `{}` is an alternative (AIDeer sign-up) the token is optional: the matrix covers it.
         return security.length > 0 && security.every((alternative) => Object.keys(alternative).length > 0);
       });
-    const send = (op: { api: string; method: string; template: string }, headers: Record<string, string>, query: Record<string, string> = {}) =>
+    const send = (
+      op: { api: string; method: string; template: string },
+      headers: Record<string, string>,
+      query: Record<string, string> = {},
+    ) =>
       answerOf(
-        (api as unknown as Record<string, (path: string) => ReturnType<Client['get']>>)[op.method](`${op.api === 'aideer' ? V1 : API}${op.template.replace(/\{(\w+)\}/g, (_, p: string) => sample[p] ?? '1')}`)
+        (api as unknown as Record<string, (path: string) => ReturnType<Client['get']>>)
+          [op.method](
+            `${op.api === 'aideer' ? V1 : API}${op.template.replace(/\{(\w+)\}/g, (_, p: string) => sample[p] ?? '1')}`,
+          )
           .query(query)
           .set(headers)
           .redirects(0),
@@ -666,12 +960,23 @@ describe('Authorisation matrix', () => {
       const kinds = (refresh: boolean): [string, Record<string, string>, Record<string, string>?][] => {
         const claims = (c: Record<string, unknown>) => (refresh ? { ...c, refresh: true } : c);
         return [
-          ['signed with another key', { Authorization: `Bearer ${mintToken(claims({ sub }), { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnopq')}` }],
-          ['unsigned (alg none)', { Authorization: `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` }],
+          [
+            'signed with another key',
+            {
+              Authorization: `Bearer ${mintToken(claims({ sub }), { expiresIn: 600 }, 'another-key-0123456789abcdefghijklmnopq')}`,
+            },
+          ],
+          [
+            'unsigned (alg none)',
+            { Authorization: `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` },
+          ],
           ['with its signature cut off', { Authorization: `Bearer ${header}.${payload}.` }],
           ['of no user', { Authorization: `Bearer ${mintToken(claims({ sub: '2147483646' }))}` }],
           ['with a subject that is no id', { Authorization: `Bearer ${mintToken(claims({ sub: user.username }))}` }],
-          ['as Basic credentials', { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` }],
+          [
+            'as Basic credentials',
+            { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` },
+          ],
           ['in the query string', {}, { access_token: user.token }],
         ];
       };
@@ -689,7 +994,9 @@ describe('Authorisation matrix', () => {
             const wrongKind = mintToken({ sub, ...(op.operationId === 'wechatRefresh' ? {} : { refresh: true }) });
             const answer = await send(op, { Authorization: `Bearer ${wrongKind}` });
             expect(answer.status, `${op.operationId}, a token of the wrong kind: ${answer.text}`).to.equal(400);
-            expect(answer.body).to.have.property('detail').that.matches(/^Could not validate credentials: (Access|Refresh) token required$/);
+            expect(answer.body)
+              .to.have.property('detail')
+              .that.matches(/^Could not validate credentials: (Access|Refresh) token required$/);
           })(),
         ]),
       );
@@ -705,7 +1012,13 @@ describe('Authorisation matrix', () => {
           // Admin-only operations refuse a plain user before looking at the body.
           expect(answer.status, `${op.operationId}: ${answer.text}`).to.be.oneOf([403, 422]);
           expect(answer.text, op.operationId).to.not.include(user.token).and.not.include('cookie-secret');
-          if (answer.status === 422) expect((answer.body as { detail: unknown[] }).detail).to.deep.include({ type: 'missing', loc: ['body'], msg: 'Field required', input: null });
+          if (answer.status === 422)
+            expect((answer.body as { detail: unknown[] }).detail).to.deep.include({
+              type: 'missing',
+              loc: ['body'],
+              msg: 'Field required',
+              input: null,
+            });
         }),
       );
     });
@@ -731,12 +1044,16 @@ describe('Authorisation matrix', () => {
           kinds.map(async ([kind, headers]) => {
             const answer = await send(op, headers);
             expect(answer.status, `${op.operationId}, ${kind}: ${answer.text}`).to.equal(401);
-            for (const secret of [owner.phone, owner.token, other.phone, other.token]) expect(answer.text, `${op.operationId}, ${kind}`).to.not.include(secret);
+            for (const secret of [owner.phone, owner.token, other.phone, other.token])
+              expect(answer.text, `${op.operationId}, ${kind}`).to.not.include(secret);
           }),
         ),
       );
       // Bearer is accepted as well as the raw token (O3), and the owner's session is untouched.
-      await api.get(`${API}/user/self`).set({ Authorization: `Bearer ${owner.token}`, UserID: String(owner.id) }).expect(200);
+      await api
+        .get(`${API}/user/self`)
+        .set({ Authorization: `Bearer ${owner.token}`, UserID: String(owner.id) })
+        .expect(200);
     });
   });
 
@@ -787,7 +1104,12 @@ describe('Authorisation matrix', () => {
       'expired token': { detail: 'Could not validate credentials: Invalid token' },
       'banned user': { detail: 'Could not validate credentials: User not found' },
     };
-    for (const row of aideerRows) cellsOf(row, () => signUp(api), makeCell, { title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller), adminSees: ['profile'], refusals });
+    for (const row of aideerRows)
+      cellsOf(row, () => signUp(api), makeCell, {
+        title: (caller) => (caller === 'banned user' ? 'a deleted user' : caller),
+        adminSees: ['profile'],
+        refusals,
+      });
   });
 
   describe('One-API', () => {
@@ -812,12 +1134,24 @@ describe('Authorisation matrix', () => {
       const makeCell = async (caller: Caller, owner: Session): Promise<OneApiCell> => {
         // Logging out ends the session it is called with: those cells get sessions of their own.
         const fresh = async (s: Session) => (row.operationId === 'logoutUser' ? login(api, s.phone) : s);
-        const self = caller === 'another user' ? await fresh(other) : caller === 'admin' ? await fresh(admin) : caller === 'owner' ? owner : caller === 'banned user' ? banned : undefined;
+        const self =
+          caller === 'another user'
+            ? await fresh(other)
+            : caller === 'admin'
+              ? await fresh(admin)
+              : caller === 'owner'
+                ? owner
+                : caller === 'banned user'
+                  ? banned
+                  : undefined;
         let auth: Record<string, string> = self ? authHeaders(self) : {};
         if (caller === 'garbage token') auth = { Authorization: 'not-a-token', UserID: String(owner.id) };
         if (caller === 'expired token') {
           const old = await login(api, owner.phone);
-          await server.db('oneapi_tokens').where({ token_hash: sha256(old.token) }).update({ expires_at: Date.now() - 1000 });
+          await server
+            .db('oneapi_tokens')
+            .where({ token_hash: sha256(old.token) })
+            .update({ expires_at: Date.now() - 1000 });
           auth = authHeaders(old);
         }
         return {

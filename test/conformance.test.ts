@@ -27,7 +27,11 @@ type EventBreakage = (path: string, block: string) => string;
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
 
 /** A proxy on a port of its own that forwards to `target`, breaking what `breakage` says. */
-async function brokenProxy(target: string, breakage: Breakage = () => undefined, eventBreakage: EventBreakage = (_p, b) => b): Promise<{ url: string; close(): Promise<void> }> {
+async function brokenProxy(
+  target: string,
+  breakage: Breakage = () => undefined,
+  eventBreakage: EventBreakage = (_p, b) => b,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
       const reqInfo = { method: req.method!, path: new URL(req.url!, 'http://x').pathname };
@@ -51,7 +55,11 @@ async function brokenProxy(target: string, breakage: Breakage = () => undefined,
       up.on('end', () => {
         const raw = Buffer.concat(chunks);
         const isJson = String(up.headers['content-type']).startsWith('application/json');
-        const answer: Exchange = { status: up.statusCode!, headers: { ...up.headers }, body: isJson && raw.length ? JSON.parse(raw.toString()) : undefined };
+        const answer: Exchange = {
+          status: up.statusCode!,
+          headers: { ...up.headers },
+          body: isJson && raw.length ? JSON.parse(raw.toString()) : undefined,
+        };
         breakage(reqInfo, answer);
         const out = answer.body === undefined ? raw : Buffer.from(JSON.stringify(answer.body));
         delete answer.headers['content-length'];
@@ -110,18 +118,31 @@ describe('the conformance runner', function () {
     // open, at least one state, the final state, close.
     expect(result.eventsChecked).to.be.at.least(3);
     const seen = result.coverage.filter((r) => r.count > 0).map((r) => `${r.api} ${r.operationId} ${r.status}`);
-    expect(seen).to.include.members(['aideer streamTask 200', 'aideer createTask 200', 'aideer redeemCredits 200', 'oneapi sendTopicMessage 200', 'oneapi createArticle 200']);
+    expect(seen).to.include.members([
+      'aideer streamTask 200',
+      'aideer createTask 200',
+      'aideer redeemCredits 200',
+      'oneapi sendTopicMessage 200',
+      'oneapi createArticle 200',
+    ]);
     // The utils operations are never called without --allow-utils.
-    expect(result.coverage.filter((r) => ['initDatabase', 'createAdmin', 'dropDatabase'].includes(r.operationId) && r.count > 0)).to.deep.equal([]);
+    expect(
+      result.coverage.filter(
+        (r) => ['initDatabase', 'createAdmin', 'dropDatabase'].includes(r.operationId) && r.count > 0,
+      ),
+    ).to.deep.equal([]);
   });
 
   it('when a proxy drops a required field from a response, then the runner reports it', async () => {
     const proxy = await brokenProxy(server.url, (req, res) => {
-      if (req.method === 'GET' && req.path === '/api/v1/users/me' && res.status === 200 && isRecord(res.body)) delete res.body.username;
+      if (req.method === 'GET' && req.path === '/api/v1/users/me' && res.status === 200 && isRecord(res.body))
+        delete res.body.username;
     });
     try {
       const result = await run(proxy.url);
-      expect(violations(result).join('\n')).to.match(/GET \/api\/v1\/users\/me → 200: body does not match the spec: .*username/);
+      expect(violations(result).join('\n')).to.match(
+        /GET \/api\/v1\/users\/me → 200: body does not match the spec: .*username/,
+      );
     } finally {
       await proxy.close();
     }
@@ -141,7 +162,8 @@ describe('the conformance runner', function () {
 
   it('when a proxy sends the wrong content type, then the runner reports it', async () => {
     const proxy = await brokenProxy(server.url, (req, res) => {
-      if (req.path === '/api/v1/presets' && req.method === 'GET') res.headers['content-type'] = 'text/html; charset=utf-8';
+      if (req.path === '/api/v1/presets' && req.method === 'GET')
+        res.headers['content-type'] = 'text/html; charset=utf-8';
     });
     try {
       const result = await run(proxy.url);
@@ -152,7 +174,9 @@ describe('the conformance runner', function () {
   });
 
   it('when a proxy breaks a stream event, then the runner reports it', async () => {
-    const proxy = await brokenProxy(server.url, undefined, (p, block) => (p.endsWith('/stream') ? block.replace('"status":"finished"', '"status":"done"') : block));
+    const proxy = await brokenProxy(server.url, undefined, (p, block) =>
+      p.endsWith('/stream') ? block.replace('"status":"finished"', '"status":"done"') : block,
+    );
     try {
       const result = await run(proxy.url);
       expect(violations(result).join('\n')).to.match(/\/stream → 200, event .*event does not match the spec/);
@@ -193,7 +217,24 @@ describe('the conformance runner', function () {
       new Promise<{ code: number | null; out: string }>((resolve) => {
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', '-e', "import { main } from './src/contract/cli.ts'; process.exitCode = await main(process.argv.slice(1));", '--', '--base-url', baseUrl, '--api', 'oneapi', '--header', `${CHECK_HEADER}: 1`, '--junit', path.join(dir, `${name}.xml`), '--json', path.join(dir, `${name}.json`), '--quiet'],
+          [
+            '--import',
+            'tsx',
+            '-e',
+            "import { main } from './src/contract/cli.ts'; process.exitCode = await main(process.argv.slice(1));",
+            '--',
+            '--base-url',
+            baseUrl,
+            '--api',
+            'oneapi',
+            '--header',
+            `${CHECK_HEADER}: 1`,
+            '--junit',
+            path.join(dir, `${name}.xml`),
+            '--json',
+            path.join(dir, `${name}.json`),
+            '--quiet',
+          ],
           { cwd: ROOT, env: { ...process.env, ONEAPI_ROOT_PHONE: ROOT_PHONE }, stdio: ['ignore', 'pipe', 'inherit'] },
         );
         let out = '';
@@ -208,7 +249,9 @@ describe('the conformance runner', function () {
       expect(junit).to.include('status 418 is not documented for getSelf');
       // The --json report is the run's RunResult (with a summary beside it), as the CLI wrote it.
       const report = JSON.parse(fs.readFileSync(path.join(dir, 'broken.json'), 'utf8')) as RunResult;
-      expect(report.journeys.flatMap((j: { violations: string[] }) => j.violations).join('\n')).to.include('status 418 is not documented for getSelf');
+      expect(report.journeys.flatMap((j: { violations: string[] }) => j.violations).join('\n')).to.include(
+        'status 418 is not documented for getSelf',
+      );
       expect(report.coverage.every((r: { api: string }) => r.api === 'oneapi')).to.equal(true);
 
       const real = await command(server.url, 'real');

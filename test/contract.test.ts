@@ -30,7 +30,11 @@ const ERROR_BODY = {
   oneapi: (message: string) => ({ success: false, message }),
 };
 
-function send(api: Client, r: ExampleRequest, opts: { headers?: Record<string, string>; body?: unknown; contentType?: string } = {}) {
+function send(
+  api: Client,
+  r: ExampleRequest,
+  opts: { headers?: Record<string, string>; body?: unknown; contentType?: string } = {},
+) {
   let req = api[r.method as 'get' | 'post' | 'put' | 'delete'](r.url).query(r.query);
   if (opts.headers) req = req.set(opts.headers);
   const body = opts.body ?? r.body;
@@ -70,7 +74,11 @@ describe('tests named by operationId', () => {
     };
     walk(root);
     const testDir = path.join(ROOT, 'test');
-    const testFiles = fs.readdirSync(testDir, { recursive: true }).map(String).filter((f) => f.endsWith('.test.ts')).map((f) => path.join(testDir, f));
+    const testFiles = fs
+      .readdirSync(testDir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => path.join(testDir, f));
     const loaded = new Set(tests.map((t) => t.file && path.resolve(t.file)));
     // Run on part of the suite (one file), the titles of the rest are not there to check.
     if (testFiles.some((f) => !loaded.has(f))) this.skip();
@@ -85,12 +93,15 @@ describe('tests named by operationId', () => {
     }
     expect(operations.size).to.be.greaterThan(50);
     const titles = tests.filter((t) => !SWEEP_FILES.includes(path.basename(t.file ?? ''))).map((t) => t.fullTitle());
-    const unnamed = [...operations.keys()].filter((id) => !titles.some((title) => new RegExp(`\\b${id}\\b`).test(title)));
+    const unnamed = [...operations.keys()].filter(
+      (id) => !titles.some((title) => new RegExp(`\\b${id}\\b`).test(title)),
+    );
     expect(unnamed, 'operations no test title names').to.deep.equal([]);
     const misnamed = new Set<string>();
     for (const title of titles) {
       for (const [, id, method, route] of title.matchAll(TITLED_OPERATION)) {
-        if (operations.has(id) && operations.get(id) !== `${method} ${route}`) misnamed.add(`${id} — ${method} ${route} (the spec: ${operations.get(id)})`);
+        if (operations.has(id) && operations.get(id) !== `${method} ${route}`)
+          misnamed.add(`${id} — ${method} ${route} (the spec: ${operations.get(id)})`);
       }
     }
     expect([...misnamed], 'titles naming the wrong method or path').to.deep.equal([]);
@@ -101,13 +112,26 @@ describe('binding operations to handlers', () => {
   it('when an operation has no handler or a handler names no operation, then binding is refused naming them', async () => {
     const ids = requests.filter((r) => r.api === 'oneapi').map((r) => r.operationId);
     const doc = loadSpec('oneapi');
-    const handlers: Record<string, unknown> = Object.fromEntries(requests.filter((r) => r.api === 'oneapi').map((r) => [r.operationId, () => ({ status: 200 })]));
+    const handlers: Record<string, unknown> = Object.fromEntries(
+      requests.filter((r) => r.api === 'oneapi').map((r) => [r.operationId, () => ({ status: 200 })]),
+    );
     delete handlers.loginUser;
     handlers.loginUsr = () => ({ status: 200 });
-    expect(() => checkBinding('One-API', ids, handlers)).to.throw(BindingError, /without a handler: loginUser.*naming no operation: loginUsr/);
+    expect(() => checkBinding('One-API', ids, handlers)).to.throw(
+      BindingError,
+      /without a handler: loginUser.*naming no operation: loginUsr/,
+    );
     let refused: unknown;
     try {
-      await bindApi({ name: 'One-API', document: doc, handlers: handlers as never, securityHandlers: {}, authFrom: () => undefined, errors: oneapiErrors, logger: createLogger('silent') });
+      await bindApi({
+        name: 'One-API',
+        document: doc,
+        handlers: handlers as never,
+        securityHandlers: {},
+        authFrom: () => undefined,
+        errors: oneapiErrors,
+        logger: createLogger('silent'),
+      });
     } catch (err) {
       refused = err;
     }
@@ -125,9 +149,14 @@ describe('every operation, swept from the spec', () => {
 
   for (const r of requests.filter((r) => r.contentType && r.contentType !== 'multipart/form-data')) {
     it(`when ${r.operationId} gets a body over 1 MB, then 413 in its API's shape`, async () => {
-      const big = r.contentType === 'application/json' ? JSON.stringify({ padding: 'x'.repeat(1_100_000) }) : `padding=${'x'.repeat(1_100_000)}`;
+      const big =
+        r.contentType === 'application/json'
+          ? JSON.stringify({ padding: 'x'.repeat(1_100_000) })
+          : `padding=${'x'.repeat(1_100_000)}`;
       const res = await send(api, r, { body: big }).expect(413);
-      expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Request body too large') : ERROR_BODY.oneapi('请求体过大'));
+      expect(res.body).to.deep.equal(
+        r.api === 'aideer' ? ERROR_BODY.aideer('Request body too large') : ERROR_BODY.oneapi('请求体过大'),
+      );
     });
   }
 
@@ -143,18 +172,22 @@ describe('every operation, swept from the spec', () => {
   for (const r of requests.filter((r) => r.contentType === 'application/json')) {
     it(`when ${r.operationId} gets malformed JSON, then its API's validation error`, async () => {
       const res = await send(api, r, { body: '{"a": ' }).expect(r.api === 'aideer' ? 422 : 400);
-      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
+      if (r.api === 'aideer')
+        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
       else expect(res.body).to.deep.equal(ERROR_BODY.oneapi('请求参数错误: 请求体不是合法的 JSON'));
     });
   }
 
-  it('when a path matches no operation, then 404 in each API\'s shape', async () => {
+  it("when a path matches no operation, then 404 in each API's shape", async () => {
     expect((await api.get('/api/v1/no/such/thing').expect(404)).body).to.deep.equal({ detail: 'Not Found' });
-    expect((await api.get('/api/no/such/thing').expect(404)).body).to.deep.equal({ success: false, message: '接口不存在' });
+    expect((await api.get('/api/no/such/thing').expect(404)).body).to.deep.equal({
+      success: false,
+      message: '接口不存在',
+    });
     expect((await api.get('/api/v1/users/me/avatar/extra').expect(404)).body).to.deep.equal({ detail: 'Not Found' });
   });
 
-  it('when a path exists but not for that method, then 405 with Allow, in each API\'s shape', async () => {
+  it("when a path exists but not for that method, then 405 with Allow, in each API's shape", async () => {
     const a = await api.patch('/api/v1/users/me').expect(405);
     expect(a.body).to.deep.equal({ detail: 'Method Not Allowed' });
     expect(a.headers.allow).to.equal('GET');
@@ -205,19 +238,28 @@ describe('every implemented secured operation, swept from the spec', () => {
   for (const r of requests.filter((r) => r.acceptsToken && r.api === 'aideer')) {
     const refresh = r.operationId === 'wechatRefresh';
     it(`when ${r.operationId} gets ${refresh ? 'an access' : 'a refresh'} token, then 400 ${refresh ? 'Refresh' : 'Access'} token required`, async () => {
-      const res = await send(api, r, { headers: { Authorization: `Bearer ${mintToken({ sub: '1', ...(refresh ? {} : { refresh: true }) })}` } }).expect(400);
-      expect(res.body).to.deep.equal({ detail: `Could not validate credentials: ${refresh ? 'Refresh' : 'Access'} token required` });
+      const res = await send(api, r, {
+        headers: { Authorization: `Bearer ${mintToken({ sub: '1', ...(refresh ? {} : { refresh: true }) })}` },
+      }).expect(400);
+      expect(res.body).to.deep.equal({
+        detail: `Could not validate credentials: ${refresh ? 'Refresh' : 'Access'} token required`,
+      });
     });
   }
 
   // A NUL character (which Postgres text cannot hold) in any string of a JSON body.
-  for (const r of requests.filter((r) => r.contentType === 'application/json' && r.body && Object.values(r.body).some((v) => typeof v === 'string'))) {
+  for (const r of requests.filter(
+    (r) => r.contentType === 'application/json' && r.body && Object.values(r.body).some((v) => typeof v === 'string'),
+  )) {
     it(`when ${r.operationId} gets a NUL character in a string, then its API's validation error, on every database`, async () => {
       const [field] = Object.entries(r.body as object).find(([, v]) => typeof v === 'string')!;
       const body = { ...(r.body as object), [field]: `a\u0000b` };
       const res = await send(api, r, { headers: credentials[r.api], body }).expect(r.api === 'aideer' ? 422 : 400);
       if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc).to.deep.equal(['body', field]);
-      else expect(bodyOf<OneApiError>(res).message).to.match(field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`));
+      else
+        expect(bodyOf<OneApiError>(res).message).to.match(
+          field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`),
+        );
     });
   }
 
@@ -227,7 +269,9 @@ describe('every implemented secured operation, swept from the spec', () => {
   });
 
   // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
-  for (const r of requests.filter((r) => /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template))) {
+  for (const r of requests.filter((r) =>
+    /\{/.test(contract.operations().find((o) => o.operationId === r.operationId)!.template),
+  )) {
     it(`when ${r.operationId} gets a malformed path parameter, then its API's validation error`, async () => {
       const op = contract.operations().find((o) => o.operationId === r.operationId)!;
       const doc = contract.docs[r.api];
@@ -239,7 +283,9 @@ describe('every implemented secured operation, swept from the spec', () => {
         const bad = schema.type === 'string' && !schema.format ? 'x'.repeat(maxLength + 1) : 'not-an-id';
         url = url.replace(`{${p.name}}`, bad);
       }
-      const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(r.api === 'aideer' ? 422 : 400);
+      const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(
+        r.api === 'aideer' ? 422 : 400,
+      );
       if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc[0]).to.equal('path');
       else expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: /);
     });
@@ -289,10 +335,15 @@ describe('every implemented operation when the database is unreachable', () => {
       const headers: Record<string, string> =
         r.api === 'oneapi'
           ? { Authorization: 'some-token-value', UserID: '1' }
-          : { Authorization: `Bearer ${mintToken({ sub: '1', ...(r.operationId === 'wechatRefresh' ? { refresh: true } : {}) })}` };
+          : {
+              Authorization: `Bearer ${mintToken({ sub: '1', ...(r.operationId === 'wechatRefresh' ? { refresh: true } : {}) })}`,
+            };
       const res = await send(api, r, { headers }).expect(500);
       // wechatLogin fails on the (unconfigured) WeChat call before it needs the database.
-      if (r.operationId !== 'wechatLogin') expect(res.body).to.deep.equal(r.api === 'aideer' ? ERROR_BODY.aideer('Internal Server Error') : ERROR_BODY.oneapi('服务器内部错误'));
+      if (r.operationId !== 'wechatLogin')
+        expect(res.body).to.deep.equal(
+          r.api === 'aideer' ? ERROR_BODY.aideer('Internal Server Error') : ERROR_BODY.oneapi('服务器内部错误'),
+        );
       expect(JSON.stringify(res.body)).to.not.match(/sqlite|knex|pool|connection|select|insert|stack|\.ts/i);
     });
   }
@@ -323,19 +374,36 @@ describe('settings', () => {
 
   it('when nothing is set, then the documented defaults apply', () => {
     const c = loadConfig({});
-    expect(c).to.include({ port: 8000, host: '127.0.0.1', nodeEnv: 'development', logLevel: 'info', phoneCodeMode: 'fixed', databaseUrl: undefined });
+    expect(c).to.include({
+      port: 8000,
+      host: '127.0.0.1',
+      nodeEnv: 'development',
+      logLevel: 'info',
+      phoneCodeMode: 'fixed',
+      databaseUrl: undefined,
+    });
     expect(c.dataDir).to.equal(path.resolve('./data'));
-    expect(loadConfig({ NODE_ENV: 'production', ONEAPI_SECRET: 'a'.repeat(32), JWT_SECRET: 'j'.repeat(32), SMS_LOG_IN_PRODUCTION: 'true' }).phoneCodeMode).to.equal('random');
+    expect(
+      loadConfig({
+        NODE_ENV: 'production',
+        ONEAPI_SECRET: 'a'.repeat(32),
+        JWT_SECRET: 'j'.repeat(32),
+        SMS_LOG_IN_PRODUCTION: 'true',
+      }).phoneCodeMode,
+    ).to.equal('random');
   });
 
-  it('when only LLM_TIMEOUT_SECONDS is set, then every AIDeer provider uses it; a provider\'s own timeout wins', () => {
+  it("when only LLM_TIMEOUT_SECONDS is set, then every AIDeer provider uses it; a provider's own timeout wins", () => {
     const c = loadConfig({ LLM_TIMEOUT_SECONDS: '5', OPENAI_TIMEOUT_SECONDS: '9' });
     expect([c.deepseekTimeoutSeconds, c.openaiTimeoutSeconds, c.dashscopeTimeoutSeconds]).to.deep.equal([5, 9, 5]);
     expect(() => loadConfig({ DASHSCOPE_TIMEOUT_SECONDS: '0' })).to.throw(ConfigError, 'DASHSCOPE_TIMEOUT_SECONDS');
   });
 
   it('when the server is started with an invalid setting, then it exits with a message naming the variable', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], { env: { ...process.env, PORT: 'eighty', DATA_DIR: fs.mkdtempSync('/tmp/cfg-') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], {
+      env: { ...process.env, PORT: 'eighty', DATA_DIR: fs.mkdtempSync('/tmp/cfg-') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

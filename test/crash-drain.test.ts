@@ -12,7 +12,14 @@ import { assertOnContract } from './helpers/contract.ts';
 import { signUp, V1, type AideerUser } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
-import { alive, createProcessDatabase, processEnv, spawnServer, type ProcessDatabase, type ServerProcess } from './helpers/process.ts';
+import {
+  alive,
+  createProcessDatabase,
+  processEnv,
+  spawnServer,
+  type ProcessDatabase,
+  type ServerProcess,
+} from './helpers/process.ts';
 import { databaseLabel } from './helpers/server.ts';
 import { CreditStore } from '../src/aideer/store/credits.ts';
 import { DRAIN_REASON } from '../src/aideer/domain/tasks.ts';
@@ -32,9 +39,31 @@ async function fund(database: ProcessDatabase, user: AideerUser, amount = 1_000_
   await database.db.transaction((trx) => credits.change(trx, user.id, amount, 'Add: test grant'));
 }
 
-async function presetAndChat(api: Client, user: AideerUser, model: string): Promise<{ presetId: string; chatId: string }> {
-  const preset = bodyOf<Ok<operations['createPreset']>>(await api.post(`${V1}/presets`).set(user.bearer).send({ title: 'Preset', messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }], parameters: { model } }).expect(200));
-  const chat = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: preset.id, title: 'Chat', messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }] }).expect(200);
+async function presetAndChat(
+  api: Client,
+  user: AideerUser,
+  model: string,
+): Promise<{ presetId: string; chatId: string }> {
+  const preset = bodyOf<Ok<operations['createPreset']>>(
+    await api
+      .post(`${V1}/presets`)
+      .set(user.bearer)
+      .send({
+        title: 'Preset',
+        messages: [{ role: 'system', content: 'You are AIDeer.', type: 'text' }],
+        parameters: { model },
+      })
+      .expect(200),
+  );
+  const chat = await api
+    .post(`${V1}/chats`)
+    .set(user.bearer)
+    .send({
+      preset_id: preset.id,
+      title: 'Chat',
+      messages: [{ role: 'user', content: '一二三四五六七八九十', type: 'text' }],
+    })
+    .expect(200);
   return { presetId: preset.id, chatId: bodyOf<Ok<operations['createChat']>>(chat).id };
 }
 
@@ -50,7 +79,13 @@ async function idleConnection(url: string): Promise<{ closed: Promise<void> }> {
       got += c.toString('latin1');
       // The whole (small) 404 is in: from now on the connection is idle.
       if (!got.startsWith('HTTP/1.1 404') || !got.endsWith('{"detail":"Not Found"}')) return;
-      assertOnContract({ method: 'GET', url: '/api/v1/no-such-route', status: 404, headers: { 'content-type': 'application/json' }, body: { detail: 'Not Found' } });
+      assertOnContract({
+        method: 'GET',
+        url: '/api/v1/no-such-route',
+        status: 404,
+        headers: { 'content-type': 'application/json' },
+        body: { detail: 'Not Found' },
+      });
       resolve();
     });
   });
@@ -80,7 +115,17 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
         MAX_ACTIVE_TASKS_PER_USER: '1000',
         DEEPSEEK_BASE_URL: fake.url,
         DEEPSEEK_API_KEY: 'sk-fake',
-        ONEAPI_CHANNELS: JSON.stringify([{ id: 2, name: 'fake upstream', kind: 'openai-compatible', base_url: fake.url, api_key: 'sk-fake', models: ['fake-chat'], timeout_ms: 600_000 }]),
+        ONEAPI_CHANNELS: JSON.stringify([
+          {
+            id: 2,
+            name: 'fake upstream',
+            kind: 'openai-compatible',
+            base_url: fake.url,
+            api_key: 'sk-fake',
+            models: ['fake-chat'],
+            timeout_ms: 600_000,
+          },
+        ]),
         ...env,
       }),
     );
@@ -116,7 +161,11 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
         await fund(database, user);
         aideerUsers.push({ user, ...(await presetAndChat(api, user, 'gpt-3.5-turbo')) });
         const session = await newSession(api);
-        const topic = await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: '崩溃测试' }).expect(200);
+        const topic = await api
+          .post(`${API}/topics`)
+          .set(authHeaders(session))
+          .send({ topic_name: '崩溃测试' })
+          .expect(200);
         oneapiUsers.push({ session, topicId: bodyOf<Ok<oneapi['createTopic']>>(topic).data.id });
       }
 
@@ -137,26 +186,42 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
             try {
               switch ((n + i) % 4) {
                 case 0: {
-                  const res = await api.post(`${V1}/chats`).set(user.bearer).send({ preset_id: presetId, title: `c${n}-${i}`, messages: [{ role: 'user', content: 'hi', type: 'text' }] });
+                  const res = await api
+                    .post(`${V1}/chats`)
+                    .set(user.bearer)
+                    .send({
+                      preset_id: presetId,
+                      title: `c${n}-${i}`,
+                      messages: [{ role: 'user', content: 'hi', type: 'text' }],
+                    });
                   if (res.status === 200) acked.chats.push(bodyOf<Ok<operations['createChat']>>(res).id);
                   else unexpected.push(`createChat ${res.status}`);
                   break;
                 }
                 case 1: {
-                  const res = await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: `t${n}-${i}` });
+                  const res = await api
+                    .post(`${API}/topics`)
+                    .set(authHeaders(session))
+                    .send({ topic_name: `t${n}-${i}` });
                   if (res.status === 200) acked.topics.push(bodyOf<Ok<oneapi['createTopic']>>(res).data.id);
                   else unexpected.push(`createTopic ${res.status}`);
                   break;
                 }
                 case 2: {
-                  const res = await api.post(`${API}/topics/${topicId}/messages`).set(authHeaders(session)).send({ content: `m${n}-${i}` });
+                  const res = await api
+                    .post(`${API}/topics/${topicId}/messages`)
+                    .set(authHeaders(session))
+                    .send({ content: `m${n}-${i}` });
                   const sent = res.status === 200 ? bodyOf<Ok<oneapi['sendTopicMessage']>>(res).data : undefined;
                   if (sent) acked.messages.push(sent.user_message.id, sent.ai_message.id);
                   else unexpected.push(`sendTopicMessage ${res.status}`);
                   break;
                 }
                 case 3: {
-                  const res = await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' });
+                  const res = await api
+                    .post(`${V1}/tasks`)
+                    .set(user.bearer)
+                    .send({ chat_id: chatId, type: 'chat_generation' });
                   if (res.status === 200) acked.tasks.push(bodyOf<Ok<operations['createTask']>>(res).task_id);
                   else unexpected.push(`createTask ${res.status}`);
                   break;
@@ -189,13 +254,21 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
           messages: Number((await db('oneapi_topic_messages').whereIn('id', acked.messages).count({ n: '*' }))[0].n),
           tasks: Number((await db('aideer_tasks').whereIn('id', acked.tasks).count({ n: '*' }))[0].n),
         };
-        expect(found).to.deep.equal({ chats: acked.chats.length, topics: acked.topics.length, messages: acked.messages.length, tasks: acked.tasks.length });
+        expect(found).to.deep.equal({
+          chats: acked.chats.length,
+          topics: acked.topics.length,
+          messages: acked.messages.length,
+          tasks: acked.tasks.length,
+        });
         expect(unexpected, 'answers other than 200 or a connection cut by the kill').to.deep.equal([]);
         // Nothing half-written: messages come in user/assistant pairs, each task ended and charged at most once, credits add up.
         for (const { topicId } of oneapiUsers) {
-          const roles = (await db('oneapi_topic_messages').where({ topic_id: topicId }).orderBy('id').select('role')).map((r) => r.role);
+          const roles = (
+            await db('oneapi_topic_messages').where({ topic_id: topicId }).orderBy('id').select('role')
+          ).map((r) => r.role);
           expect(roles.length % 2, `messages of topic ${topicId}`).to.equal(0);
-          for (let k = 0; k < roles.length; k += 2) expect([roles[k], roles[k + 1]]).to.deep.equal(['user', 'assistant']);
+          for (let k = 0; k < roles.length; k += 2)
+            expect([roles[k], roles[k + 1]]).to.deep.equal(['user', 'assistant']);
         }
         // The restarted server takes over the killed one's tasks (their claims lapsed) and runs
         // them again from the start: none may stay active.
@@ -205,17 +278,27 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
           active = await db('aideer_tasks').whereIn('status', ['pending', 'running']).select('id', 'status');
         }
         expect(active).to.deep.equal([]);
-        const charges = await db('aideer_credit_records').whereNotNull('task_id').groupBy('task_id').select('task_id').count<{ task_id: string; n: number | string }[]>({ n: '*' });
+        const charges = await db('aideer_credit_records')
+          .whereNotNull('task_id')
+          .groupBy('task_id')
+          .select('task_id')
+          .count<{ task_id: string; n: number | string }[]>({ n: '*' });
         expect(charges.filter((c) => Number(c.n) !== 1)).to.deep.equal([]);
-        const finished = new Set((await db('aideer_tasks').where({ status: 'finished' }).select('id')).map((t) => t.id));
+        const finished = new Set(
+          (await db('aideer_tasks').where({ status: 'finished' }).select('id')).map((t) => t.id),
+        );
         expect(new Set(charges.map((c) => c.task_id))).to.deep.equal(finished);
         for (const { user } of aideerUsers) {
           const row = await db('aideer_users').where({ id: user.id }).first('credits_left');
           const sum = await db('aideer_credit_records').where({ user_id: user.id }).sum({ s: 'amount' }).first();
           expect(Number(row!.credits_left), `credits of user ${user.id}`).to.equal(Number(sum?.s));
         }
-        const interrupted = await db('aideer_tasks').where({ status: 'failed', error: 'The server stopped while the task was running' }).count({ n: '*' });
-        figures.push(`kill ${round}/${KILLS} survived: acknowledged rows written ${ackCount()}, found ${Object.values(found).reduce((a, b) => a + b, 0)}; requests cut by kills so far ${unacknowledged}; tasks failed by recovery so far ${interrupted[0].n}`);
+        const interrupted = await db('aideer_tasks')
+          .where({ status: 'failed', error: 'The server stopped while the task was running' })
+          .count({ n: '*' });
+        figures.push(
+          `kill ${round}/${KILLS} survived: acknowledged rows written ${ackCount()}, found ${Object.values(found).reduce((a, b) => a + b, 0)}; requests cut by kills so far ${unacknowledged}; tasks failed by recovery so far ${interrupted[0].n}`,
+        );
       }
       server.child.kill('SIGTERM');
       expect((await server.exited).code).to.equal(0);
@@ -227,7 +310,11 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
     it('when clients are connected but idle, then they are disconnected at once and the server exits 0', async () => {
       const database = await freshDatabase();
       const server = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '600' });
-      const idle = await Promise.all([idleConnection(server.url), idleConnection(server.url), idleConnection(server.url)]);
+      const idle = await Promise.all([
+        idleConnection(server.url),
+        idleConnection(server.url),
+        idleConnection(server.url),
+      ]);
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       await Promise.all(idle.map((c) => c.closed));
@@ -241,18 +328,35 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       const server = await start(database, { SHUTDOWN_TIMEOUT_SECONDS: '600' });
       const api = client(server.url);
       const session = await newSession(api);
-      const topic = bodyOf<Ok<oneapi['createTopic']>>(await api.post(`${API}/topics`).set(authHeaders(session)).send({ topic_name: '长回复', channel_id: 2, model: 'fake-chat' }).expect(200));
+      const topic = bodyOf<Ok<oneapi['createTopic']>>(
+        await api
+          .post(`${API}/topics`)
+          .set(authHeaders(session))
+          .send({ topic_name: '长回复', channel_id: 2, model: 'fake-chat' })
+          .expect(200),
+      );
       const user = await signUp(api);
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
 
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      fake.reply({ kind: 'gate', chunks: ['long ', 'reply'], gate, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+      fake.reply({
+        kind: 'gate',
+        chunks: ['long ', 'reply'],
+        gate,
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      });
       const upstream = [fake.nextRequest(), fake.nextRequest().then(() => fake.nextRequest())];
-      const reply = api.post(`${API}/topics/${topic.data.id}/messages`).set(authHeaders(session)).send({ content: '请慢慢回答' }).then((r) => r);
+      const reply = api
+        .post(`${API}/topics/${topic.data.id}/messages`)
+        .set(authHeaders(session))
+        .send({ content: '请慢慢回答' })
+        .then((r) => r);
       await upstream[0];
-      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const created = bodyOf<Ok<operations['createTask']>>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'long ');
       const idle = await idleConnection(server.url);
@@ -270,13 +374,26 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       expect(answered.headers.connection).to.equal('close');
       expect(bodyOf<Ok<oneapi['sendTopicMessage']>>(answered).data.ai_message.content).to.equal('long reply');
       await stream.done;
-      expect(withoutIds(stream.events.slice(-2))).to.deep.equal([{ data: { status: 'finished', content: 'long reply' } }, { event: 'close' }]);
+      expect(withoutIds(stream.events.slice(-2))).to.deep.equal([
+        { data: { status: 'finished', content: 'long reply' } },
+        { event: 'close' },
+      ]);
       const exit = await server.exited;
       expect(exit.code).to.equal(0);
-      figures.push(`SIGTERM with a long request and an open stream: exit ${exit.at - signalled} ms after the signal (the upstream was held until the idle connection had closed)`);
+      figures.push(
+        `SIGTERM with a long request and an open stream: exit ${exit.at - signalled} ms after the signal (the upstream was held until the idle connection had closed)`,
+      );
       const task = await database.db('aideer_tasks').where({ id: created.task_id }).first();
       expect(task).to.include({ status: 'finished', content: 'long reply' });
-      expect((await database.db('oneapi_topic_messages').where({ topic_id: topic.data.id }).orderBy('id')).map((m) => [m.role, m.content])).to.deep.equal([['user', '请慢慢回答'], ['assistant', 'long reply']]);
+      expect(
+        (await database.db('oneapi_topic_messages').where({ topic_id: topic.data.id }).orderBy('id')).map((m) => [
+          m.role,
+          m.content,
+        ]),
+      ).to.deep.equal([
+        ['user', '请慢慢回答'],
+        ['assistant', 'long reply'],
+      ]);
       await upstream[1];
     });
 
@@ -291,7 +408,9 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
       fake.reply({ kind: 'stall', chunks: ['so far'] });
-      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const created = bodyOf<Ok<operations['createTask']>>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(streamer.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'so far');
 
@@ -299,10 +418,15 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await stream.done;
       expect(withoutIds(stream.events.slice(-1))).to.deep.equal([{ data: { status: 'running', content: 'so far' } }]);
       expect((await streamer.exited).code).to.equal(0);
-      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'running' });
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({
+        status: 'running',
+      });
       runner.child.kill('SIGTERM');
       expect((await runner.exited).code).to.equal(0);
-      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON });
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({
+        status: 'failed',
+        error: DRAIN_REASON,
+      });
     });
 
     it('when a task cannot finish within SHUTDOWN_TIMEOUT_SECONDS, then it is failed at once with a reason, its stream gets that final event and close, and the server exits 0', async () => {
@@ -313,18 +437,29 @@ describe(`crash and drain, real server processes (${databaseLabel})`, () => {
       await fund(database, user);
       const { chatId } = await presetAndChat(api, user, 'deepseek-chat');
       fake.reply({ kind: 'stall', chunks: ['partial'] });
-      const created = bodyOf<Ok<operations['createTask']>>(await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200));
+      const created = bodyOf<Ok<operations['createTask']>>(
+        await api.post(`${V1}/tasks`).set(user.bearer).send({ chat_id: chatId, type: 'chat_generation' }).expect(200),
+      );
       const stream = await sse(server.url, `${V1}/tasks/${created.task_id}/stream`);
       await stream.until((e) => e.data?.content === 'partial');
 
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       await stream.done;
-      expect(withoutIds(stream.events.slice(-2))).to.deep.equal([{ data: { status: 'failed', content: DRAIN_REASON } }, { event: 'close' }]);
+      expect(withoutIds(stream.events.slice(-2))).to.deep.equal([
+        { data: { status: 'failed', content: DRAIN_REASON } },
+        { event: 'close' },
+      ]);
       const exit = await server.exited;
       expect(exit.code).to.equal(0);
-      figures.push(`SIGTERM with a task that outlives SHUTDOWN_TIMEOUT_SECONDS=1: exit after ${exit.at - signalled} ms`);
-      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({ status: 'failed', error: DRAIN_REASON, runner_lease_until: null });
+      figures.push(
+        `SIGTERM with a task that outlives SHUTDOWN_TIMEOUT_SECONDS=1: exit after ${exit.at - signalled} ms`,
+      );
+      expect(await database.db('aideer_tasks').where({ id: created.task_id }).first()).to.include({
+        status: 'failed',
+        error: DRAIN_REASON,
+        runner_lease_until: null,
+      });
       expect(await database.db('aideer_credit_records').where({ task_id: created.task_id })).to.deep.equal([]);
     });
   });

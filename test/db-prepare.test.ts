@@ -17,13 +17,18 @@ describe('prepare(): rows as arrays', () => {
 
   it("when a write with RETURNING is prepared with { rows: 'array' }, then it answers its rows as arrays", async () => {
     await server.db('aideer_kv').insert({ key: 'prepare-test', value: 'v', expires_at: 1 }).onConflict('key').merge();
-    const write = prepare<[string]>(server.db, 'UPDATE aideer_kv SET value = ? WHERE key = ? RETURNING key', { rows: 'array' });
+    const write = prepare<[string]>(server.db, 'UPDATE aideer_kv SET value = ? WHERE key = ? RETURNING key', {
+      rows: 'array',
+    });
     expect(await write.all('w', 'prepare-test')).to.deep.equal([['prepare-test']]);
   });
 
   it("when a write without RETURNING is prepared with { rows: 'array' }, then running it throws, naming the statement", async () => {
     const write = prepare(server.db, 'UPDATE aideer_kv SET value = ? WHERE key = ?', { rows: 'array' });
-    const err = await write.run('w', 'prepare-test').then(() => undefined, (e: unknown) => e);
+    const err = await write.run('w', 'prepare-test').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(String(err)).to.contain("{ rows: 'array' } on a statement that returns no rows: UPDATE aideer_kv");
   });
 });

@@ -7,9 +7,31 @@ import { contract } from './helpers/contract.ts';
 
 const OAS_BASE_DIALECT = 'https://spec.openapis.org/oas/3.1/dialect/base';
 // Assertion keywords of 2019-09/2020-12 that draft-07 ignores or reads differently.
-const NEWER_KEYWORDS = ['prefixItems', 'unevaluatedProperties', 'unevaluatedItems', 'dependentRequired', 'dependentSchemas', '$defs', '$dynamicRef', '$anchor', 'minContains', 'maxContains'];
+const NEWER_KEYWORDS = [
+  'prefixItems',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+  'dependentRequired',
+  'dependentSchemas',
+  '$defs',
+  '$dynamicRef',
+  '$anchor',
+  'minContains',
+  'maxContains',
+];
 // Beside a $ref, draft-07 ignores every keyword: only annotations may stand there.
-const ANNOTATIONS = new Set(['$ref', 'description', 'summary', 'example', 'examples', 'default', 'title', 'deprecated', 'readOnly', 'writeOnly']);
+const ANNOTATIONS = new Set([
+  '$ref',
+  'description',
+  'summary',
+  'example',
+  'examples',
+  'default',
+  'title',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+]);
 
 function findings(node: unknown, at: string, out: string[]): string[] {
   if (Array.isArray(node)) node.forEach((n, i) => findings(n, `${at}/${i}`, out));

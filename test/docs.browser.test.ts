@@ -17,7 +17,15 @@ import { buildStaticSite } from '../src/docs.ts';
 import type { ApiName } from '../src/spec.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 // The browser reaches the test server by a name, as a reader would: Swagger UI skips some outside
 // calls (its validator badge) for localhost and 127.0.0.1 only, and the served documents must name
 // the host the page used.
@@ -62,7 +70,14 @@ describe('the docs in a browser with no internet', function () {
     const headers = await res.allHeaders();
     let body: unknown;
     if (String(headers['content-type']).startsWith('application/json')) body = JSON.parse(text);
-    return contract.check({ method: res.request().method(), url: url.pathname, status: res.status(), headers, body, text });
+    return contract.check({
+      method: res.request().method(),
+      url: url.pathname,
+      status: res.status(),
+      headers,
+      body,
+      text,
+    });
   }
 
   /** Every test ends here: nothing left the machine, and every server response was on contract. */
@@ -96,7 +111,9 @@ describe('the docs in a browser with no internet', function () {
     context.on('request', (req) => {
       if (!isAllowed(req.url())) offNetwork.push(`${req.method()} ${req.url()}`);
     });
-    await context.route('**/*', (route) => (isAllowed(route.request().url()) ? route.continue() : route.abort('internetdisconnected')));
+    await context.route('**/*', (route) =>
+      isAllowed(route.request().url()) ? route.continue() : route.abort('internetdisconnected'),
+    );
     context.on('response', (res) => {
       responseChecks.push(checkOnContract(res));
       if (res.status() === 404) notFound.push(`${res.request().method()} ${res.url()}`);
@@ -128,7 +145,10 @@ describe('the docs in a browser with no internet', function () {
       if (await row.locator('select').count()) await row.locator('select').selectOption(value);
       else await row.locator('input').fill(value);
     }
-    const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === pathname), op.locator('button.execute').click()]);
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === pathname),
+      op.locator('button.execute').click(),
+    ]);
     await op.locator('.live-responses-table tr.response .response-col_status').waitFor();
     return { op, response };
   }
@@ -148,7 +168,10 @@ describe('the docs in a browser with no internet', function () {
   });
 
   /** What Swagger UI shows as a warning or error box (a document it cannot fully read). */
-  const warningBoxes = () => page.locator('.swagger-ui .error-wrapper, .swagger-ui .errors-wrapper, .swagger-ui .version-pragma').allInnerTexts();
+  const warningBoxes = () =>
+    page
+      .locator('.swagger-ui .error-wrapper, .swagger-ui .errors-wrapper, .swagger-ui .version-pragma')
+      .allInnerTexts();
 
   it('when each API is shown in /docs, then no warning or error box appears, and nothing the pages ask for is missing', async () => {
     for (const name of ['aideer', 'oneapi'] as const) {
@@ -163,7 +186,9 @@ describe('the docs in a browser with no internet', function () {
       await page.waitForLoadState('networkidle');
       // Headless Chromium never asks for the tab icon: ask for it as a browser with tabs would (the
       // page's icon links, else /favicon.ico).
-      const links = await page.locator('link[rel~="icon"]').evaluateAll((ls) => ls.map((l) => (l as unknown as { href: string }).href));
+      const links = await page
+        .locator('link[rel~="icon"]')
+        .evaluateAll((ls) => ls.map((l) => (l as unknown as { href: string }).href));
       const icons = links.length ? links : [new URL('/favicon.ico', page.url()).href];
       for (const icon of icons) {
         const res = await context.request.get(icon.replace(origin, server.url), { headers: { [CHECK_HEADER]: '1' } });
@@ -179,22 +204,30 @@ describe('the docs in a browser with no internet', function () {
   it('when a One-API operation is tried out from /docs, then the call reaches the server and its answer shows in the page', async () => {
     await openSwagger('oneapi');
     const phone = uniquePhone();
-    const { op, response } = await tryOut('operations-user-sendPhoneVerification', `${API}/phone_verification`, { phone, purpose: 'register' });
+    const { op, response } = await tryOut('operations-user-sendPhoneVerification', `${API}/phone_verification`, {
+      phone,
+      purpose: 'register',
+    });
     // Swagger UI called the server the served document names: the host the page was opened at.
     expect(new URL(response.url()).origin).to.equal(origin);
     expect(await op.locator('.live-responses-table tr.response .response-col_status').innerText()).to.equal('200');
-    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include('"data": "1111"');
+    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(
+      '"data": "1111"',
+    );
     // The server issued a code to that phone: registering with it now succeeds.
     await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(200);
     await expectOfflineAndOnContract();
   });
 
-  it('when One-API\'s Authorize dialog gets a token and a UserID, then a call tried out from /docs sends both headers', async () => {
+  it("when One-API's Authorize dialog gets a token and a UserID, then a call tried out from /docs sends both headers", async () => {
     const session = await newSession(api);
     await openSwagger('oneapi');
     await page.locator('.scheme-container button.authorize').click();
     const dialog = page.locator('.dialog-ux');
-    for (const [scheme, value] of [['AccessToken', session.token], ['UserId', String(session.id)]]) {
+    for (const [scheme, value] of [
+      ['AccessToken', session.token],
+      ['UserId', String(session.id)],
+    ]) {
       const form = dialog.locator('.auth-container').filter({ hasText: scheme });
       await form.locator('input').fill(value);
       await form.locator('button.authorize').click();
@@ -205,24 +238,33 @@ describe('the docs in a browser with no internet', function () {
     expect(sent.authorization).to.equal(session.token);
     expect(sent.userid).to.equal(String(session.id));
     expect(await op.locator('.live-responses-table tr.response .response-col_status').innerText()).to.equal('200');
-    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(`"username": "${session.username}"`);
+    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(
+      `"username": "${session.username}"`,
+    );
     await expectOfflineAndOnContract();
   });
 
-  it('when AIDeer\'s Authorize dialog logs a user in with the password form, then a call tried out from /docs sends the bearer token and shows that user', async () => {
+  it("when AIDeer's Authorize dialog logs a user in with the password form, then a call tried out from /docs sends the bearer token and shows that user", async () => {
     const user = await signUp(api);
     await openSwagger('aideer');
     await page.locator('.scheme-container button.authorize').click();
     const dialog = page.locator('.dialog-ux');
     await dialog.locator('#oauth_username').fill(user.username);
     await dialog.locator('#oauth_password').fill(user.password);
-    const [login] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === `${V1}/session/oauth2/token`), dialog.locator('button.authorize').first().click()]);
+    const [login] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === `${V1}/session/oauth2/token`),
+      dialog.locator('button.authorize').first().click(),
+    ]);
     const form = login.request();
     // The token URL the served document names: absolute, on the address the page was opened at.
     expect(form.url()).to.equal(`${origin}${V1}/session/oauth2/token`);
     expect(form.method()).to.equal('POST');
     expect(form.headers()['content-type']).to.match(/^application\/x-www-form-urlencoded/);
-    expect(Object.fromEntries(new URLSearchParams(form.postData() ?? ''))).to.include({ grant_type: 'password', username: user.username, password: user.password });
+    expect(Object.fromEntries(new URLSearchParams(form.postData() ?? ''))).to.include({
+      grant_type: 'password',
+      username: user.username,
+      password: user.password,
+    });
     expect(login.status()).to.equal(200);
     const { access_token: token } = (await login.json()) as { access_token: string };
     await dialog.locator('button.close-modal').click();
@@ -230,14 +272,20 @@ describe('the docs in a browser with no internet', function () {
     const { op, response } = await tryOut('operations-users-readUserMe', `${V1}/users/me`);
     expect((await response.request().allHeaders()).authorization).to.equal(`Bearer ${token}`);
     expect(await op.locator('.live-responses-table tr.response .response-col_status').innerText()).to.equal('200');
-    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(`"username": "${user.username}"`);
+    expect(await op.locator('.live-responses-table tr.response .response-col_description').innerText()).to.include(
+      `"username": "${user.username}"`,
+    );
     await expectOfflineAndOnContract();
   });
 
   /** From an index page, every reference it links to lists exactly its API's operations. */
   async function expectRedocReferences(indexUrl: string) {
     await page.goto(indexUrl);
-    const links = await page.locator('a').evaluateAll((as: { textContent: string | null; href: string }[]) => as.map((a) => [a.textContent ?? '', a.href]));
+    const links = await page
+      .locator('a')
+      .evaluateAll((as: { textContent: string | null; href: string }[]) =>
+        as.map((a) => [a.textContent ?? '', a.href]),
+      );
     const references = (['aideer', 'oneapi'] as const).map((name) => {
       const title = String(contract.docs[name].info.title);
       const link = links.find(([text]) => text === title);
@@ -248,7 +296,11 @@ describe('the docs in a browser with no internet', function () {
       await page.goto(href);
       await page.locator('[data-section-id^="operation/"]').first().waitFor();
       await page.waitForLoadState('networkidle');
-      const shown = await page.locator('[data-section-id^="operation/"]').evaluateAll((els: { getAttribute(name: string): string | null }[]) => els.map((e) => e.getAttribute('data-section-id')!.slice('operation/'.length)));
+      const shown = await page
+        .locator('[data-section-id^="operation/"]')
+        .evaluateAll((els: { getAttribute(name: string): string | null }[]) =>
+          els.map((e) => e.getAttribute('data-section-id')!.slice('operation/'.length)),
+        );
       const expected = specOperations(name).map((op) => op.operationId);
       expect(shown.length, href).to.equal(expected.length);
       expect([...shown].sort(), href).to.deep.equal([...expected].sort());

@@ -35,7 +35,9 @@ interface ServedDocument {
 
 /** AIDeer's OAuth2 password flow, in a document as parsed or as served. */
 function tokenFlowOf(doc: object): { tokenUrl: string } {
-  return (doc as { components: { securitySchemes: { OAuth2PasswordBearer: { flows: { password: { tokenUrl: string } } } } } }).components.securitySchemes.OAuth2PasswordBearer.flows.password;
+  return (
+    doc as { components: { securitySchemes: { OAuth2PasswordBearer: { flows: { password: { tokenUrl: string } } } } } }
+  ).components.securitySchemes.OAuth2PasswordBearer.flows.password;
 }
 
 /** URLs a browser would load from the markup (src and href attributes). */
@@ -50,9 +52,14 @@ function expectNothingExternal(html: string, where: string) {
 
 /** Runs a page's inline Redoc.init call and returns the document it was given. */
 function documentEmbeddedIn(html: string): unknown {
-  const script = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]).find((s) => s.includes('Redoc.init('));
+  const script = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)]
+    .map((m) => m[1])
+    .find((s) => s.includes('Redoc.init('));
   let spec: unknown;
-  vm.runInNewContext(script!, { Redoc: { init: (s: unknown) => (spec = s) }, document: { getElementById: () => null } });
+  vm.runInNewContext(script!, {
+    Redoc: { init: (s: unknown) => (spec = s) },
+    document: { getElementById: () => null },
+  });
   return spec;
 }
 
@@ -62,7 +69,11 @@ async function expectAsset(api: Client, url: string, contentType: RegExp) {
   return res;
 }
 
-const CONTENT_TYPES: Record<string, RegExp> = { '.css': /^text\/css/, '.js': /^(?:text|application)\/javascript/, '.png': /^image\/png/ };
+const CONTENT_TYPES: Record<string, RegExp> = {
+  '.css': /^text\/css/,
+  '.js': /^(?:text|application)\/javascript/,
+  '.png': /^image\/png/,
+};
 
 describe('the served OpenAPI documents', () => {
   let server: TestServer;
@@ -74,7 +85,10 @@ describe('the served OpenAPI documents', () => {
 
   for (const name of ['aideer', 'oneapi'] as const) {
     it(`when ${BASES[name]}/openapi.json is fetched, then it is openapi/${name}.yaml as JSON with a servers entry naming this server`, async () => {
-      const res = await api.get(`${BASES[name]}/openapi.json`).expect(200).expect('Content-Type', /^application\/json/);
+      const res = await api
+        .get(`${BASES[name]}/openapi.json`)
+        .expect(200)
+        .expect('Content-Type', /^application\/json/);
       expect(res.body).to.deep.equal(expectedDocument(name, server.url));
       expect(res.headers['cache-control']).to.equal('no-cache');
       // Built for the address the request used, which another proxy or name could change.
@@ -91,7 +105,10 @@ describe('the served OpenAPI documents', () => {
   });
 
   it('when X-Forwarded-Proto and X-Forwarded-Host come from an untrusted client, then they are ignored', async () => {
-    const res = await api.get('/api/v1/openapi.json').set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' }).expect(200);
+    const res = await api
+      .get('/api/v1/openapi.json')
+      .set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' })
+      .expect(200);
     expect(bodyOf<ServedDocument>(res).servers[0].url).to.equal(`${server.url}/api/v1`);
   });
 
@@ -111,7 +128,10 @@ describe('the served OpenAPI documents', () => {
     after(() => proxied.close());
 
     it('when the proxy sends X-Forwarded-Proto and X-Forwarded-Host, then the servers entry is the address the client used', async () => {
-      const res = await client(proxied.url).get('/api/v1/openapi.json').set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com' }).expect(200);
+      const res = await client(proxied.url)
+        .get('/api/v1/openapi.json')
+        .set({ 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com' })
+        .expect(200);
       expect(res.body).to.deep.equal(expectedDocument('aideer', 'https://api.example.com'));
       expect(res.headers.vary).to.match(/X-Forwarded-Host/);
     });
@@ -125,15 +145,20 @@ describe('the served OpenAPI documents', () => {
     after(() => pinned.close());
 
     it('when it is set, then the servers entry is built on it whatever the request says', async () => {
-      const res = await client(pinned.url).get('/api/openapi.json').set({ 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'other.example' }).expect(200);
+      const res = await client(pinned.url)
+        .get('/api/openapi.json')
+        .set({ 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'other.example' })
+        .expect(200);
       expect(res.body).to.deep.equal(expectedDocument('oneapi', 'https://gateway.example.com/ai'));
       // The same document for every request: nothing to vary on.
       expect(res.headers.vary ?? '').to.not.match(/Host|X-Forwarded/i);
     });
 
-    it('when it carries a path prefix, then AIDeer\'s OAuth2 token URL is absolute on it, prefix included', async () => {
+    it("when it carries a path prefix, then AIDeer's OAuth2 token URL is absolute on it, prefix included", async () => {
       const res = await client(pinned.url).get('/api/v1/openapi.json').expect(200);
-      expect(tokenFlowOf(bodyOf<ServedDocument>(res)).tokenUrl).to.equal('https://gateway.example.com/ai/api/v1/session/oauth2/token');
+      expect(tokenFlowOf(bodyOf<ServedDocument>(res)).tokenUrl).to.equal(
+        'https://gateway.example.com/ai/api/v1/session/oauth2/token',
+      );
       expect(res.body).to.deep.equal(expectedDocument('aideer', 'https://gateway.example.com/ai'));
     });
   });
@@ -155,11 +180,15 @@ describe('the docs pages', () => {
 
   it('when /docs is requested, then it redirects to /docs/, a Swagger UI page offering both documents with every asset from this server', async () => {
     expect((await api.get('/docs').expect(301)).headers.location).to.equal('docs/');
-    const res = await api.get('/docs/').expect(200).expect('Content-Type', /^text\/html/);
+    const res = await api
+      .get('/docs/')
+      .expect(200)
+      .expect('Content-Type', /^text\/html/);
     expectNothingExternal(res.text, '/docs/');
     expect(res.text).to.not.match(/https?:/);
     expect(res.text).to.include('"validatorUrl":null');
-    for (const name of ['aideer', 'oneapi'] as const) expect(res.text).to.include(`"url":"..${BASES[name]}/openapi.json"`);
+    for (const name of ['aideer', 'oneapi'] as const)
+      expect(res.text).to.include(`"url":"..${BASES[name]}/openapi.json"`);
     const assets = attributeUrls(res.text);
     expect(assets).to.include.members(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js']);
     for (const asset of assets) await expectAsset(api, `/docs/${asset}`, CONTENT_TYPES[path.extname(asset)]);
@@ -167,11 +196,17 @@ describe('the docs pages', () => {
 
   it('when /redoc is requested, then it redirects to /redoc/, an index linking a Redoc page per API whose assets come from this server', async () => {
     expect((await api.get('/redoc?x=1').expect(301)).headers.location).to.equal('redoc/?x=1');
-    const index = await api.get('/redoc/').expect(200).expect('Content-Type', /^text\/html/);
+    const index = await api
+      .get('/redoc/')
+      .expect(200)
+      .expect('Content-Type', /^text\/html/);
     expectNothingExternal(index.text, '/redoc/');
     expect(attributeUrls(index.text)).to.include.members(['aideer', 'oneapi', '../docs/']);
     for (const name of ['aideer', 'oneapi'] as const) {
-      const page = await api.get(`/redoc/${name}`).expect(200).expect('Content-Type', /^text\/html/);
+      const page = await api
+        .get(`/redoc/${name}`)
+        .expect(200)
+        .expect('Content-Type', /^text\/html/);
       expectNothingExternal(page.text, `/redoc/${name}`);
       expect(page.text).to.not.match(/https?:/);
       expect(attributeUrls(page.text)).to.deep.equal(['redoc.standalone.js']);
@@ -185,17 +220,28 @@ describe('the docs pages', () => {
     for (const url of ['/docs/', '/redoc/', '/redoc/aideer', '/redoc/oneapi']) {
       expect((await api.get(url).expect(200)).headers['cache-control'], url).to.equal('no-cache');
     }
-    for (const url of ['/docs/swagger-ui.css', '/docs/swagger-ui-bundle.js', '/docs/favicon-32x32.png', '/redoc/redoc.standalone.js']) {
-      expect((await api.get(url).buffer(true).expect(200)).headers['cache-control'], url).to.equal('public, max-age=3600');
+    for (const url of [
+      '/docs/swagger-ui.css',
+      '/docs/swagger-ui-bundle.js',
+      '/docs/favicon-32x32.png',
+      '/redoc/redoc.standalone.js',
+    ]) {
+      expect((await api.get(url).buffer(true).expect(200)).headers['cache-control'], url).to.equal(
+        'public, max-age=3600',
+      );
     }
   });
 
   it('when a browser asks for /favicon.ico, then it gets the icon that ships in static/', async () => {
-    const res = await api.get('/favicon.ico').buffer(true).parse((r, done) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => done(null, Buffer.concat(chunks)));
-    }).expect(200);
+    const res = await api
+      .get('/favicon.ico')
+      .buffer(true)
+      .parse((r, done) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => done(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
     expect(res.headers['content-type']).to.equal('image/x-icon');
     const icon = res.body as Buffer;
     // An ICO header (reserved 0, type 1, at least one image) and the file's own bytes.
@@ -217,11 +263,13 @@ describe('the docs pages', () => {
     });
     after(() => oneApiOnly.close());
 
-    it('when the docs are opened, then they offer One-API only and AIDeer\'s document is not served', async () => {
+    it("when the docs are opened, then they offer One-API only and AIDeer's document is not served", async () => {
       const only = client(oneApiOnly.url);
       const docs = await only.get('/docs/').expect(200);
       expect(docs.text).to.include('"url":"../api/openapi.json"').and.not.include('../api/v1/openapi.json');
-      expect(attributeUrls((await only.get('/redoc/').expect(200)).text)).to.include('oneapi').and.not.include('aideer');
+      expect(attributeUrls((await only.get('/redoc/').expect(200)).text))
+        .to.include('oneapi')
+        .and.not.include('aideer');
       await only.get('/redoc/aideer').expect(404);
       await only.get('/api/v1/openapi.json').expect(404);
       await only.get('/api/openapi.json').expect(200);
@@ -245,7 +293,11 @@ describe('the docs pages', () => {
 describe('the Redoc page', () => {
   it('when the embedded document and the title hold </script> and <!--, then neither ends the script or opens a comment, and the document reads back unchanged', () => {
     const hostile = '</script><script>alert(1)</script><!--';
-    const document = { openapi: '3.1.0', info: { title: hostile, version: '1', description: `line\u2028separators\u2029${hostile}` }, paths: {} };
+    const document = {
+      openapi: '3.1.0',
+      info: { title: hostile, version: '1', description: `line\u2028separators\u2029${hostile}` },
+      paths: {},
+    };
     const api: DocumentedApi = { name: 'aideer', title: hostile, base: '/api/v1', document };
     const html = redocPage(api, document, 'redoc.standalone.js');
     // Only the page's own two script elements close.
@@ -260,12 +312,21 @@ describe('npm run docs', () => {
   it('when it runs, then it writes an index and one Redoc page per API embedding its document, with nothing to fetch from outside', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'docs-site-'));
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build-docs.ts'), '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(ROOT, 'scripts/build-docs.ts'), '--out', out],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let output = '';
       child.stdout.on('data', (c) => (output += c));
       child.stderr.on('data', (c) => (output += c));
       expect(await new Promise<number | null>((resolve) => child.on('exit', resolve)), output).to.equal(0);
-      expect(fs.readdirSync(out).sort()).to.deep.equal(['aideer.html', 'index.html', 'oneapi.html', 'redoc.standalone.js']);
+      expect(fs.readdirSync(out).sort()).to.deep.equal([
+        'aideer.html',
+        'index.html',
+        'oneapi.html',
+        'redoc.standalone.js',
+      ]);
 
       const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
       expectNothingExternal(index, 'index.html');

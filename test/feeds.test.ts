@@ -125,17 +125,25 @@ async function startFeedServer(): Promise<FeedServer> {
       case '/atom.xml':
         return res.writeHead(200, { 'content-type': 'application/atom+xml' }).end(atom(base));
       case '/broken.xml':
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>Broken</title><item><title>${WORD} cut off</ti`);
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(`<rss version="2.0"><channel><title>Broken</title><item><title>${WORD} cut off</ti`);
       case '/page.html':
-        return res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body><p>${WORD} is not a feed</p></body></html>`);
+        return res
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end(`<html><body><p>${WORD} is not a feed</p></body></html>`);
       case '/gbk.xml':
-        return res.writeHead(200, { 'content-type': 'application/xml' }).end(
-          Buffer.concat([
-            Buffer.from(`<?xml version="1.0" encoding="GBK"?><rss version="2.0"><channel><title>GBK</title><link>${base}/</link><item><title>`),
-            GBK_技术,
-            Buffer.from(` ${WORD} gbk</title><link>${base}/gbk/1</link></item></channel></rss>`),
-          ]),
-        );
+        return res
+          .writeHead(200, { 'content-type': 'application/xml' })
+          .end(
+            Buffer.concat([
+              Buffer.from(
+                `<?xml version="1.0" encoding="GBK"?><rss version="2.0"><channel><title>GBK</title><link>${base}/</link><item><title>`,
+              ),
+              GBK_技术,
+              Buffer.from(` ${WORD} gbk</title><link>${base}/gbk/1</link></item></channel></rss>`),
+            ]),
+          );
       case '/huge.xml': {
         // No Content-Length: the limit must hold while streaming.
         res.writeHead(200, { 'content-type': 'application/rss+xml' });
@@ -149,28 +157,54 @@ async function startFeedServer(): Promise<FeedServer> {
         res.writeHead(200, { 'content-type': 'application/rss+xml' });
         return res.write('<rss version="2.0"><channel><title>Stalled</title>'); // and never ends
       case '/private.xml':
-        if (req.headers.authorization !== `Basic ${Buffer.from('reader:hunter2pass').toString('base64')}`) return res.writeHead(401).end();
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private/1</link></item></channel></rss>`);
+        if (req.headers.authorization !== `Basic ${Buffer.from('reader:hunter2pass').toString('base64')}`)
+          return res.writeHead(401).end();
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(
+            `<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private/1</link></item></channel></rss>`,
+          );
       case '/private-pct.xml':
-        if (req.headers.authorization !== `Basic ${Buffer.from('reader:s3cret100%').toString('base64')}`) return res.writeHead(401).end();
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private-pct/1</link></item></channel></rss>`);
+        if (req.headers.authorization !== `Basic ${Buffer.from('reader:s3cret100%').toString('base64')}`)
+          return res.writeHead(401).end();
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(
+            `<rss version="2.0"><channel><title>P</title><item><title>private</title><link>${base}/private-pct/1</link></item></channel></rss>`,
+          );
       case '/gbk-header.xml':
         // No XML declaration: only the Content-Type names the charset.
-        return res.writeHead(200, { 'content-type': 'application/rss+xml; charset=GBK' }).end(
-          Buffer.concat([Buffer.from(`<rss version="2.0"><channel><title>H</title><item><title>`), GBK_技术, Buffer.from(` ${WORD} header</title><link>${base}/gbk-header/1</link></item></channel></rss>`)]),
-        );
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml; charset=GBK' })
+          .end(
+            Buffer.concat([
+              Buffer.from(`<rss version="2.0"><channel><title>H</title><item><title>`),
+              GBK_技术,
+              Buffer.from(` ${WORD} header</title><link>${base}/gbk-header/1</link></item></channel></rss>`),
+            ]),
+          );
       case '/long-title.xml':
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(
-          `<rss version="2.0"><channel><title>L</title><item><title>${LONG_TITLE}</title><link>${base}/long/1</link></item><item><title>short</title><link>${base}/long/2</link></item></channel></rss>`,
-        );
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(
+            `<rss version="2.0"><channel><title>L</title><item><title>${LONG_TITLE}</title><link>${base}/long/1</link></item><item><title>short</title><link>${base}/long/2</link></item></channel></rss>`,
+          );
       case '/guid.xml':
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>G</title><item><title>guid only</title><guid>${base}/guid/1</guid></item></channel></rss>`);
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(
+            `<rss version="2.0"><channel><title>G</title><item><title>guid only</title><guid>${base}/guid/1</guid></item></channel></rss>`,
+          );
       case '/declared-huge.xml':
         // Announces more than the limit, then stalls: only the announcement can refuse it in time.
         res.writeHead(200, { 'content-type': 'application/rss+xml', 'content-length': String(MAX_FEED_BYTES + 1) });
         return res.write('<rss version="2.0">');
       case '/count.xml':
-        return res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(`<rss version="2.0"><channel><title>C</title><item><title>c</title><link>${base}/count/1</link></item></channel></rss>`);
+        return res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end(
+            `<rss version="2.0"><channel><title>C</title><item><title>c</title><link>${base}/count/1</link></item></channel></rss>`,
+          );
       default:
         return res.writeHead(404).end('not found');
     }
@@ -227,8 +261,22 @@ describe('feed ingestion', () => {
     const missingFile = path.join(os.tmpdir(), `no-such-feed-${crypto.randomBytes(4).toString('hex')}.xml`);
 
     before(async () => {
-      const list = ['/rss.xml', '/atom.xml', '/broken.xml', '/page.html', '/gone.xml', '/slow.xml', '/stalled.xml', '/huge.xml', '/gbk.xml'].map((p) => `${feeds.base}${p}`);
-      server = await startServer({ FEED_URLS: [...list, missingFile].join(','), FEED_SAMPLE: 'false', FEED_TIMEOUT_SECONDS: '1' });
+      const list = [
+        '/rss.xml',
+        '/atom.xml',
+        '/broken.xml',
+        '/page.html',
+        '/gone.xml',
+        '/slow.xml',
+        '/stalled.xml',
+        '/huge.xml',
+        '/gbk.xml',
+      ].map((p) => `${feeds.base}${p}`);
+      server = await startServer({
+        FEED_URLS: [...list, missingFile].join(','),
+        FEED_SAMPLE: 'false',
+        FEED_TIMEOUT_SECONDS: '1',
+      });
       // At once, long before the scheduled first run: that one then joins this run or follows it,
       // so these outcomes are always the first read of each feed.
       const run = server.app.oneapi!.feeds.refresh();
@@ -239,28 +287,61 @@ describe('feed ingestion', () => {
     after(() => server.close());
 
     const articlesFor = async (topic: string) => {
-      const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: topic }).expect(200)).data;
-      return bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).query({ size: 100 }).expect(200)).data;
+      const sub = bodyOf<Subscribed>(
+        await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: topic }).expect(200),
+      ).data;
+      return bodyOf<ArticlesListed>(
+        await api
+          .get(`${API}/subscriptions/${sub.id}/articles`)
+          .set(authHeaders(session))
+          .query({ size: 100 })
+          .expect(200),
+      ).data;
     };
 
     it('when an RSS 2.0 feed is read, then its items become articles: text only, one per URL, relative links resolved, unusable items skipped', async () => {
       expect(outcomeOf(outcomes, '/rss.xml')).to.deep.equal({ feed: `${feeds.base}/rss.xml`, items: 6, added: 4 });
-      const rows = await server.db('oneapi_articles').where('article_url', 'like', `${feeds.base}/posts/%`).orderBy('article_url');
-      expect(rows.map((r) => r.article_url)).to.deep.equal([`${feeds.base}/posts/a`, `${feeds.base}/posts/c`, `${feeds.base}/posts/e`, `${feeds.base}/posts/f`]);
+      const rows = await server
+        .db('oneapi_articles')
+        .where('article_url', 'like', `${feeds.base}/posts/%`)
+        .orderBy('article_url');
+      expect(rows.map((r) => r.article_url)).to.deep.equal([
+        `${feeds.base}/posts/a`,
+        `${feeds.base}/posts/c`,
+        `${feeds.base}/posts/e`,
+        `${feeds.base}/posts/f`,
+      ]);
       const [a, c, e, f] = rows;
-      expect(a).to.include({ title: `${WORD} 新版本发布 & more`, author: 'Alice', published_at: Date.parse('2024-01-02T10:00:00Z'), source: `${feeds.base}/rss.xml` });
+      expect(a).to.include({
+        title: `${WORD} 新版本发布 & more`,
+        author: 'Alice',
+        published_at: Date.parse('2024-01-02T10:00:00Z'),
+        source: `${feeds.base}/rss.xml`,
+      });
       expect(a.content).to.equal(`Hello ${WORD} & friends\n\nread more`);
       expect(c).to.include({ title: `Relative link about ${WORD}`, author: 'Carol', published_at: null, content: '' });
-      expect(e).to.include({ title: `Only a description, about ${WORD}.`, content: `Only a description, about ${WORD}.` });
+      expect(e).to.include({
+        title: `Only a description, about ${WORD}.`,
+        content: `Only a description, about ${WORD}.`,
+      });
       expect(f).to.include({ published_at: null }); // year 12000 has no RFC 3339 form
     });
 
     it('when an Atom feed is read, then its entries become articles, HTML titles and content reduced to text', async () => {
       expect(outcomeOf(outcomes, '/atom.xml')).to.deep.equal({ feed: `${feeds.base}/atom.xml`, items: 2, added: 2 });
       const first = await server.db('oneapi_articles').where('article_url', `${feeds.base}/atom/1`).first();
-      expect(first).to.include({ title: `${WORD.toUpperCase()} in Atom`, content: 'Heading\n\n * one\n * two', author: 'Ann Atom', published_at: Date.parse('2024-02-01T00:00:00Z') });
+      expect(first).to.include({
+        title: `${WORD.toUpperCase()} in Atom`,
+        content: 'Heading\n\n * one\n * two',
+        author: 'Ann Atom',
+        published_at: Date.parse('2024-02-01T00:00:00Z'),
+      });
       const second = await server.db('oneapi_articles').where('article_url', `${feeds.base}/atom/2`).first();
-      expect(second).to.include({ content: `Summary mentioning ${WORD}`, author: '', published_at: Date.parse('2024-01-15T04:00:00Z') });
+      expect(second).to.include({
+        content: `Summary mentioning ${WORD}`,
+        author: '',
+        published_at: Date.parse('2024-01-15T04:00:00Z'),
+      });
     });
 
     it('when a subscription matches ingested articles, then it lists them newest first, whatever feed they came from', async () => {
@@ -269,7 +350,8 @@ describe('feed ingestion', () => {
       expect(urls.slice(0, 4)).to.deep.equal(['/atom/1', '/atom/2', '/posts/a', '/posts/e']);
       // Undated ones come last, the most recently stored first; the two feeds ran side by side.
       expect(urls.slice(4)).to.have.members(['/posts/c', '/posts/f', '/gbk/1']);
-      for (const article of data.articles) expect(`${article.title}\n${article.content}`).to.not.match(/<[a-z/]|alert\(/i);
+      for (const article of data.articles)
+        expect(`${article.title}\n${article.content}`).to.not.match(/<[a-z/]|alert\(/i);
     });
 
     it('when a feed declares another charset (GBK), then its text is decoded with it', async () => {
@@ -278,8 +360,14 @@ describe('feed ingestion', () => {
     });
 
     it('when feeds are malformed, not feeds, missing, too slow, stalled or too large, then each is reported and skipped', () => {
-      const errors = Object.fromEntries(outcomes.filter((o) => 'error' in o).map((o) => [o.feed.replace(feeds.base, ''), (o as { error: string }).error]));
-      expect(Object.keys(errors).sort()).to.deep.equal(['/broken.xml', '/gone.xml', '/huge.xml', '/page.html', '/slow.xml', '/stalled.xml', missingFile].sort());
+      const errors = Object.fromEntries(
+        outcomes
+          .filter((o) => 'error' in o)
+          .map((o) => [o.feed.replace(feeds.base, ''), (o as { error: string }).error]),
+      );
+      expect(Object.keys(errors).sort()).to.deep.equal(
+        ['/broken.xml', '/gone.xml', '/huge.xml', '/page.html', '/slow.xml', '/stalled.xml', missingFile].sort(),
+      );
       expect(errors['/gone.xml']).to.equal('HTTP 404');
       expect(errors['/slow.xml']).to.equal('no answer within 1000 ms');
       expect(errors['/stalled.xml']).to.equal('feed not read within 1000 ms');
@@ -290,15 +378,34 @@ describe('feed ingestion', () => {
     });
 
     it('when one feed hangs, then the run still ends, with an outcome for every feed', () => {
-      expect(outcomes.map((o) => o.feed.replace(feeds.base, ''))).to.have.members(['/rss.xml', '/atom.xml', '/broken.xml', '/page.html', '/gone.xml', '/slow.xml', '/stalled.xml', '/huge.xml', '/gbk.xml', missingFile]);
+      expect(outcomes.map((o) => o.feed.replace(feeds.base, ''))).to.have.members([
+        '/rss.xml',
+        '/atom.xml',
+        '/broken.xml',
+        '/page.html',
+        '/gone.xml',
+        '/slow.xml',
+        '/stalled.xml',
+        '/huge.xml',
+        '/gbk.xml',
+        missingFile,
+      ]);
     });
 
     it('when the feeds are read again, then nothing is stored twice', async () => {
       // Each look comes from a new reader: one reader cannot subscribe to the same word twice.
       const listed = async () => {
         const reader = await newSession(api);
-        const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).data;
-        return bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).data;
+        const sub = bodyOf<Subscribed>(
+          await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200),
+        ).data;
+        return bodyOf<ArticlesListed>(
+          await api
+            .get(`${API}/subscriptions/${sub.id}/articles`)
+            .set(authHeaders(reader))
+            .query({ size: 100 })
+            .expect(200),
+        ).data;
       };
       const before = await listed();
       const again = await server.app.oneapi!.feeds.refresh();
@@ -310,22 +417,39 @@ describe('feed ingestion', () => {
     it('when feeds fail, then the API keeps answering, while the run waits on a feed and after it failed', async () => {
       const held = feeds.hold();
       // A time limit far beyond the test: only the release ends the held feed's read.
-      const own = await startServer({ FEED_URLS: [`${feeds.base}/held.xml`, `${feeds.base}/rss.xml`, `${feeds.base}/broken.xml`].join(','), FEED_SAMPLE: 'false', FEED_TIMEOUT_SECONDS: '300' });
+      const own = await startServer({
+        FEED_URLS: [`${feeds.base}/held.xml`, `${feeds.base}/rss.xml`, `${feeds.base}/broken.xml`].join(','),
+        FEED_SAMPLE: 'false',
+        FEED_TIMEOUT_SECONDS: '300',
+      });
       try {
         const ownApi = client(own.url);
         const reader = await newSession(ownApi);
         const run = own.app.oneapi!.feeds.refresh();
         await held.requested;
         // The run now waits on the held feed: reads and writes are answered all the same.
-        const sub = bodyOf<Subscribed>(await ownApi.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200)).data;
-        expect(bodyOf<Subscriptions>(await ownApi.get(`${API}/subscriptions`).set(authHeaders(reader)).expect(200)).data.subscriptions).to.deep.equal([sub]);
+        const sub = bodyOf<Subscribed>(
+          await ownApi.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200),
+        ).data;
+        expect(
+          bodyOf<Subscriptions>(await ownApi.get(`${API}/subscriptions`).set(authHeaders(reader)).expect(200)).data
+            .subscriptions,
+        ).to.deep.equal([sub]);
         held.release();
         const ended = await run;
         expect(outcomeOf(ended, '/held.xml')).to.deep.equal({ feed: `${feeds.base}/held.xml`, error: 'HTTP 500' });
         expect(outcomeOf(ended, '/broken.xml')).to.have.property('error');
         // After the failures the server still answers, with what the feed that worked brought.
-        const articles = bodyOf<ArticlesListed>(await ownApi.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(reader)).query({ size: 100 }).expect(200)).data.articles;
-        expect(articles.map((a: { article_url: string }) => a.article_url).sort()).to.deep.equal(['a', 'c', 'e', 'f'].map((p) => `${feeds.base}/posts/${p}`));
+        const articles = bodyOf<ArticlesListed>(
+          await ownApi
+            .get(`${API}/subscriptions/${sub.id}/articles`)
+            .set(authHeaders(reader))
+            .query({ size: 100 })
+            .expect(200),
+        ).data.articles;
+        expect(articles.map((a: { article_url: string }) => a.article_url).sort()).to.deep.equal(
+          ['a', 'c', 'e', 'f'].map((p) => `${feeds.base}/posts/${p}`),
+        );
       } finally {
         held.release();
         await own.close();
@@ -341,8 +465,12 @@ describe('feed ingestion', () => {
         expect(outcomes).to.deep.equal([{ feed: fileURLToPath(SAMPLE_FEED), items: 12, added: 12 }]);
         const api = client(server.url);
         const session = await newSession(api);
-        const sub = bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: '技术' }).expect(200)).data;
-        const data = bodyOf<ArticlesListed>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).expect(200)).data;
+        const sub = bodyOf<Subscribed>(
+          await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: '技术' }).expect(200),
+        ).data;
+        const data = bodyOf<ArticlesListed>(
+          await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(session)).expect(200),
+        ).data;
         expect(data.total).to.be.within(5, 12);
         for (const a of data.articles) {
           expect(`${a.title}${a.content}`).to.include('技术');
@@ -373,11 +501,16 @@ describe('feed ingestion', () => {
 
     it('when started, then it reads the feeds again every interval, and stopping it ends the schedule', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/count.xml`], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/count.xml`], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 },
+        logger,
+      );
       const before = feeds.hits.get('/count.xml') ?? 0;
       ingester.start();
       const deadline = Date.now() + 5000;
-      while ((feeds.hits.get('/count.xml') ?? 0) < before + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((feeds.hits.get('/count.xml') ?? 0) < before + 3 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       await ingester.stop();
       const afterStop = feeds.hits.get('/count.xml') ?? 0;
       expect(afterStop).to.be.at.least(before + 3);
@@ -389,7 +522,11 @@ describe('feed ingestion', () => {
     // The feed's own time limit is far beyond the test's: only the stop can end these reads.
     it('when stopped while a feed is being read, then the read is abandoned at once', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 },
+        logger,
+      );
       const asked = feeds.hits.get('/slow.xml') ?? 0;
       const run = ingester.refresh();
       while ((feeds.hits.get('/slow.xml') ?? 0) === asked) await new Promise((r) => setTimeout(r, 10));
@@ -399,7 +536,11 @@ describe('feed ingestion', () => {
 
     it('when stopped before a started run reaches its first read, then that read is abandoned too', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 3_600_000 },
+        logger,
+      );
       const run = ingester.refresh();
       await ingester.stop();
       expect(await run).to.deep.equal([{ feed: `${feeds.base}/slow.xml`, error: 'stopped' }]);
@@ -409,7 +550,11 @@ describe('feed ingestion', () => {
       v8.setFlagsFromString('--expose-gc');
       const gc = vm.runInNewContext('gc') as () => void;
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 300 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/slow.xml`], refreshSeconds: 3600, timeoutMs: 300 },
+        logger,
+      );
       let outcome: FeedOutcome[] | undefined;
       const run = ingester.refresh().then((o) => (outcome = o));
       for (let i = 0; i < 40 && !outcome; i++) {
@@ -426,7 +571,15 @@ describe('feed ingestion', () => {
       const withCredentials = (p: string) => `${feeds.base.replace('http://', 'http://reader:hunter2pass@')}${p}`;
       const ingester = new FeedIngester(
         new Articles(new ArticleStore(database.db)),
-        { feeds: [withCredentials('/private.xml?key=s3cr3tkey'), withCredentials('/gone.xml?key=s3cr3tkey'), `${feeds.base}/broken.xml?token=t0kenvalue`], refreshSeconds: 3600, timeoutMs: 1000 },
+        {
+          feeds: [
+            withCredentials('/private.xml?key=s3cr3tkey'),
+            withCredentials('/gone.xml?key=s3cr3tkey'),
+            `${feeds.base}/broken.xml?token=t0kenvalue`,
+          ],
+          refreshSeconds: 3600,
+          timeoutMs: 1000,
+        },
         logger,
       );
       const outcomes = await ingester.refresh();
@@ -443,7 +596,11 @@ describe('feed ingestion', () => {
     it('when a feed password holds a literal %, then the feed is read with the password as written, a failure is reported, and it is never logged', async () => {
       const { logger, lines } = capturedLogger();
       const withPercent = (p: string) => `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}${p}`;
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [withPercent('/private-pct.xml'), withPercent('/gone.xml')], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [withPercent('/private-pct.xml'), withPercent('/gone.xml')], refreshSeconds: 3600, timeoutMs: 1000 },
+        logger,
+      );
       const outcomes = await ingester.refresh();
       await ingester.stop();
       expect(outcomes).to.deep.equal([
@@ -456,7 +613,11 @@ describe('feed ingestion', () => {
     it('when a feed password holds a literal % and the feeds are read on the schedule, then the runs go on', async () => {
       const { logger, lines } = capturedLogger();
       const feed = `${feeds.base.replace('http://', 'http://reader:s3cret100%@')}/gone.xml?run=${crypto.randomBytes(4).toString('hex')}`;
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [feed], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [feed], refreshSeconds: 0.1, timeoutMs: 1000, firstRunDelayMs: 0 },
+        logger,
+      );
       const skipped = () => lines.filter((l) => l.includes('feed skipped')).length;
       ingester.start();
       const deadline = Date.now() + 5000;
@@ -468,31 +629,56 @@ describe('feed ingestion', () => {
 
     it('when the Content-Type names the charset and the XML does not, then the text is decoded with it', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/gbk-header.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/gbk-header.xml`], refreshSeconds: 3600, timeoutMs: 1000 },
+        logger,
+      );
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/gbk-header.xml`, items: 1, added: 1 }]);
-      expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/gbk-header/1`).first()).to.include({ title: `技术 ${WORD} header` });
+      expect(
+        await database.db('oneapi_articles').where('article_url', `${feeds.base}/gbk-header/1`).first(),
+      ).to.include({ title: `技术 ${WORD} header` });
     });
 
-    it('when an item\'s title is longer than 255 characters, then it is cut to 255 and the other items of the batch are stored too', async () => {
+    it("when an item's title is longer than 255 characters, then it is cut to 255 and the other items of the batch are stored too", async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/long-title.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/long-title.xml`], refreshSeconds: 3600, timeoutMs: 1000 },
+        logger,
+      );
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/long-title.xml`, items: 2, added: 2 }]);
-      const rows = await database.db('oneapi_articles').whereIn('article_url', [`${feeds.base}/long/1`, `${feeds.base}/long/2`]).orderBy('article_url');
+      const rows = await database
+        .db('oneapi_articles')
+        .whereIn('article_url', [`${feeds.base}/long/1`, `${feeds.base}/long/2`])
+        .orderBy('article_url');
       expect(rows.map((r) => r.title)).to.deep.equal([[...LONG_TITLE].slice(0, 255).join(''), 'short']);
     });
 
     it('when an item has no link, then its id is its URL if it is one', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/guid.xml`], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/guid.xml`], refreshSeconds: 3600, timeoutMs: 1000 },
+        logger,
+      );
       expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/guid.xml`, items: 1, added: 1 }]);
-      expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/guid/1`).first()).to.include({ title: 'guid only' });
+      expect(await database.db('oneapi_articles').where('article_url', `${feeds.base}/guid/1`).first()).to.include({
+        title: 'guid only',
+      });
     });
 
     it('when a response announces a body over the size limit, then it is refused at once, without waiting for the body', async () => {
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [`${feeds.base}/declared-huge.xml`], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [`${feeds.base}/declared-huge.xml`], refreshSeconds: 3600, timeoutMs: 5000 },
+        logger,
+      );
       const started = Date.now();
-      expect(await ingester.refresh()).to.deep.equal([{ feed: `${feeds.base}/declared-huge.xml`, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
+      expect(await ingester.refresh()).to.deep.equal([
+        { feed: `${feeds.base}/declared-huge.xml`, error: `feed larger than ${MAX_FEED_BYTES} bytes` },
+      ]);
       expect(Date.now() - started).to.be.below(2000);
     });
 
@@ -502,8 +688,14 @@ describe('feed ingestion', () => {
       const feed = `<rss version="2.0"><channel><title>B</title><item><title>big</title><link>https://big.example.com/${crypto.randomBytes(4).toString('hex')}</link></item></channel></rss>`;
       fs.writeFileSync(file, feed.padEnd(MAX_FEED_BYTES + 1, ' '));
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 5000 }, logger);
-      expect(await ingester.refresh()).to.deep.equal([{ feed: file, error: `feed larger than ${MAX_FEED_BYTES} bytes` }]);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 5000 },
+        logger,
+      );
+      expect(await ingester.refresh()).to.deep.equal([
+        { feed: file, error: `feed larger than ${MAX_FEED_BYTES} bytes` },
+      ]);
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
@@ -511,9 +703,16 @@ describe('feed ingestion', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feed-file-'));
       const file = path.join(dir, 'local.xml');
       const word = `localword${crypto.randomBytes(4).toString('hex')}`;
-      fs.writeFileSync(file, `<rss version="2.0"><channel><title>L</title><item><title>${word}</title><link>https://local.example.com/${word}</link></item></channel></rss>`);
+      fs.writeFileSync(
+        file,
+        `<rss version="2.0"><channel><title>L</title><item><title>${word}</title><link>https://local.example.com/${word}</link></item></channel></rss>`,
+      );
       const { logger } = capturedLogger();
-      const ingester = new FeedIngester(new Articles(new ArticleStore(database.db)), { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 1000 }, logger);
+      const ingester = new FeedIngester(
+        new Articles(new ArticleStore(database.db)),
+        { feeds: [pathToFileURL(file).href], refreshSeconds: 3600, timeoutMs: 1000 },
+        logger,
+      );
       expect(await ingester.refresh()).to.deep.equal([{ feed: file, items: 1, added: 1 }]);
       await ingester.stop();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -522,8 +721,14 @@ describe('feed ingestion', () => {
 
   describe('settings', () => {
     it('when FEED_URLS lists URLs and paths, then paths become file URLs and URLs are kept', () => {
-      const c = loadConfig({ FEED_URLS: ' https://feeds.example.com/rss?x=1 , ./feeds/local.xml,,file:///srv/feed.xml ' });
-      expect(c.feedUrls).to.deep.equal(['https://feeds.example.com/rss?x=1', pathToFileURL(path.resolve('./feeds/local.xml')).href, 'file:///srv/feed.xml']);
+      const c = loadConfig({
+        FEED_URLS: ' https://feeds.example.com/rss?x=1 , ./feeds/local.xml,,file:///srv/feed.xml ',
+      });
+      expect(c.feedUrls).to.deep.equal([
+        'https://feeds.example.com/rss?x=1',
+        pathToFileURL(path.resolve('./feeds/local.xml')).href,
+        'file:///srv/feed.xml',
+      ]);
       expect(loadConfig({}).feedUrls).to.deep.equal([]);
       expect(loadConfig({})).to.include({ feedRefreshSeconds: 1800, feedTimeoutSeconds: 10 });
     });
@@ -541,7 +746,10 @@ describe('feed ingestion', () => {
     }
 
     it('when a FEED_URLS entry is invalid, then the message does not repeat it (it may hold credentials)', () => {
-      expect(() => loadConfig({ FEED_URLS: 'http://user:hunter2pass@' })).to.throw(ConfigError).with.property('message').that.does.not.include('hunter2pass');
+      expect(() => loadConfig({ FEED_URLS: 'http://user:hunter2pass@' }))
+        .to.throw(ConfigError)
+        .with.property('message')
+        .that.does.not.include('hunter2pass');
     });
   });
 });

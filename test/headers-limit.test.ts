@@ -32,7 +32,14 @@ describe('headers over MAX_HEADER_BYTES', () => {
     const res = await fetch(`${server.url}${path}`, { method, headers: { ...headers, [CHECK_HEADER]: '1' } });
     const text = await res.text();
     const body: unknown = JSON.parse(text);
-    assertOnContract({ method, url: path.slice(0, 200), status: res.status, headers: Object.fromEntries(res.headers), body, text });
+    assertOnContract({
+      method,
+      url: path.slice(0, 200),
+      status: res.status,
+      headers: Object.fromEntries(res.headers),
+      body,
+      text,
+    });
     return { res, body };
   }
 
@@ -60,18 +67,31 @@ describe('headers over MAX_HEADER_BYTES', () => {
   });
 
   it('when the oversized request is sent raw, then the answer is one complete HTTP response and the server closes the connection', async () => {
-    const answer = await rawExchange(server.url, `GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BIG}\r\n\r\n`);
+    const answer = await rawExchange(
+      server.url,
+      `GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BIG}\r\n\r\n`,
+    );
     const [head, json] = answer.split('\r\n\r\n');
     expect(head.split('\r\n')[0]).to.equal('HTTP/1.1 431 Request Header Fields Too Large');
     expect(head).to.match(/\r\nConnection: close(\r\n|$)/);
     expect(Number(/Content-Length: (\d+)/.exec(head)?.[1])).to.equal(Buffer.byteLength(json, 'latin1'));
     const body: unknown = JSON.parse(json);
     expect(body).to.have.keys('detail');
-    assertOnContract({ method: 'GET', url: '/api/v1/users/me', status: 431, headers: { connection: 'close', 'content-type': /Content-Type: ([^\r]+)/.exec(head)?.[1] }, body, text: json });
+    assertOnContract({
+      method: 'GET',
+      url: '/api/v1/users/me',
+      status: 431,
+      headers: { connection: 'close', 'content-type': /Content-Type: ([^\r]+)/.exec(head)?.[1] },
+      body,
+      text: json,
+    });
   });
 
   it('when the specs are read, then every operation of both APIs documents the 431', () => {
-    const missing = contract.operations().filter((op) => !op.responses['431']).map((op) => `${op.api} ${op.operationId}`);
+    const missing = contract
+      .operations()
+      .filter((op) => !op.responses['431'])
+      .map((op) => `${op.api} ${op.operationId}`);
     expect(missing).to.deep.equal([]);
   });
 });

@@ -15,10 +15,13 @@ interface Held {
 async function heldServer(): Promise<{ http: HttpServer; url: string; held: Promise<Held> }> {
   let gotHeld!: (h: Held) => void;
   const held = new Promise<Held>((resolve) => (gotHeld = resolve));
-  const server = createHttpServer((req, res) => {
-    if (req.url === '/hold') return gotHeld({ release: () => res.end('done') });
-    res.end('ok');
-  }, { maxHeaderBytes: 16384 });
+  const server = createHttpServer(
+    (req, res) => {
+      if (req.url === '/hold') return gotHeld({ release: () => res.end('done') });
+      res.end('ok');
+    },
+    { maxHeaderBytes: 16384 },
+  );
   // Far beyond the test: only the drain can close an idle connection in time.
   server.server.keepAliveTimeout = 600_000;
   const { port } = await server.listen(0, '127.0.0.1');

@@ -26,7 +26,11 @@ describe('readUserMe — GET /users/me: how the JSON answer is written', () => {
   it('when the request is conditional, then the answer is still 200 with the whole body, never 304', async () => {
     const user = await signUp(api);
     const plain = await api.get(`${V1}/users/me`).set(user.bearer).expect(200);
-    for (const condition of [{ 'If-None-Match': '*' }, { 'If-None-Match': 'W/"x"' }, { 'If-Modified-Since': new Date(Date.now() + 86_400_000).toUTCString() }]) {
+    for (const condition of [
+      { 'If-None-Match': '*' },
+      { 'If-None-Match': 'W/"x"' },
+      { 'If-Modified-Since': new Date(Date.now() + 86_400_000).toUTCString() },
+    ]) {
       const res = await api.get(`${V1}/users/me`).set(user.bearer).set(condition).expect(200);
       expect(res.text, JSON.stringify(condition)).to.equal(plain.text);
     }

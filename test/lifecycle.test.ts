@@ -10,11 +10,24 @@ import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { checkedFetch } from './helpers/http.ts';
 import { ROOT } from '../src/spec.ts';
-import { alive, createProcessDatabase, processEnv, refusesConnections, SERVER_ENTRY, spawnServer, type ProcessDatabase, type ServerProcess } from './helpers/process.ts';
+import {
+  alive,
+  createProcessDatabase,
+  processEnv,
+  refusesConnections,
+  SERVER_ENTRY,
+  spawnServer,
+  type ProcessDatabase,
+  type ServerProcess,
+} from './helpers/process.ts';
 
 /** Runs the server to its exit: code, stdout and stderr. */
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c) => (stdout += c));
@@ -52,7 +65,9 @@ describe('settings for start-up and shutdown', () => {
     expect(() => loadConfig(production)).to.throw(ConfigError, 'SMS_SENDER');
     expect(() => loadConfig({ ...production, SMS_SENDER: 'log' })).to.throw(ConfigError, 'SMS_LOG_IN_PRODUCTION');
     expect(loadConfig({ ...production, SMS_LOG_IN_PRODUCTION: 'true' }).smsSender).to.equal('log');
-    expect(loadConfig({ ...production, SMS_SENDER: 'webhook', SMS_WEBHOOK_URL: 'https://sms.example/send' }).smsSender).to.equal('webhook');
+    expect(
+      loadConfig({ ...production, SMS_SENDER: 'webhook', SMS_WEBHOOK_URL: 'https://sms.example/send' }).smsSender,
+    ).to.equal('webhook');
     expect(loadConfig({ ...production, ENABLE_ONEAPI: 'false' }).smsSender).to.equal('log');
     expect(loadConfig({ NODE_ENV: 'development' }).smsSender).to.equal('log');
   });
@@ -85,7 +100,9 @@ describe('start-up refusals (real processes)', () => {
     expect(code).to.equal(1);
     const lines = stderr.trim().split('\n');
     expect(lines).to.have.length(1);
-    expect(lines[0]).to.include('HOST=no-such-host.invalid').and.match(/ENOTFOUND|EAI_AGAIN/);
+    expect(lines[0])
+      .to.include('HOST=no-such-host.invalid')
+      .and.match(/ENOTFOUND|EAI_AGAIN/);
   });
 
   it('when the database cannot be reached, then one line names its host and the reason, never the password, and no stack is printed', async () => {
@@ -93,16 +110,28 @@ describe('start-up refusals (real processes)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as net.AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const { code, stdout, stderr } = await runToExit(processEnv({ DATA_DIR: database.env.DATA_DIR, DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/appdb` }));
+    const { code, stdout, stderr } = await runToExit(
+      processEnv({ DATA_DIR: database.env.DATA_DIR, DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/appdb` }),
+    );
     expect(code).to.equal(1);
     const lines = stderr.trim().split('\n');
     expect(lines, stderr).to.have.length(1);
     expect(lines[0]).to.include(`127.0.0.1:${port}/appdb`).and.include('ECONNREFUSED');
-    expect(stdout + stderr).to.not.include('s3cret-pw').and.not.include('    at ').and.not.include('[redacted]');
+    expect(stdout + stderr)
+      .to.not.include('s3cret-pw')
+      .and.not.include('    at ')
+      .and.not.include('[redacted]');
   });
 
   it('when NODE_ENV=production keeps the default SMS sender, then start-up is refused naming SMS_SENDER', async () => {
-    const { code, stderr } = await runToExit(processEnv({ ...database.env, NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(32), ONEAPI_SECRET: 'o'.repeat(32) }));
+    const { code, stderr } = await runToExit(
+      processEnv({
+        ...database.env,
+        NODE_ENV: 'production',
+        JWT_SECRET: 'j'.repeat(32),
+        ONEAPI_SECRET: 'o'.repeat(32),
+      }),
+    );
     expect(code).to.equal(1);
     expect(stderr.trim()).to.match(/^Refusing to start\. Invalid setting SMS_SENDER: .*SMS_LOG_IN_PRODUCTION/);
   });
@@ -135,12 +164,15 @@ describe('stopping (real processes)', () => {
     // The reader stops: the pipe (64 KB on Linux) fills with the request log lines that follow.
     server.child.stdout!.pause();
     server.child.stdout!.removeAllListeners('data');
-    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 10 }, () => checkedFetch(new Request(`${server.url}/api/v1/${'padding-'.repeat(40)}`))));
+    for (let i = 0; i < 60; i++)
+      await Promise.all(
+        Array.from({ length: 10 }, () => checkedFetch(new Request(`${server.url}/api/v1/${'padding-'.repeat(40)}`))),
+      );
     server.child.kill('SIGTERM');
     expect(await goneWithin(server.pid, 20_000), 'the server is still alive: it hangs in exit').to.equal(true);
   });
 
-  it('when the parent exits right after signalling, closing the server\'s stdout, then the server still exits', async () => {
+  it("when the parent exits right after signalling, closing the server's stdout, then the server still exits", async () => {
     // The parent starts the server with piped output, waits until it serves, reports its pid,
     // sends SIGTERM and exits at once: the server's stdout and stderr lose their reader.
     const parent = `
@@ -153,7 +185,12 @@ describe('stopping (real processes)', () => {
         process.exit(0);
       });
     `;
-    const out = execFileSync(process.execPath, ['-e', parent], { cwd: ROOT, env: processEnv(database.env), encoding: 'utf8', timeout: 60_000 });
+    const out = execFileSync(process.execPath, ['-e', parent], {
+      cwd: ROOT,
+      env: processEnv(database.env),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     const pid = Number(out.trim());
     expect(pid).to.be.greaterThan(0);
     expect(await goneWithin(pid, 20_000), 'the orphaned server is still alive').to.equal(true);
@@ -166,13 +203,20 @@ describe('npm start (real processes)', () => {
     // npm start runs the compiled, bundled server: build it once here, as `npm start`'s prestart does.
     this.timeout(240_000);
     database = await createProcessDatabase();
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    for (const step of ['dist/scripts/build-specs.js', 'dist/scripts/bundle-server.js']) execFileSync(process.execPath, [step], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+    for (const step of ['dist/scripts/build-specs.js', 'dist/scripts/bundle-server.js'])
+      execFileSync(process.execPath, [step], { cwd: ROOT, stdio: 'inherit' });
     expect(fs.existsSync(path.join(ROOT, 'dist/server.js'))).to.equal(true);
   });
   after(() => database.drop());
 
-  const npm = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath) ? [process.execPath, process.env.npm_execpath] : ['npm'];
+  const npm =
+    process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath)
+      ? [process.execPath, process.env.npm_execpath]
+      : ['npm'];
   const cases: [string, NodeJS.Signals, 'npm' | 'group'][] = [
     ['SIGTERM to npm alone', 'SIGTERM', 'npm'],
     ['SIGTERM to its process group', 'SIGTERM', 'group'],
@@ -182,7 +226,9 @@ describe('npm start (real processes)', () => {
   for (const [what, signal, target] of cases) {
     it(`when npm start gets ${what}, then the server drains and exits, npm exits too, and the port is free`, async () => {
       // --ignore-scripts: skip prestart's compile, done once above.
-      const server = await spawnServer(processEnv(database.env), [...npm, 'start', '--silent', '--ignore-scripts'], { detached: true });
+      const server = await spawnServer(processEnv(database.env), [...npm, 'start', '--silent', '--ignore-scripts'], {
+        detached: true,
+      });
       const serverPid = Number(server.logs.find((l) => String(l.msg).startsWith('serving'))!.pid);
       expect(serverPid).to.not.equal(server.pid);
       try {

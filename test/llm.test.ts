@@ -4,7 +4,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { EchoProvider, LlmError, OpenAICompatibleProvider, type ChatMessage, type ChatStream } from '../src/llm/index.ts';
+import {
+  EchoProvider,
+  LlmError,
+  OpenAICompatibleProvider,
+  type ChatMessage,
+  type ChatStream,
+} from '../src/llm/index.ts';
 import { splitDeltas } from '../src/llm/echo.ts';
 import { estimatePromptTokens, estimateTokens } from '../src/llm/tokens.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
@@ -63,12 +69,18 @@ describe('LLM provider layer', () => {
       expect(result.finish_reason).to.equal('stop');
       const completion = estimateTokens(result.text);
       const prompt = estimatePromptTokens(CONVERSATION);
-      expect(result.usage).to.deep.equal({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+      expect(result.usage).to.deep.equal({
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+      });
     });
 
     it('when the same conversation is sent twice, then the deltas are the same', async () => {
       const echo = new EchoProvider({ delayMs: 0 });
-      expect(await collect(echo.chat(CONVERSATION, { model: 'echo' }))).to.deep.equal(await collect(echo.chat(CONVERSATION, { model: 'echo' })));
+      expect(await collect(echo.chat(CONVERSATION, { model: 'echo' }))).to.deep.equal(
+        await collect(echo.chat(CONVERSATION, { model: 'echo' })),
+      );
     });
 
     it('when a text holds characters outside the BMP, then no delta splits one', () => {
@@ -78,7 +90,9 @@ describe('LLM provider layer', () => {
     });
 
     it('when there is no user message, then the reply is empty and finishes', async () => {
-      const result = await new EchoProvider({ delayMs: 0 }).chat([{ role: 'system', content: 'x' }], { model: 'echo' }).result();
+      const result = await new EchoProvider({ delayMs: 0 })
+        .chat([{ role: 'system', content: 'x' }], { model: 'echo' })
+        .result();
       expect(result).to.include({ text: '', finish_reason: 'stop' });
       expect(result.usage.completion_tokens).to.equal(0);
     });
@@ -92,7 +106,9 @@ describe('LLM provider layer', () => {
     });
 
     it('when max_tokens is smaller than the reply, then the reply is cut to fit and finishes with length', async () => {
-      const result = await new EchoProvider({ delayMs: 0 }).chat([{ role: 'user', content: 'abcdefghijklmnop' }], { model: 'echo', max_tokens: 2 }).result();
+      const result = await new EchoProvider({ delayMs: 0 })
+        .chat([{ role: 'user', content: 'abcdefghijklmnop' }], { model: 'echo', max_tokens: 2 })
+        .result();
       expect(result.text).to.equal('abcdefgh');
       expect(result.finish_reason).to.equal('length');
       expect(result.usage.completion_tokens).to.equal(2);
@@ -100,7 +116,11 @@ describe('LLM provider layer', () => {
 
     it('when the signal is aborted midway, then it fails with cancelled', async () => {
       const ac = new AbortController();
-      const stream = new EchoProvider({ delayMs: 20 }).chat([{ role: 'user', content: 'abcdefgh' }], { model: 'echo' }, { signal: ac.signal });
+      const stream = new EchoProvider({ delayMs: 20 }).chat(
+        [{ role: 'user', content: 'abcdefgh' }],
+        { model: 'echo' },
+        { signal: ac.signal },
+      );
       const seen: string[] = [];
       const err = await failure(
         (async () => {
@@ -116,7 +136,9 @@ describe('LLM provider layer', () => {
     });
 
     it('when result() is awaited without reading, then it reads the stream itself', async () => {
-      const result = await new EchoProvider({ delayMs: 0 }).chat([{ role: 'user', content: 'hi there' }], { model: 'echo' }).result();
+      const result = await new EchoProvider({ delayMs: 0 })
+        .chat([{ role: 'user', content: 'hi there' }], { model: 'echo' })
+        .result();
       expect(result.text).to.equal('hi there');
     });
 
@@ -145,10 +167,18 @@ describe('LLM provider layer', () => {
     after(() => fake.close());
 
     it('when the upstream streams chunks then usage, then the deltas are its chunks, the text their join, the usage its own', async () => {
-      fake.replyOnce({ kind: 'stream', chunks: ['Hel', 'lo', ', 世界'], usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 } });
+      fake.replyOnce({
+        kind: 'stream',
+        chunks: ['Hel', 'lo', ', 世界'],
+        usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 },
+      });
       const stream = provider.chat(CONVERSATION, { model: 'fake-model' });
       expect(await collect(stream)).to.deep.equal(['Hel', 'lo', ', 世界']);
-      expect(await stream.result()).to.deep.equal({ text: 'Hello, 世界', usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 }, finish_reason: 'stop' });
+      expect(await stream.result()).to.deep.equal({
+        text: 'Hello, 世界',
+        usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 },
+        finish_reason: 'stop',
+      });
     });
 
     it('when a completion is sent, then the upstream receives the model, the messages in order, the key, streaming with usage, and only the parameters set', async () => {
@@ -188,8 +218,16 @@ describe('LLM provider layer', () => {
     }
 
     it('when the key is wrong, then it fails with http 401', async () => {
-      const wrong = new OpenAICompatibleProvider({ name: 'wrong-key', baseUrl: fake.url, apiKey: 'sk-not-the-right-one', timeoutMs: 300 });
-      expect(await failure(wrong.chat(CONVERSATION, { model: 'm' }).result())).to.include({ kind: 'http', status: 401 });
+      const wrong = new OpenAICompatibleProvider({
+        name: 'wrong-key',
+        baseUrl: fake.url,
+        apiKey: 'sk-not-the-right-one',
+        timeoutMs: 300,
+      });
+      expect(await failure(wrong.chat(CONVERSATION, { model: 'm' }).result())).to.include({
+        kind: 'http',
+        status: 401,
+      });
     });
 
     it('when the upstream error text repeats the key, then the error does not', async () => {
@@ -315,7 +353,12 @@ describe('LLM provider layer', () => {
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const { port } = closed.address() as AddressInfo;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
-      const nowhere = new OpenAICompatibleProvider({ name: 'nowhere', baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: KEY, timeoutMs: 1000 });
+      const nowhere = new OpenAICompatibleProvider({
+        name: 'nowhere',
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        apiKey: KEY,
+        timeoutMs: 1000,
+      });
       const err = await failure(nowhere.chat(CONVERSATION, { model: 'm' }).result());
       expect(err.kind).to.equal('unreachable');
       expect(err.message).to.not.include(KEY);

@@ -26,7 +26,10 @@ describe('One-API accounts', () => {
 
   describe('sendPhoneVerification — GET /phone_verification', () => {
     it('when the phone is new and the purpose is register, then the test-mode code 1111 is returned', async () => {
-      const res = await api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'register' }).expect(200);
+      const res = await api
+        .get(`${API}/phone_verification`)
+        .query({ phone: uniquePhone(), purpose: 'register' })
+        .expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '验证码已发送', data: '1111' });
     });
 
@@ -43,12 +46,18 @@ describe('One-API accounts', () => {
     });
 
     it('when the purpose is neither register nor login, then 400 请求参数错误', async () => {
-      const res = await api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'reset' }).expect(400);
+      const res = await api
+        .get(`${API}/phone_verification`)
+        .query({ phone: uniquePhone(), purpose: 'reset' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: purpose/);
     });
 
     it('when the purpose is login and the phone is not registered, then 400 手机号未注册', async () => {
-      const res = await api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'login' }).expect(400);
+      const res = await api
+        .get(`${API}/phone_verification`)
+        .query({ phone: uniquePhone(), purpose: 'login' })
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: MESSAGES.phoneNotRegistered });
     });
 
@@ -72,17 +81,35 @@ describe('One-API accounts', () => {
     it('when the code is right, then 注册成功 and the user gets username user_ + the last 4 digits', async () => {
       const phone = uniquePhone();
       const code = await requestCode(api, phone, 'register');
-      const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: code, display_name: '测试用户', school: '测试大学', college: '计算机学院' }).expect(200);
+      const res = await api
+        .post(`${API}/user/register`)
+        .send({
+          phone,
+          phone_verification_code: code,
+          display_name: '测试用户',
+          school: '测试大学',
+          college: '计算机学院',
+        })
+        .expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '注册成功' });
       const session = await login(api, phone);
       const user = bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data;
       expect(user.username).to.match(new RegExp(`^user_${phone.slice(-4)}(_\\d+)?$`));
-      expect(user).to.include({ display_name: '测试用户', school: '测试大学', college: '计算机学院', role: 1, status: 1, group: 'default' });
+      expect(user).to.include({
+        display_name: '测试用户',
+        school: '测试大学',
+        college: '计算机学院',
+        role: 1,
+        status: 1,
+        group: 'default',
+      });
     });
 
     it('when another user already has the same last 4 digits, then a numeric suffix is added', async () => {
       const first = uniquePhone();
-      const second = `1${String(Number(first.slice(1, 7)) + 1).padStart(6, '0').slice(-6)}${first.slice(-4)}`;
+      const second = `1${String(Number(first.slice(1, 7)) + 1)
+        .padStart(6, '0')
+        .slice(-6)}${first.slice(-4)}`;
       await registerUser(api, first);
       await registerUser(api, second);
       const names = [(await login(api, first)).username, (await login(api, second)).username];
@@ -97,18 +124,27 @@ describe('One-API accounts', () => {
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '2222' }).expect(400);
       expect(res.body).to.deep.equal({ success: false, message: MESSAGES.badCode });
       // No user has the phone: a log-in code for it is refused as unregistered.
-      expect(bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).message).to.equal(MESSAGES.phoneNotRegistered);
+      expect(
+        bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400))
+          .message,
+      ).to.equal(MESSAGES.phoneNotRegistered);
     });
 
     it('when no code was ever requested, then 400 手机验证码错误或已过期', async () => {
-      const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111' }).expect(400);
+      const res = await api
+        .post(`${API}/user/register`)
+        .send({ phone: uniquePhone(), phone_verification_code: '1111' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when the code has expired, then 400 手机验证码错误或已过期', async () => {
       const phone = uniquePhone();
       await requestCode(api, phone, 'register');
-      await server.db('oneapi_phone_codes').where({ phone }).update({ expires_at: Date.now() - 1000 });
+      await server
+        .db('oneapi_phone_codes')
+        .where({ phone })
+        .update({ expires_at: Date.now() - 1000 });
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
@@ -117,14 +153,18 @@ describe('One-API accounts', () => {
       const phone = await registerUser(api);
       await requestCode(api, phone, 'login');
       // a fresh phone cannot use someone else's code either
-      const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111' }).expect(400);
+      const res = await api
+        .post(`${API}/user/register`)
+        .send({ phone: uniquePhone(), phone_verification_code: '1111' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
 
     it('when 5 wrong codes were tried, then even the right code is refused', async () => {
       const phone = uniquePhone();
       await requestCode(api, phone, 'register');
-      for (let i = 0; i < 5; i++) await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '9999' }).expect(400);
+      for (let i = 0; i < 5; i++)
+        await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '9999' }).expect(400);
       const res = await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badCode);
     });
@@ -132,7 +172,8 @@ describe('One-API accounts', () => {
     it('when 4 wrong codes were tried, then the right one still works', async () => {
       const phone = uniquePhone();
       await requestCode(api, phone, 'register');
-      for (let i = 0; i < 4; i++) await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '9999' }).expect(400);
+      for (let i = 0; i < 4; i++)
+        await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '9999' }).expect(400);
       await api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' }).expect(200);
     });
 
@@ -145,14 +186,20 @@ describe('One-API accounts', () => {
     it('when the same code is sent by two concurrent registrations, then exactly one succeeds', async () => {
       const phone = uniquePhone();
       await requestCode(api, phone, 'register');
-      const results = await Promise.all([1, 2, 3, 4].map(() => api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' })));
+      const results = await Promise.all(
+        [1, 2, 3, 4].map(() => api.post(`${API}/user/register`).send({ phone, phone_verification_code: '1111' })),
+      );
       expect(results.filter((r) => r.status === 200)).to.have.length(1);
-      for (const r of results.filter((r) => r.status !== 200)) expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(bodyOf<OneApiError>(r).message);
+      for (const r of results.filter((r) => r.status !== 200))
+        expect([MESSAGES.phoneTaken, MESSAGES.badCode]).to.include(bodyOf<OneApiError>(r).message);
       expect(await server.db('oneapi_users').where({ phone }).count({ n: '*' }).first()).to.deep.equal({ n: 1 });
     });
 
     it('when the phone is malformed, then 400 手机号格式错误', async () => {
-      const res = await api.post(`${API}/user/register`).send({ phone: '12345', phone_verification_code: '1111' }).expect(400);
+      const res = await api
+        .post(`${API}/user/register`)
+        .send({ phone: '12345', phone_verification_code: '1111' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badPhone);
     });
 
@@ -162,12 +209,19 @@ describe('One-API accounts', () => {
     });
 
     it('when display_name is longer than 20 characters, then 400 请求参数错误', async () => {
-      const res = await api.post(`${API}/user/register`).send({ phone: uniquePhone(), phone_verification_code: '1111', display_name: '名'.repeat(21) }).expect(400);
+      const res = await api
+        .post(`${API}/user/register`)
+        .send({ phone: uniquePhone(), phone_verification_code: '1111', display_name: '名'.repeat(21) })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal('请求参数错误: display_name 长度不能超过 20');
     });
 
     it('when the body is not JSON, then 400 in the envelope', async () => {
-      const res = await api.post(`${API}/user/register`).set('content-type', 'application/json').send('{"phone": ').expect(400);
+      const res = await api
+        .post(`${API}/user/register`)
+        .set('content-type', 'application/json')
+        .send('{"phone": ')
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体不是合法的 JSON' });
     });
 
@@ -184,7 +238,15 @@ describe('One-API accounts', () => {
       const res = await api.post(`${API}/user/login`).send({ phone, phone_verification_code: '1111' }).expect(200);
       expect(bodyOf<Login>(res).success).to.equal(true);
       expect(bodyOf<Login>(res).message).to.equal('登录成功');
-      expect(bodyOf<Login>(res).data).to.include({ phone, display_name: '小明', role: 1, status: 1, group: 'default', school: '', college: '' });
+      expect(bodyOf<Login>(res).data).to.include({
+        phone,
+        display_name: '小明',
+        role: 1,
+        status: 1,
+        group: 'default',
+        school: '',
+        college: '',
+      });
       expect(bodyOf<Login>(res).data.username).to.match(new RegExp(`^user_${phone.slice(-4)}(_\\d+)?$`));
       expect(bodyOf<Login>(res).data.access_token).to.match(/^[A-Za-z0-9_-]{43}$/);
     });
@@ -196,7 +258,10 @@ describe('One-API accounts', () => {
     });
 
     it('when the phone is not registered, then 400 手机号未注册', async () => {
-      const res = await api.post(`${API}/user/login`).send({ phone: uniquePhone(), phone_verification_code: '1111' }).expect(400);
+      const res = await api
+        .post(`${API}/user/login`)
+        .send({ phone: uniquePhone(), phone_verification_code: '1111' })
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: MESSAGES.phoneNotRegistered });
     });
 
@@ -234,7 +299,10 @@ describe('One-API accounts', () => {
     });
 
     it('when the phone is malformed, then 400 手机号格式错误', async () => {
-      const res = await api.post(`${API}/user/login`).send({ phone: 'abc', phone_verification_code: '1111' }).expect(400);
+      const res = await api
+        .post(`${API}/user/login`)
+        .send({ phone: 'abc', phone_verification_code: '1111' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badPhone);
     });
   });
@@ -250,25 +318,51 @@ describe('One-API accounts', () => {
       expect(res.body).to.deep.equal({
         success: true,
         message: '',
-        data: { id: session.id, username: session.username, display_name: '小红', role: 1, status: 1, group: 'default', school: '清华', college: '计算机', phone: session.phone, access_token: session.token },
+        data: {
+          id: session.id,
+          username: session.username,
+          display_name: '小红',
+          role: 1,
+          status: 1,
+          group: 'default',
+          school: '清华',
+          college: '计算机',
+          phone: session.phone,
+          access_token: session.token,
+        },
       });
     });
 
     it('when the token is sent as "Bearer <token>", then it is accepted too', async () => {
-      await api.get(`${API}/user/self`).set({ Authorization: `Bearer ${session.token}`, UserID: String(session.id) }).expect(200);
+      await api
+        .get(`${API}/user/self`)
+        .set({ Authorization: `Bearer ${session.token}`, UserID: String(session.id) })
+        .expect(200);
     });
 
     const cases: [string, (s: typeof session) => Record<string, string>, string][] = [
       ['Authorization is missing', (s) => ({ UserID: String(s.id) }), MESSAGES.noToken],
       ['Authorization is empty', (s) => ({ Authorization: '', UserID: String(s.id) }), MESSAGES.noToken],
-      ['Authorization is "Bearer " alone', (s) => ({ Authorization: 'Bearer ', UserID: String(s.id) }), MESSAGES.noToken],
+      [
+        'Authorization is "Bearer " alone',
+        (s) => ({ Authorization: 'Bearer ', UserID: String(s.id) }),
+        MESSAGES.noToken,
+      ],
       ['the token is garbage', (s) => ({ Authorization: 'not-a-token', UserID: String(s.id) }), MESSAGES.badToken],
-      ['the token is very long garbage', (s) => ({ Authorization: 'x'.repeat(5000), UserID: String(s.id) }), MESSAGES.badToken],
+      [
+        'the token is very long garbage',
+        (s) => ({ Authorization: 'x'.repeat(5000), UserID: String(s.id) }),
+        MESSAGES.badToken,
+      ],
       ['UserID is missing', (s) => ({ Authorization: s.token }), MESSAGES.noUserId],
       ['UserID is not a number', (s) => ({ Authorization: s.token, UserID: 'abc' }), MESSAGES.badUserId],
       ['UserID is negative', (s) => ({ Authorization: s.token, UserID: '-1' }), MESSAGES.badUserId],
       ['UserID is a decimal', (s) => ({ Authorization: s.token, UserID: `${s.id}.0` }), MESSAGES.badUserId],
-      ['UserID is another user', (s) => ({ Authorization: s.token, UserID: String(s.id + 1000000) }), MESSAGES.userMismatch],
+      [
+        'UserID is another user',
+        (s) => ({ Authorization: s.token, UserID: String(s.id + 1000000) }),
+        MESSAGES.userMismatch,
+      ],
     ];
     for (const [when, headers, message] of cases) {
       it(`when ${when}, then 401 ${message}`, async () => {
@@ -279,7 +373,10 @@ describe('One-API accounts', () => {
 
     it('when the token has expired, then 401 access token 无效', async () => {
       const other = await newSession(api);
-      await server.db('oneapi_tokens').where({ token_hash: sha256(other.token) }).update({ expires_at: Date.now() - 1 });
+      await server
+        .db('oneapi_tokens')
+        .where({ token_hash: sha256(other.token) })
+        .update({ expires_at: Date.now() - 1 });
       const res = await api.get(`${API}/user/self`).set(authHeaders(other)).expect(401);
       expect(bodyOf<OneApiError>(res).message).to.equal(MESSAGES.badToken);
     });
@@ -287,7 +384,11 @@ describe('One-API accounts', () => {
     it('when the user is banned after logging in, then every protected operation answers 403 用户已被封禁', async () => {
       const banned = await newSession(api);
       await server.db('oneapi_users').where({ id: banned.id }).update({ status: 2 });
-      for (const req of [api.get(`${API}/user/self`), api.put(`${API}/user/self`).send({ school: 'x' }), api.get(`${API}/user/logout`)]) {
+      for (const req of [
+        api.get(`${API}/user/self`),
+        api.put(`${API}/user/self`).send({ school: 'x' }),
+        api.get(`${API}/user/logout`),
+      ]) {
         const res = await req.set(authHeaders(banned)).expect(403);
         expect(res.body).to.deep.equal({ success: false, message: MESSAGES.banned });
       }
@@ -306,10 +407,20 @@ describe('One-API accounts', () => {
   describe('updateSelf — PUT /user/self', () => {
     it('when some fields are sent, then only those change (更新成功)', async () => {
       const s = await newSession(api, { display_name: '原名', school: '原校', college: '原院' });
-      const res = await api.put(`${API}/user/self`).set(authHeaders(s)).send({ school: '新学校', role: 100, phone: '13900000000' }).expect(200);
+      const res = await api
+        .put(`${API}/user/self`)
+        .set(authHeaders(s))
+        .send({ school: '新学校', role: 100, phone: '13900000000' })
+        .expect(200);
       expect(res.body).to.deep.equal({ success: true, message: '更新成功' });
       const self = await api.get(`${API}/user/self`).set(authHeaders(s)).expect(200);
-      expect(bodyOf<Self>(self).data).to.include({ display_name: '原名', school: '新学校', college: '原院', role: 1, phone: s.phone });
+      expect(bodyOf<Self>(self).data).to.include({
+        display_name: '原名',
+        school: '新学校',
+        college: '原院',
+        role: 1,
+        phone: s.phone,
+      });
     });
 
     it('when a field is an empty string, then it is cleared', async () => {
@@ -327,7 +438,11 @@ describe('One-API accounts', () => {
 
     it('when display_name is too long, then 400 and nothing changes', async () => {
       const s = await newSession(api, { display_name: '原名' });
-      await api.put(`${API}/user/self`).set(authHeaders(s)).send({ display_name: 'x'.repeat(21), school: '新' }).expect(400);
+      await api
+        .put(`${API}/user/self`)
+        .set(authHeaders(s))
+        .send({ display_name: 'x'.repeat(21), school: '新' })
+        .expect(400);
       const self = await api.get(`${API}/user/self`).set(authHeaders(s)).expect(200);
       expect(bodyOf<Self>(self).data).to.include({ display_name: '原名', school: '' });
     });
@@ -369,7 +484,10 @@ describe('One-API account limits', () => {
       // another phone is not affected
       await requestCode(api, uniquePhone(), 'register');
       // once the cooldown has passed, a new code may be sent
-      await server.db('oneapi_phone_codes').where({ phone }).update({ sent_at: Date.now() - 61_000 });
+      await server
+        .db('oneapi_phone_codes')
+        .where({ phone })
+        .update({ sent_at: Date.now() - 61_000 });
       await requestCode(api, phone, 'register');
     } finally {
       await server.close();
@@ -386,15 +504,21 @@ describe('One-API account limits', () => {
     it('when 100 different phones ask for a code at the same time, then every one gets its code, whatever the cooldown', async () => {
       const api = client(server.url);
       const phones = Array.from({ length: 100 }, () => uniquePhone());
-      const answers = await Promise.all(phones.map((phone) => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })));
+      const answers = await Promise.all(
+        phones.map((phone) => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })),
+      );
       expect(answers.map((r) => r.status)).to.deep.equal(phones.map(() => 200));
-      expect(Number((await server.db('oneapi_phone_codes').whereIn('phone', phones).count({ n: '*' }))[0].n)).to.equal(100);
+      expect(Number((await server.db('oneapi_phone_codes').whereIn('phone', phones).count({ n: '*' }))[0].n)).to.equal(
+        100,
+      );
     });
 
     it('when one phone asks 20 times at the same time inside the cooldown, then exactly one code is sent and the rest are 429', async () => {
       const api = client(server.url);
       const phone = uniquePhone();
-      const answers = await Promise.all(Array.from({ length: 20 }, () => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })));
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' })),
+      );
       expect(answers.filter((r) => r.status === 200)).to.have.length(1);
       expect(answers.filter((r) => r.status === 429)).to.have.length(19);
     });
@@ -404,7 +528,18 @@ describe('One-API account limits', () => {
     const database = await createTestDatabase();
     try {
       let clock = 1_000_000;
-      const accounts = new Accounts(new AccountStore(database.db), { secret: 's', codeMode: 'fixed', codeTtlSeconds: 600, codeMaxAttempts: 5, codeCooldownSeconds: 0, tokenTtlDays: 1 }, () => clock);
+      const accounts = new Accounts(
+        new AccountStore(database.db),
+        {
+          secret: 's',
+          codeMode: 'fixed',
+          codeTtlSeconds: 600,
+          codeMaxAttempts: 5,
+          codeCooldownSeconds: 0,
+          tokenTtlDays: 1,
+        },
+        () => clock,
+      );
       const phone = uniquePhone();
       expect(await accounts.issueCode(phone, 'register')).to.deep.equal({ code: '1111' });
       clock -= 3; // the second request read the clock first, then waited for a connection
@@ -419,16 +554,36 @@ describe('One-API account limits', () => {
     try {
       const api = client(server.url);
       const ip = { 'X-Forwarded-For': '203.0.113.7' };
-      await api.get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' }).expect(200);
-      await api.post(`${API}/user/register`).set(ip).send({ phone: uniquePhone(), phone_verification_code: '1' }).expect(400);
-      await api.post(`${API}/user/login`).set(ip).send({ phone: uniquePhone(), phone_verification_code: '1' }).expect(400);
-      for (const req of [api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'register' }), api.post(`${API}/user/login`).send({}), api.post(`${API}/user/register/`).send({})]) {
+      await api
+        .get(`${API}/phone_verification`)
+        .set(ip)
+        .query({ phone: uniquePhone(), purpose: 'register' })
+        .expect(200);
+      await api
+        .post(`${API}/user/register`)
+        .set(ip)
+        .send({ phone: uniquePhone(), phone_verification_code: '1' })
+        .expect(400);
+      await api
+        .post(`${API}/user/login`)
+        .set(ip)
+        .send({ phone: uniquePhone(), phone_verification_code: '1' })
+        .expect(400);
+      for (const req of [
+        api.get(`${API}/phone_verification`).query({ phone: uniquePhone(), purpose: 'register' }),
+        api.post(`${API}/user/login`).send({}),
+        api.post(`${API}/user/register/`).send({}),
+      ]) {
         const res = await req.set(ip).expect(429);
         expect(res.body).to.deep.equal({ success: false, message: MESSAGES.tooManyRequests });
         expect(Number(res.headers['retry-after'])).to.be.within(1, 1200);
       }
       // another address still gets through, and other routes are not limited by it
-      await api.get(`${API}/phone_verification`).set({ 'X-Forwarded-For': '203.0.113.8' }).query({ phone: uniquePhone(), purpose: 'register' }).expect(200);
+      await api
+        .get(`${API}/phone_verification`)
+        .set({ 'X-Forwarded-For': '203.0.113.8' })
+        .query({ phone: uniquePhone(), purpose: 'register' })
+        .expect(200);
       await api.get(`${API}/user/self`).set(ip).expect(401);
     } finally {
       await server.close();
@@ -453,7 +608,11 @@ describe('One-API account limits', () => {
       });
     });
     await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
-    const server = await startServer({ PHONE_CODE_MODE: 'random', SMS_SENDER: 'webhook', SMS_WEBHOOK_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/sms` });
+    const server = await startServer({
+      PHONE_CODE_MODE: 'random',
+      SMS_SENDER: 'webhook',
+      SMS_WEBHOOK_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/sms`,
+    });
     try {
       const api = client(server.url);
       const phone = uniquePhone();
@@ -468,7 +627,10 @@ describe('One-API account limits', () => {
       // a gateway failure is a fault (500), and leaves no code behind to block a retry
       failNext = true;
       const other = uniquePhone();
-      const failed = await api.get(`${API}/phone_verification`).query({ phone: other, purpose: 'register' }).expect(500);
+      const failed = await api
+        .get(`${API}/phone_verification`)
+        .query({ phone: other, purpose: 'register' })
+        .expect(500);
       expect(failed.body).to.deep.equal({ success: false, message: MESSAGES.internal });
       expect(await server.db('oneapi_phone_codes').where({ phone: other }).first()).to.equal(undefined);
     } finally {

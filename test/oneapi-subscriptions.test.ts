@@ -40,7 +40,13 @@ describe('One-API subscriptions', () => {
   });
 
   const subscribe = async (who: Session, topic_name: string, topic_description?: string) =>
-    bodyOf<Subscribed>(await api.post(`${API}/subscriptions`).set(authHeaders(who)).send({ topic_name, ...(topic_description === undefined ? {} : { topic_description }) }).expect(200)).data;
+    bodyOf<Subscribed>(
+      await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(who))
+        .send({ topic_name, ...(topic_description === undefined ? {} : { topic_description }) })
+        .expect(200),
+    ).data;
   const listOf = async (who: Session, query: Record<string, string | number> = {}) =>
     bodyOf<SubscriptionList>(await api.get(`${API}/subscriptions`).set(authHeaders(who)).query(query).expect(200)).data;
   /** Every subscription of `who`, read page by page through GET /subscriptions. */
@@ -57,19 +63,35 @@ describe('One-API subscriptions', () => {
   /** The articles a new subscription to `word` lists: those whose title or content mention it. */
   const articlesMentioning = async (word: string) => {
     const sub = await subscribe(admin, word);
-    return bodyOf<ArticleList>(await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200)).data.articles;
+    return bodyOf<ArticleList>(
+      await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(admin)).query({ size: 100 }).expect(200),
+    ).data.articles;
   };
   const addArticle = async (fields: Record<string, unknown>) =>
-    bodyOf<ArticleCreated>(await api.post(`${API}/articles`).set(authHeaders(admin)).send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields }).expect(200)).data;
+    bodyOf<ArticleCreated>(
+      await api
+        .post(`${API}/articles`)
+        .set(authHeaders(admin))
+        .send({ article_url: `https://news.example.com/${uniqueWord('a')}`, title: uniqueWord('title'), ...fields })
+        .expect(200),
+    ).data;
 
   describe('createSubscription — POST /subscriptions', () => {
     it('when the name is new, then 订阅创建成功 with the active subscription, listed first', async () => {
       const name = uniqueWord('技术');
       const before = Date.now();
-      const res = await api.post(`${API}/subscriptions/`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '技术相关文章订阅' }).expect(200);
+      const res = await api
+        .post(`${API}/subscriptions/`)
+        .set(authHeaders(alice))
+        .send({ topic_name: name, topic_description: '技术相关文章订阅' })
+        .expect(200);
       expect(bodyOf<Subscribed>(res).success).to.equal(true);
       expect(bodyOf<Subscribed>(res).message).to.equal(M.created);
-      expect(bodyOf<Subscribed>(res).data).to.include({ topic_name: name, topic_description: '技术相关文章订阅', status: 1 });
+      expect(bodyOf<Subscribed>(res).data).to.include({
+        topic_name: name,
+        topic_description: '技术相关文章订阅',
+        status: 1,
+      });
       expect(bodyOf<Subscribed>(res).data.created_at).to.match(/Z$/);
       expect(Date.parse(bodyOf<Subscribed>(res).data.created_at)).to.be.within(before - 1000, Date.now() + 1000);
       expect((await listOf(alice)).subscriptions[0]).to.deep.equal(bodyOf<Subscribed>(res).data);
@@ -82,7 +104,11 @@ describe('One-API subscriptions', () => {
     it('when the caller already has an active subscription of that name, then 400 您已经订阅了该主题 and nothing changes', async () => {
       const name = uniqueWord();
       const first = await subscribe(alice, name, '原描述');
-      const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '新描述' }).expect(400);
+      const res = await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(alice))
+        .send({ topic_name: name, topic_description: '新描述' })
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
       const rows = await named(alice, name);
       expect(rows).to.have.length(1);
@@ -93,7 +119,11 @@ describe('One-API subscriptions', () => {
       const name = uniqueWord();
       const first = await subscribe(alice, name, '旧描述');
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
-      const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name, topic_description: '新描述' }).expect(200);
+      const res = await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(alice))
+        .send({ topic_name: name, topic_description: '新描述' })
+        .expect(200);
       expect(bodyOf<Subscribed>(res).message).to.equal(M.reactivated);
       expect(bodyOf<Subscribed>(res).data).to.deep.equal({ ...first, topic_description: '新描述', status: 1 });
     });
@@ -117,23 +147,47 @@ describe('One-API subscriptions', () => {
     it('when names differ only in case, then they are two subscriptions', async () => {
       const session = await newSession(api);
       const name = uniqueWord('Ai');
-      const upper = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200);
-      const lower = await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name.toLowerCase() }).expect(200);
-      expect([bodyOf<Subscribed>(upper).message, bodyOf<Subscribed>(lower).message]).to.deep.equal([M.created, M.created]);
+      const upper = await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(session))
+        .send({ topic_name: name })
+        .expect(200);
+      const lower = await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(session))
+        .send({ topic_name: name.toLowerCase() })
+        .expect(200);
+      expect([bodyOf<Subscribed>(upper).message, bodyOf<Subscribed>(lower).message]).to.deep.equal([
+        M.created,
+        M.created,
+      ]);
       expect(bodyOf<Subscribed>(lower).data.id).to.not.equal(bodyOf<Subscribed>(upper).data.id);
       expect(bodyOf<Subscribed>(lower).data).to.include({ topic_name: name.toLowerCase(), status: 1 });
       expect(bodyOf<Subscribed>(upper).data).to.include({ topic_name: name, status: 1 });
       expect(await listOf(session)).to.include({ total: 2 });
       // Each is a subscription of its own: cancelling one leaves the other active.
-      await api.put(`${API}/subscriptions/${bodyOf<Subscribed>(upper).data.id}/cancel`).set(authHeaders(session)).expect(200);
-      expect((await listOf(session)).subscriptions).to.deep.equal([bodyOf<Subscribed>(lower).data, { ...bodyOf<Subscribed>(upper).data, status: 0 }]);
+      await api
+        .put(`${API}/subscriptions/${bodyOf<Subscribed>(upper).data.id}/cancel`)
+        .set(authHeaders(session))
+        .expect(200);
+      expect((await listOf(session)).subscriptions).to.deep.equal([
+        bodyOf<Subscribed>(lower).data,
+        { ...bodyOf<Subscribed>(upper).data, status: 0 },
+      ]);
     });
 
     it('when the same name is created 8 times at once, then exactly one is created and the others are 400 您已经订阅了该主题', async () => {
       const name = uniqueWord();
-      const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
-      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([M.created]);
-      for (const r of results.filter((r) => r.status !== 200)) expect(r.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([
+        M.created,
+      ]);
+      for (const r of results.filter((r) => r.status !== 200))
+        expect(r.body).to.deep.equal({ success: false, message: M.alreadySubscribed });
       expect(await named(alice, name)).to.have.length(1);
     });
 
@@ -141,8 +195,14 @@ describe('One-API subscriptions', () => {
       const name = uniqueWord();
       const first = await subscribe(alice, name);
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
-      const results = await Promise.all(Array.from({ length: 8 }, () => api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name })));
-      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([M.reactivated]);
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 200).map((r) => bodyOf<Subscribed>(r).message)).to.deep.equal([
+        M.reactivated,
+      ]);
       expect(results.filter((r) => r.status === 400)).to.have.length(7);
       expect((await named(alice, name)).map((r) => r.status)).to.deep.equal([1]);
     });
@@ -153,7 +213,14 @@ describe('One-API subscriptions', () => {
       const now = Date.now();
       let error: unknown;
       try {
-        await server.db('oneapi_subscriptions').insert({ user_id: alice.id, topic_name: name, topic_description: '', status: 0, created_at: now, updated_at: now });
+        await server.db('oneapi_subscriptions').insert({
+          user_id: alice.id,
+          topic_name: name,
+          topic_description: '',
+          status: 0,
+          created_at: now,
+          updated_at: now,
+        });
       } catch (err) {
         error = err;
       }
@@ -164,8 +231,16 @@ describe('One-API subscriptions', () => {
       ['topic_name is missing', { topic_description: 'x' }, '请求参数错误: 缺少字段 topic_name'],
       ['topic_name is empty', { topic_name: '' }, '请求参数错误: topic_name 不能为空'],
       ['topic_name is only blanks', { topic_name: '  \t ' }, '请求参数错误: topic_name 格式不正确'],
-      ['topic_name is longer than 100 characters', { topic_name: '技'.repeat(101) }, '请求参数错误: topic_name 长度不能超过 100'],
-      ['topic_description is longer than 1000 characters', { topic_name: 'x', topic_description: 'd'.repeat(1001) }, '请求参数错误: topic_description 长度不能超过 1000'],
+      [
+        'topic_name is longer than 100 characters',
+        { topic_name: '技'.repeat(101) },
+        '请求参数错误: topic_name 长度不能超过 100',
+      ],
+      [
+        'topic_description is longer than 1000 characters',
+        { topic_name: 'x', topic_description: 'd'.repeat(1001) },
+        '请求参数错误: topic_description 长度不能超过 1000',
+      ],
       ['topic_name is not a string', { topic_name: 42 }, '请求参数错误: topic_name 类型应为 string'],
     ] as const) {
       it(`when ${what}, then 400 ${message} and nothing is stored`, async () => {
@@ -182,7 +257,12 @@ describe('One-API subscriptions', () => {
     });
 
     it('when the body is not JSON, then 400 in the envelope', async () => {
-      const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).type('application/json').send('{"topic_name": ').expect(400);
+      const res = await api
+        .post(`${API}/subscriptions`)
+        .set(authHeaders(alice))
+        .type('application/json')
+        .send('{"topic_name": ')
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体不是合法的 JSON' });
     });
   });
@@ -199,9 +279,24 @@ describe('One-API subscriptions', () => {
       for (let i = 0; i < 3; i++) created.push(await subscribe(session, uniqueWord(`n${i}`)));
       await subscribe(bob, uniqueWord());
       const newestFirst = [...created].reverse();
-      expect(await listOf(session, { size: 2 })).to.deep.equal({ subscriptions: newestFirst.slice(0, 2), total: 3, page: 1, size: 2 });
-      expect(await listOf(session, { page: 2, page_size: 2 })).to.deep.equal({ subscriptions: newestFirst.slice(2), total: 3, page: 2, size: 2 });
-      expect(await listOf(session, { page: 3, size: 2 })).to.deep.equal({ subscriptions: [], total: 3, page: 3, size: 2 });
+      expect(await listOf(session, { size: 2 })).to.deep.equal({
+        subscriptions: newestFirst.slice(0, 2),
+        total: 3,
+        page: 1,
+        size: 2,
+      });
+      expect(await listOf(session, { page: 2, page_size: 2 })).to.deep.equal({
+        subscriptions: newestFirst.slice(2),
+        total: 3,
+        page: 2,
+        size: 2,
+      });
+      expect(await listOf(session, { page: 3, size: 2 })).to.deep.equal({
+        subscriptions: [],
+        total: 3,
+        page: 3,
+        size: 2,
+      });
       expect((await listOf(session, { size: 1, page_size: 50 })).size).to.equal(1);
     });
 
@@ -239,7 +334,9 @@ describe('One-API subscriptions', () => {
 
     it('when one subscription is cancelled 6 times at once, then exactly one succeeds', async () => {
       const sub = await subscribe(alice, uniqueWord());
-      const results = await Promise.all(Array.from({ length: 6 }, () => api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice))));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice))),
+      );
       expect(results.map((r) => r.status).sort()).to.deep.equal([200, 400, 400, 400, 400, 400]);
     });
   });
@@ -269,7 +366,10 @@ describe('One-API subscriptions', () => {
         api.delete(`${API}/subscriptions/${sub.id}`),
         api.get(`${API}/subscriptions/${sub.id}/articles`),
       ]) {
-        expect((await req.set(authHeaders(session)).expect(404)).body).to.deep.equal({ success: false, message: M.notFound });
+        expect((await req.set(authHeaders(session)).expect(404)).body).to.deep.equal({
+          success: false,
+          message: M.notFound,
+        });
       }
     });
 
@@ -286,10 +386,26 @@ describe('One-API subscriptions', () => {
 
   describe('operations on one subscription', () => {
     const operations = [
-      ['cancel', 'cancelSubscription', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/cancel` })],
-      ['reactivate', 'reactivateSubscription', (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/reactivate` })],
-      ['delete', 'deleteSubscription', (id: number | string) => ({ method: 'delete', url: `${API}/subscriptions/${id}` })],
-      ['list articles', 'listSubscriptionArticles', (id: number | string) => ({ method: 'get', url: `${API}/subscriptions/${id}/articles` })],
+      [
+        'cancel',
+        'cancelSubscription',
+        (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/cancel` }),
+      ],
+      [
+        'reactivate',
+        'reactivateSubscription',
+        (id: number | string) => ({ method: 'put', url: `${API}/subscriptions/${id}/reactivate` }),
+      ],
+      [
+        'delete',
+        'deleteSubscription',
+        (id: number | string) => ({ method: 'delete', url: `${API}/subscriptions/${id}` }),
+      ],
+      [
+        'list articles',
+        'listSubscriptionArticles',
+        (id: number | string) => ({ method: 'get', url: `${API}/subscriptions/${id}/articles` }),
+      ],
     ] as const;
     const call = (r: { method: string; url: string }) => api[r.method as 'get' | 'put' | 'delete'](r.url);
 
@@ -331,10 +447,11 @@ describe('One-API subscriptions', () => {
     ];
 
     it('when no token is sent, then every operation is 401 未提供 access token', async () => {
-      for (const req of routes()) expect((await req.expect(401)).body).to.deep.equal({ success: false, message: MESSAGES.noToken });
+      for (const req of routes())
+        expect((await req.expect(401)).body).to.deep.equal({ success: false, message: MESSAGES.noToken });
     });
 
-    it('when the UserID is not the token\'s user, then every operation is 401 与登录用户不匹配', async () => {
+    it("when the UserID is not the token's user, then every operation is 401 与登录用户不匹配", async () => {
       for (const req of routes()) {
         const res = await req.set({ Authorization: alice.token, UserID: String(bob.id) }).expect(401);
         expect(res.body).to.deep.equal({ success: false, message: MESSAGES.userMismatch });
@@ -353,7 +470,10 @@ describe('One-API subscriptions', () => {
         api.get(`${API}/subscriptions/${sub.id}/articles`),
         routes()[6],
       ]) {
-        expect((await req.set(authHeaders(banned)).expect(403)).body).to.deep.equal({ success: false, message: MESSAGES.banned });
+        expect((await req.set(authHeaders(banned)).expect(403)).body).to.deep.equal({
+          success: false,
+          message: MESSAGES.banned,
+        });
       }
       expect(await server.db('oneapi_subscriptions').where({ id: sub.id }).first()).to.include({ status: 1 });
     });
@@ -361,12 +481,20 @@ describe('One-API subscriptions', () => {
 
   describe('listSubscriptionArticles — GET /subscriptions/{id}/articles', () => {
     const articlesOf = async (who: Session, id: number, query: Record<string, string | number> = {}) =>
-      bodyOf<ArticleList>(await api.get(`${API}/subscriptions/${id}/articles`).set(authHeaders(who)).query(query).expect(200)).data;
+      bodyOf<ArticleList>(
+        await api.get(`${API}/subscriptions/${id}/articles`).set(authHeaders(who)).query(query).expect(200),
+      ).data;
 
     it('when articles mention the topic in their title or content in any case, then exactly those, newest first, undated last', async () => {
       const word = uniqueWord('Rust');
-      const inTitle = await addArticle({ title: `${word.toUpperCase()} 1.80 发布`, published_at: '2024-03-01T08:00:00Z' });
-      const inContent = await addArticle({ content: `本周的技术新闻里提到了 ${word.toLowerCase()} 的新版本。`, published_at: '2024-05-01T08:00:00+08:00' });
+      const inTitle = await addArticle({
+        title: `${word.toUpperCase()} 1.80 发布`,
+        published_at: '2024-03-01T08:00:00Z',
+      });
+      const inContent = await addArticle({
+        content: `本周的技术新闻里提到了 ${word.toLowerCase()} 的新版本。`,
+        published_at: '2024-05-01T08:00:00+08:00',
+      });
       const undated = await addArticle({ title: `关于 ${word} 的随笔` });
       await addArticle({ title: '无关的文章', content: `只有 ${word.slice(0, -1)} 的一部分` });
       const sub = await subscribe(alice, word);
@@ -379,12 +507,28 @@ describe('One-API subscriptions', () => {
     it('when many articles match, then they are paged by size with the total (page_size as alias), a page past the end is empty', async () => {
       const word = uniqueWord();
       const added = [];
-      for (let day = 1; day <= 5; day++) added.push(await addArticle({ title: `${word} 第 ${day} 期`, published_at: `2024-01-0${day}T00:00:00Z` }));
+      for (let day = 1; day <= 5; day++)
+        added.push(await addArticle({ title: `${word} 第 ${day} 期`, published_at: `2024-01-0${day}T00:00:00Z` }));
       const sub = await subscribe(alice, word);
       const newest = [...added].reverse();
-      expect(await articlesOf(alice, sub.id, { size: 2 })).to.deep.equal({ articles: newest.slice(0, 2), total: 5, page: 1, size: 2 });
-      expect(await articlesOf(alice, sub.id, { page: 3, page_size: 2 })).to.deep.equal({ articles: newest.slice(4), total: 5, page: 3, size: 2 });
-      expect(await articlesOf(alice, sub.id, { page: 4, size: 2 })).to.deep.equal({ articles: [], total: 5, page: 4, size: 2 });
+      expect(await articlesOf(alice, sub.id, { size: 2 })).to.deep.equal({
+        articles: newest.slice(0, 2),
+        total: 5,
+        page: 1,
+        size: 2,
+      });
+      expect(await articlesOf(alice, sub.id, { page: 3, page_size: 2 })).to.deep.equal({
+        articles: newest.slice(4),
+        total: 5,
+        page: 3,
+        size: 2,
+      });
+      expect(await articlesOf(alice, sub.id, { page: 4, size: 2 })).to.deep.equal({
+        articles: [],
+        total: 5,
+        page: 4,
+        size: 2,
+      });
     });
 
     it('when articles share a publication time, then the most recently stored comes first', async () => {
@@ -441,7 +585,11 @@ describe('One-API subscriptions', () => {
 
     it('when size is over 100, then 400 请求参数错误', async () => {
       const sub = await subscribe(alice, uniqueWord());
-      const res = await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(alice)).query({ size: 101 }).expect(400);
+      const res = await api
+        .get(`${API}/subscriptions/${sub.id}/articles`)
+        .set(authHeaders(alice))
+        .query({ size: 101 })
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: size 不能大于 100' });
     });
   });
@@ -452,11 +600,26 @@ describe('One-API subscriptions', () => {
       const res = await api
         .post(`${API}/articles`)
         .set(authHeaders(admin))
-        .send({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T08:00:00+08:00', article_url: `HTTPS://News.Example.COM/${path}` })
+        .send({
+          title: '示例文章标题',
+          content: '文章内容...',
+          author: '作者',
+          published_at: '2024-01-01T08:00:00+08:00',
+          article_url: `HTTPS://News.Example.COM/${path}`,
+        })
         .expect(200);
       expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
-      expect(bodyOf<ArticleCreated>(res).data).to.deep.include({ title: '示例文章标题', content: '文章内容...', author: '作者', published_at: '2024-01-01T00:00:00.000Z', article_url: `https://news.example.com/${path}` });
-      const row = (await server.db('oneapi_articles').where({ id: bodyOf<ArticleCreated>(res).data.id }).first())!;
+      expect(bodyOf<ArticleCreated>(res).data).to.deep.include({
+        title: '示例文章标题',
+        content: '文章内容...',
+        author: '作者',
+        published_at: '2024-01-01T00:00:00.000Z',
+        article_url: `https://news.example.com/${path}`,
+      });
+      const row = (await server
+        .db('oneapi_articles')
+        .where({ id: bodyOf<ArticleCreated>(res).data.id })
+        .first())!;
       expect(row.source).to.equal(`admin:${admin.id}`);
     });
 
@@ -470,12 +633,20 @@ describe('One-API subscriptions', () => {
       await server.db('oneapi_users').where({ id: root.id }).update({ role: 100 });
       const title = uniqueWord('root');
       const url = `https://example.com/${uniqueWord()}`;
-      const res = await api.post(`${API}/articles`).set(authHeaders(root)).send({ title, article_url: url }).expect(200);
+      const res = await api
+        .post(`${API}/articles`)
+        .set(authHeaders(root))
+        .send({ title, article_url: url })
+        .expect(200);
       expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
       expect(bodyOf<ArticleCreated>(res).data).to.include({ title, article_url: url });
       // Stored: a subscription to its title lists it, and its URL is now taken.
       expect(await articlesMentioning(title)).to.deep.equal([bodyOf<ArticleCreated>(res).data]);
-      const again = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: 'again', article_url: url }).expect(400);
+      const again = await api
+        .post(`${API}/articles`)
+        .set(authHeaders(admin))
+        .send({ title: 'again', article_url: url })
+        .expect(400);
       expect(again.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.duplicateUrl });
     });
 
@@ -484,7 +655,11 @@ describe('One-API subscriptions', () => {
       const again = uniqueWord('again');
       const first = await addArticle({ article_url: `https://example.com/${path}`, title: path });
       for (const url of [`https://example.com/${path}`, `https://EXAMPLE.com:443/${path}`]) {
-        const res = await api.post(`${API}/articles`).set(authHeaders(admin)).send({ title: again, article_url: url }).expect(400);
+        const res = await api
+          .post(`${API}/articles`)
+          .set(authHeaders(admin))
+          .send({ title: again, article_url: url })
+          .expect(400);
         expect(res.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.duplicateUrl });
       }
       expect(await articlesMentioning(again)).to.deep.equal([]);
@@ -494,22 +669,54 @@ describe('One-API subscriptions', () => {
     it('when the caller is not an admin, then 403 无权进行此操作，权限不足 and nothing is added', async () => {
       const url = `https://example.com/${uniqueWord()}`;
       const title = uniqueWord('refused');
-      const res = await api.post(`${API}/articles`).set(authHeaders(alice)).send({ title, article_url: url }).expect(403);
+      const res = await api
+        .post(`${API}/articles`)
+        .set(authHeaders(alice))
+        .send({ title, article_url: url })
+        .expect(403);
       expect(res.body).to.deep.equal({ success: false, message: ARTICLE_MESSAGES.notAdmin });
       expect(await articlesMentioning(title)).to.deep.equal([]);
     });
 
     for (const [what, body, message] of [
       ['article_url is missing', { title: 't' }, '请求参数错误: 缺少字段 article_url'],
-      ['article_url is not http(s)', { title: 't', article_url: 'ftp://example.com/a' }, '请求参数错误: article_url 格式不正确'],
+      [
+        'article_url is not http(s)',
+        { title: 't', article_url: 'ftp://example.com/a' },
+        '请求参数错误: article_url 格式不正确',
+      ],
       ['article_url is not a URL', { title: 't', article_url: 'not a url' }, '请求参数错误: article_url 格式不正确'],
-      ['article_url has a host the URI format allows but no URL parser takes', { title: 't', article_url: 'http://999.999.999.999/' }, '请求参数错误: article_url 格式不正确'],
-      ['article_url has a port above 65535', { title: 't', article_url: 'http://example.com:99999/' }, '请求参数错误: article_url 格式不正确'],
+      [
+        'article_url has a host the URI format allows but no URL parser takes',
+        { title: 't', article_url: 'http://999.999.999.999/' },
+        '请求参数错误: article_url 格式不正确',
+      ],
+      [
+        'article_url has a port above 65535',
+        { title: 't', article_url: 'http://example.com:99999/' },
+        '请求参数错误: article_url 格式不正确',
+      ],
       ['the title is empty', { title: '', article_url: 'https://example.com/e' }, '请求参数错误: title 不能为空'],
-      ['the title is longer than 255 characters', { title: 't'.repeat(256), article_url: 'https://example.com/e' }, '请求参数错误: title 长度不能超过 255'],
-      ['published_at is not a date-time', { title: 't', article_url: 'https://example.com/e', published_at: '2024-01-01' }, '请求参数错误: published_at 格式不正确'],
-      ['published_at falls after the year 9999 in UTC', { title: 't', article_url: 'https://example.com/e', published_at: '9999-12-31T23:30:00-01:00' }, '请求参数错误: published_at 超出范围'],
-      ['published_at is a leap second', { title: 't', article_url: 'https://example.com/e', published_at: '2016-12-31T23:59:60Z' }, '请求参数错误: published_at 超出范围'],
+      [
+        'the title is longer than 255 characters',
+        { title: 't'.repeat(256), article_url: 'https://example.com/e' },
+        '请求参数错误: title 长度不能超过 255',
+      ],
+      [
+        'published_at is not a date-time',
+        { title: 't', article_url: 'https://example.com/e', published_at: '2024-01-01' },
+        '请求参数错误: published_at 格式不正确',
+      ],
+      [
+        'published_at falls after the year 9999 in UTC',
+        { title: 't', article_url: 'https://example.com/e', published_at: '9999-12-31T23:30:00-01:00' },
+        '请求参数错误: published_at 超出范围',
+      ],
+      [
+        'published_at is a leap second',
+        { title: 't', article_url: 'https://example.com/e', published_at: '2016-12-31T23:59:60Z' },
+        '请求参数错误: published_at 超出范围',
+      ],
     ] as const) {
       it(`when ${what}, then 400 ${message}`, async () => {
         const res = await api.post(`${API}/articles`).set(authHeaders(admin)).send(body).expect(400);
@@ -523,7 +730,12 @@ describe('One-API subscriptions', () => {
     });
 
     it('when the body is not JSON, then 400 in the envelope', async () => {
-      const res = await api.post(`${API}/articles`).set(authHeaders(admin)).type('application/json').send('{').expect(400);
+      const res = await api
+        .post(`${API}/articles`)
+        .set(authHeaders(admin))
+        .type('application/json')
+        .send('{')
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体不是合法的 JSON' });
     });
   });

@@ -39,7 +39,15 @@ describe('One-API topics', () => {
       LLM_ECHO_DELAY_MS: '0',
       ONEAPI_TOPIC_HISTORY: String(HISTORY),
       ONEAPI_CHANNELS: JSON.stringify([
-        { id: FAKE_CHANNEL, name: 'fake upstream', kind: 'openai-compatible', base_url: fake.url, api_key: KEY, models: ['fake-chat', 'fake-chat-2'], timeout_ms: 300 },
+        {
+          id: FAKE_CHANNEL,
+          name: 'fake upstream',
+          kind: 'openai-compatible',
+          base_url: fake.url,
+          api_key: KEY,
+          models: ['fake-chat', 'fake-chat-2'],
+          timeout_ms: 300,
+        },
         { id: OFFLINE_CHANNEL, kind: 'builtin', models: ['offline'] },
       ]),
     });
@@ -50,7 +58,10 @@ describe('One-API topics', () => {
     await fake.close();
   });
 
-  async function createTopic(session: Session, body: Record<string, unknown> = {}): Promise<{ id: number; topic_name: string; model: string; channel_id: number; created_at: string }> {
+  async function createTopic(
+    session: Session,
+    body: Record<string, unknown> = {},
+  ): Promise<{ id: number; topic_name: string; model: string; channel_id: number; created_at: string }> {
     const res = await api
       .post(`${API}/topics`)
       .set(authHeaders(session))
@@ -69,14 +80,24 @@ describe('One-API topics', () => {
 
   /** The caller's topics as GET /topics lists them (deleted ones are not listed). */
   async function topicsOf(session: Session): Promise<Record<string, unknown>[]> {
-    return bodyOf<TopicList>(await api.get(`${API}/topics`).set(authHeaders(session)).query({ size: 100 }).expect(200)).data.topics;
+    return bodyOf<TopicList>(await api.get(`${API}/topics`).set(authHeaders(session)).query({ size: 100 }).expect(200))
+      .data.topics;
   }
 
   /** A topic's messages as GET /topics/{id}/messages pages them, oldest first. */
-  async function messagesOf(session: Session, topicId: number): Promise<{ id: number; role: string; content: string }[]> {
+  async function messagesOf(
+    session: Session,
+    topicId: number,
+  ): Promise<{ id: number; role: string; content: string }[]> {
     const all = [];
     for (let page = 1; ; page++) {
-      const { messages } = bodyOf<MessageList>(await api.get(`${API}/topics/${topicId}/messages`).set(authHeaders(session)).query({ page, size: 100 }).expect(200)).data;
+      const { messages } = bodyOf<MessageList>(
+        await api
+          .get(`${API}/topics/${topicId}/messages`)
+          .set(authHeaders(session))
+          .query({ page, size: 100 })
+          .expect(200),
+      ).data;
       all.push(...messages);
       if (messages.length < 100) return all;
     }
@@ -93,7 +114,7 @@ describe('One-API topics', () => {
       expect(res.body).to.deep.equal({ success: true, message: '', data: { topics: [], total: 0, page: 1, size: 10 } });
     });
 
-    it('when the caller has topics, then they come newest first, each with a message_count equal to its messages total, without deleted or other users\' topics', async () => {
+    it("when the caller has topics, then they come newest first, each with a message_count equal to its messages total, without deleted or other users' topics", async () => {
       const me = await newSession(api);
       const other = await newSession(api);
       const first = await createTopic(me, { topic_name: '第一' });
@@ -122,7 +143,8 @@ describe('One-API topics', () => {
       const ids: number[] = [];
       for (let i = 0; i < 5; i++) ids.push((await createTopic(me, { topic_name: `t${i}` })).id);
       const newestFirst = [...ids].reverse();
-      const page = async (query: Record<string, string | number>) => bodyOf<TopicList>(await api.get(`${API}/topics`).query(query).set(authHeaders(me)).expect(200)).data;
+      const page = async (query: Record<string, string | number>) =>
+        bodyOf<TopicList>(await api.get(`${API}/topics`).query(query).set(authHeaders(me)).expect(200)).data;
 
       const p1 = await page({ size: 2 });
       expect(p1.topics.map((t: { id: number }) => t.id)).to.deep.equal(newestFirst.slice(0, 2));
@@ -179,10 +201,16 @@ describe('One-API topics', () => {
       expect(await topicsOf(me)).to.deep.equal([{ ...topic, message_count: 0 }]);
     });
 
-    it('when a configured channel is named without a model, then the topic gets that channel\'s first model', async () => {
+    it("when a configured channel is named without a model, then the topic gets that channel's first model", async () => {
       const me = await newSession(api);
-      expect(await createTopic(me, { channel_id: FAKE_CHANNEL })).to.include({ channel_id: FAKE_CHANNEL, model: 'fake-chat' });
-      expect(await createTopic(me, { channel_id: FAKE_CHANNEL, model: 'fake-chat-2' })).to.include({ channel_id: FAKE_CHANNEL, model: 'fake-chat-2' });
+      expect(await createTopic(me, { channel_id: FAKE_CHANNEL })).to.include({
+        channel_id: FAKE_CHANNEL,
+        model: 'fake-chat',
+      });
+      expect(await createTopic(me, { channel_id: FAKE_CHANNEL, model: 'fake-chat-2' })).to.include({
+        channel_id: FAKE_CHANNEL,
+        model: 'fake-chat-2',
+      });
       expect(await createTopic(me, { channel_id: 1, model: 'echo' })).to.include({ channel_id: 1, model: 'echo' });
     });
 
@@ -195,7 +223,10 @@ describe('One-API topics', () => {
 
     it('when the channel is not configured, then 400 渠道不存在 and nothing is stored', async () => {
       const me = await newSession(api);
-      for (const body of [{ topic_name: 'x', channel_id: 99 }, { topic_name: 'x', channel_id: 99, model: 'gpt-3.5-turbo' }]) {
+      for (const body of [
+        { topic_name: 'x', channel_id: 99 },
+        { topic_name: 'x', channel_id: 99, model: 'gpt-3.5-turbo' },
+      ]) {
         const res = await api.post(`${API}/topics`).set(authHeaders(me)).send(body).expect(400);
         expect(res.body).to.deep.equal({ success: false, message: TOPIC_MESSAGES.unknownChannel });
       }
@@ -204,9 +235,17 @@ describe('One-API topics', () => {
 
     it('when the channel does not serve the model, then 400 该渠道不支持模型 <model> and nothing is stored', async () => {
       const me = await newSession(api);
-      let res = await api.post(`${API}/topics`).set(authHeaders(me)).send({ topic_name: 'x', model: 'gpt-4o' }).expect(400);
+      let res = await api
+        .post(`${API}/topics`)
+        .set(authHeaders(me))
+        .send({ topic_name: 'x', model: 'gpt-4o' })
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '该渠道不支持模型 gpt-4o' });
-      res = await api.post(`${API}/topics`).set(authHeaders(me)).send({ topic_name: 'x', channel_id: FAKE_CHANNEL, model: 'gpt-3.5-turbo' }).expect(400);
+      res = await api
+        .post(`${API}/topics`)
+        .set(authHeaders(me))
+        .send({ topic_name: 'x', channel_id: FAKE_CHANNEL, model: 'gpt-3.5-turbo' })
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal(TOPIC_MESSAGES.modelNotServed('gpt-3.5-turbo'));
       expect(await topicsOf(me)).to.deep.equal([]);
     });
@@ -258,14 +297,18 @@ describe('One-API topics', () => {
       expect(row.deleted_at).to.be.a('number');
       expect(await messageRows(topic.id)).to.have.length(2);
       const notFound = { success: false, message: TOPIC_MESSAGES.notFound };
-      expect((await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(404)).body).to.deep.equal(notFound);
-      expect((await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).expect(404)).body).to.deep.equal(notFound);
+      expect((await api.delete(`${API}/topics/${topic.id}`).set(authHeaders(me)).expect(404)).body).to.deep.equal(
+        notFound,
+      );
+      expect((await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).expect(404)).body).to.deep.equal(
+        notFound,
+      );
       expect((await send(me, topic.id, 'after').expect(404)).body).to.deep.equal(notFound);
       expect(bodyOf<TopicList>(await api.get(`${API}/topics`).set(authHeaders(me)).expect(200)).data.total).to.equal(0);
       expect(await messageRows(topic.id)).to.have.length(2);
     });
 
-    it('when the topic is another user\'s, then 403 无权限操作此话题 and it is left alone', async () => {
+    it("when the topic is another user's, then 403 无权限操作此话题 and it is left alone", async () => {
       const owner = await newSession(api);
       const intruder = await newSession(api);
       const topic = await createTopic(owner);
@@ -304,7 +347,10 @@ describe('One-API topics', () => {
       const topic = await createTopic(me, { channel_id: OFFLINE_CHANNEL });
       for (let i = 1; i <= 11; i++) await send(me, topic.id, `消息 ${i}`).expect(200);
       const rows = await messageRows(topic.id);
-      const get = async (query: Record<string, number> = {}) => bodyOf<MessageList>(await api.get(`${API}/topics/${topic.id}/messages`).query(query).set(authHeaders(me)).expect(200)).data;
+      const get = async (query: Record<string, number> = {}) =>
+        bodyOf<MessageList>(
+          await api.get(`${API}/topics/${topic.id}/messages`).query(query).set(authHeaders(me)).expect(200),
+        ).data;
 
       const p1 = await get();
       expect(p1).to.include({ total: 22, page: 1, size: 20 });
@@ -315,7 +361,9 @@ describe('One-API topics', () => {
       const p2 = await get({ page: 2 });
       expect(p2.messages.map((m: { id: number }) => m.id)).to.deep.equal(rows.slice(20).map((r) => r.id));
       expect(await get({ page: 3 })).to.deep.equal({ messages: [], total: 22, page: 3, size: 20 });
-      expect((await get({ size: 5, page: 5 })).messages.map((m: { id: number }) => m.id)).to.deep.equal(rows.slice(20).map((r) => r.id));
+      expect((await get({ size: 5, page: 5 })).messages.map((m: { id: number }) => m.id)).to.deep.equal(
+        rows.slice(20).map((r) => r.id),
+      );
       expect(await get({ page_size: 7 })).to.include({ size: 7 });
       expect((await get({ size: 100 })).messages).to.have.length(22);
     });
@@ -327,19 +375,29 @@ describe('One-API topics', () => {
       expect(bodyOf<MessageList>(res).data).to.deep.equal({ messages: [], total: 0, page: 1, size: 20 });
     });
 
-    it('when the topic is another user\'s, then 403; when missing, then 404', async () => {
+    it("when the topic is another user's, then 403; when missing, then 404", async () => {
       const owner = await newSession(api);
       const intruder = await newSession(api);
       const topic = await createTopic(owner);
-      expect(bodyOf<OneApiError>(await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(intruder)).expect(403)).message).to.equal(TOPIC_MESSAGES.forbidden);
-      expect(bodyOf<OneApiError>(await api.get(`${API}/topics/2147483646/messages`).set(authHeaders(intruder)).expect(404)).message).to.equal(TOPIC_MESSAGES.notFound);
+      expect(
+        bodyOf<OneApiError>(await api.get(`${API}/topics/${topic.id}/messages`).set(authHeaders(intruder)).expect(403))
+          .message,
+      ).to.equal(TOPIC_MESSAGES.forbidden);
+      expect(
+        bodyOf<OneApiError>(await api.get(`${API}/topics/2147483646/messages`).set(authHeaders(intruder)).expect(404))
+          .message,
+      ).to.equal(TOPIC_MESSAGES.notFound);
     });
 
     it('when the id or size is invalid, then 400 请求参数错误', async () => {
       const me = await newSession(api);
       const topic = await createTopic(me);
       await api.get(`${API}/topics/abc/messages`).set(authHeaders(me)).expect(400);
-      const res = await api.get(`${API}/topics/${topic.id}/messages`).query({ size: 101 }).set(authHeaders(me)).expect(400);
+      const res = await api
+        .get(`${API}/topics/${topic.id}/messages`)
+        .query({ size: 101 })
+        .set(authHeaders(me))
+        .expect(400);
       expect(bodyOf<OneApiError>(res).message).to.equal('请求参数错误: size 不能大于 100');
     });
 
@@ -369,7 +427,11 @@ describe('One-API topics', () => {
     it('when the body names a role, then it is ignored and the message is stored as user', async () => {
       const me = await newSession(api);
       const topic = await createTopic(me);
-      const res = await api.post(`${API}/topics/${topic.id}/messages`).set(authHeaders(me)).send({ content: 'hi', role: 'assistant' }).expect(200);
+      const res = await api
+        .post(`${API}/topics/${topic.id}/messages`)
+        .set(authHeaders(me))
+        .send({ content: 'hi', role: 'assistant' })
+        .expect(200);
       expect(bodyOf<Sent>(res).data.user_message.role).to.equal('user');
       expect((await messagesOf(me, topic.id)).map((r) => r.role)).to.deep.equal(['user', 'assistant']);
     });
@@ -397,7 +459,7 @@ describe('One-API topics', () => {
       });
     }
 
-    it('when the topic is on an OpenAI-compatible channel, then the upstream gets the topic\'s model, the key, and the recent history in order, and its text is the reply', async () => {
+    it("when the topic is on an OpenAI-compatible channel, then the upstream gets the topic's model, the key, and the recent history in order, and its text is the reply", async () => {
       const me = await newSession(api);
       const topic = await createTopic(me, { channel_id: FAKE_CHANNEL, model: 'fake-chat-2' });
       const sent: string[] = [];
@@ -420,14 +482,20 @@ describe('One-API topics', () => {
         ]);
         expect(req.messages).to.deep.equal([...history.slice(-HISTORY), { role: 'user', content: `问题 ${i}` }]);
       }
-      expect((await messagesOf(me, topic.id)).map((r) => r.content)).to.deep.equal(sent.flatMap((q, j) => [q, replies[j]]));
+      expect((await messagesOf(me, topic.id)).map((r) => r.content)).to.deep.equal(
+        sent.flatMap((q, j) => [q, replies[j]]),
+      );
     });
 
     const failures: [string, FakeReply, string][] = [
       ['answers HTTP 500', { kind: 'error', status: 500 }, TOPIC_MESSAGES.replyFailed],
       ['answers HTTP 429', { kind: 'error', status: 429 }, TOPIC_MESSAGES.replyFailed],
       ['breaks off midway', { kind: 'break', chunks: ['半', '截'] }, TOPIC_MESSAGES.replyFailed],
-      ['reports an error midway', { kind: 'streamError', chunks: ['半'], message: 'overloaded' }, TOPIC_MESSAGES.replyFailed],
+      [
+        'reports an error midway',
+        { kind: 'streamError', chunks: ['半'], message: 'overloaded' },
+        TOPIC_MESSAGES.replyFailed,
+      ],
       ['stalls past the timeout midway', { kind: 'stall', chunks: ['半'] }, TOPIC_MESSAGES.replyTimedOut],
       ['does not answer within the timeout', { kind: 'stall', headersAfterMs: Infinity }, TOPIC_MESSAGES.replyTimedOut],
     ];
@@ -507,7 +575,7 @@ describe('One-API topics', () => {
       ]);
     });
 
-    it('when the topic\'s channel has left the configuration, then 400 渠道不存在 and nothing is stored', async () => {
+    it("when the topic's channel has left the configuration, then 400 渠道不存在 and nothing is stored", async () => {
       const me = await newSession(api);
       const topic = await createTopic(me);
       await server.db('oneapi_topics').where({ id: topic.id }).update({ channel_id: 77 });
@@ -516,7 +584,7 @@ describe('One-API topics', () => {
       expect(await messagesOf(me, topic.id)).to.deep.equal([]);
     });
 
-    it('when the topic\'s model is no longer served by its channel, then 400 该渠道不支持模型 <model> and nothing is stored', async () => {
+    it("when the topic's model is no longer served by its channel, then 400 该渠道不支持模型 <model> and nothing is stored", async () => {
       const me = await newSession(api);
       const topic = await createTopic(me, { channel_id: FAKE_CHANNEL });
       await server.db('oneapi_topics').where({ id: topic.id }).update({ model: 'retired-model' });
@@ -527,13 +595,17 @@ describe('One-API topics', () => {
       expect(await messagesOf(me, topic.id)).to.deep.equal([]);
     });
 
-    it('when the topic is another user\'s, then 403 and nothing is stored; when missing, then 404', async () => {
+    it("when the topic is another user's, then 403 and nothing is stored; when missing, then 404", async () => {
       const owner = await newSession(api);
       const intruder = await newSession(api);
       const topic = await createTopic(owner);
-      expect(bodyOf<OneApiError>(await send(intruder, topic.id, 'x').expect(403)).message).to.equal(TOPIC_MESSAGES.forbidden);
+      expect(bodyOf<OneApiError>(await send(intruder, topic.id, 'x').expect(403)).message).to.equal(
+        TOPIC_MESSAGES.forbidden,
+      );
       expect(await messagesOf(owner, topic.id)).to.deep.equal([]);
-      expect(bodyOf<OneApiError>(await send(intruder, 2147483645, 'x').expect(404)).message).to.equal(TOPIC_MESSAGES.notFound);
+      expect(bodyOf<OneApiError>(await send(intruder, 2147483645, 'x').expect(404)).message).to.equal(
+        TOPIC_MESSAGES.notFound,
+      );
     });
 
     it('when the id is invalid, then 400', async () => {
@@ -554,11 +626,19 @@ describe('One-API topics', () => {
 });
 
 describe('One-API channel settings', () => {
-  const base = { id: 2, kind: 'openai-compatible', base_url: 'https://llm.example.com/v1', api_key: 'sk-settings-secret', models: ['m'] };
+  const base = {
+    id: 2,
+    kind: 'openai-compatible',
+    base_url: 'https://llm.example.com/v1',
+    api_key: 'sk-settings-secret',
+    models: ['m'],
+  };
 
   it('when ONEAPI_CHANNELS is unset, then only channel 1 exists: built-in, serving gpt-3.5-turbo (the default) and echo', () => {
     const { oneapiChannels, oneapiTopicHistory, llmEchoDelayMs } = loadConfig({});
-    expect(oneapiChannels).to.deep.equal([{ id: 1, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', 'echo'], timeout_ms: 60000 }]);
+    expect(oneapiChannels).to.deep.equal([
+      { id: 1, name: '内置离线渠道', kind: 'builtin', models: ['gpt-3.5-turbo', 'echo'], timeout_ms: 60000 },
+    ]);
     expect(oneapiTopicHistory).to.equal(20);
     expect(llmEchoDelayMs).to.equal(20);
   });
@@ -566,7 +646,15 @@ describe('One-API channel settings', () => {
   it('when channels are configured, then channel 1 is kept and the others get their defaults', () => {
     const channels = parseChannels(JSON.stringify([{ ...base, base_url: 'https://llm.example.com/v1/' }]));
     expect(channels.map((c) => c.id)).to.deep.equal([1, 2]);
-    expect(channels[1]).to.deep.equal({ id: 2, name: 'channel 2', kind: 'openai-compatible', base_url: 'https://llm.example.com/v1', api_key: 'sk-settings-secret', models: ['m'], timeout_ms: 60000 });
+    expect(channels[1]).to.deep.equal({
+      id: 2,
+      name: 'channel 2',
+      kind: 'openai-compatible',
+      base_url: 'https://llm.example.com/v1',
+      api_key: 'sk-settings-secret',
+      models: ['m'],
+      timeout_ms: 60000,
+    });
   });
 
   it('when channel 1 is redefined as built-in, then its name and models are the configured ones', () => {
@@ -590,7 +678,11 @@ describe('One-API channel settings', () => {
     ['a timeout out of range', [{ ...base, timeout_ms: 0 }], /timeout_ms/],
     ['a repeated id', [base, { ...base, api_key: undefined }], /appears more than once/],
     ['channel 1 as openai-compatible', [{ ...base, id: 1 }], /channel 1 is the built-in/],
-    ['a built-in channel with a key', [{ id: 3, kind: 'builtin', models: ['m'], api_key: 'sk-settings-secret' }], /api_key is only for/],
+    [
+      'a built-in channel with a key',
+      [{ id: 3, kind: 'builtin', models: ['m'], api_key: 'sk-settings-secret' }],
+      /api_key is only for/,
+    ],
     ['an empty key', [{ ...base, api_key: ' ' }], /api_key must be a non-empty string/],
   ];
   for (const [what, value, message] of invalid) {
@@ -620,10 +712,20 @@ describe('One-API channel settings', () => {
   }
 
   it('when the channels are described for the start-up log, then no key, credentials or path appear', () => {
-    const channels = new Channels(parseChannels(JSON.stringify([{ ...base, base_url: 'https://user:pass@llm.example.com/v1' }])), { echoDelayMs: 0 });
+    const channels = new Channels(
+      parseChannels(JSON.stringify([{ ...base, base_url: 'https://user:pass@llm.example.com/v1' }])),
+      { echoDelayMs: 0 },
+    );
     const described = JSON.stringify(channels.describe());
     expect(described).to.not.include('sk-settings-secret');
     expect(described).to.not.include('pass');
-    expect(channels.describe()[1]).to.deep.equal({ id: 2, name: 'channel 2', kind: 'openai-compatible', host: 'llm.example.com', keyed: true, models: ['m'] });
+    expect(channels.describe()[1]).to.deep.equal({
+      id: 2,
+      name: 'channel 2',
+      kind: 'openai-compatible',
+      host: 'llm.example.com',
+      keyed: true,
+      models: ['m'],
+    });
   });
 });

@@ -29,13 +29,23 @@ const FINGERPRINTS: Record<string, string> = {
 };
 
 type Classes = Record<keyof typeof RELIED_ON, { prototype: Record<string, unknown> }>;
-const classes = ((openapiBackend as unknown as { OpenAPIBackend?: unknown }).OpenAPIBackend ? openapiBackend : (openapiBackend as unknown as { default: unknown }).default) as Classes;
+const classes = (
+  (openapiBackend as unknown as { OpenAPIBackend?: unknown }).OpenAPIBackend
+    ? openapiBackend
+    : (openapiBackend as unknown as { default: unknown }).default
+) as Classes;
 
 describe('the openapi-backend adapter (src/http/openapiBackend.ts)', () => {
   it(`when openapi-backend is installed, then it is ${WRITTEN_AGAINST}, the version the adapter was written against, and package.json pins it exactly`, () => {
     const require = createRequire(import.meta.url);
-    const installed = (JSON.parse(fs.readFileSync(require.resolve('openapi-backend/package.json'), 'utf8')) as { version: string }).version;
-    const pinned = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }).dependencies['openapi-backend'];
+    const installed = (
+      JSON.parse(fs.readFileSync(require.resolve('openapi-backend/package.json'), 'utf8')) as { version: string }
+    ).version;
+    const pinned = (
+      JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+        dependencies: Record<string, string>;
+      }
+    ).dependencies['openapi-backend'];
     expect({ installed, pinned }).to.deep.equal({ installed: WRITTEN_AGAINST, pinned: WRITTEN_AGAINST });
   });
 
@@ -44,7 +54,10 @@ describe('the openapi-backend adapter (src/http/openapiBackend.ts)', () => {
     for (const [cls, methods] of Object.entries(RELIED_ON) as [keyof Classes, readonly string[]][]) {
       for (const method of methods) {
         const fn = classes[cls].prototype[method];
-        found[`${cls}.${method}`] = typeof fn === 'function' ? crypto.createHash('sha256').update(fn.toString()).digest('hex').slice(0, 16) : `missing (${typeof fn})`;
+        found[`${cls}.${method}`] =
+          typeof fn === 'function'
+            ? crypto.createHash('sha256').update(fn.toString()).digest('hex').slice(0, 16)
+            : `missing (${typeof fn})`;
       }
     }
     expect(found).to.deep.equal(FINGERPRINTS);

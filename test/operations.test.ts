@@ -24,7 +24,8 @@ describe('request logs', () => {
     const sink = new Writable({
       write(chunk, _enc, done) {
         // The logger writes each record as one JSON object on a line of its own.
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of String(chunk).split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
@@ -39,13 +40,25 @@ describe('request logs', () => {
     try {
       const api = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
       const phone = uniquePhone();
-      await api.get(`${API}/phone_verification`).query({ phone, purpose: 'register' }).set('X-Request-Id', 'req-log-1').expect(200);
+      await api
+        .get(`${API}/phone_verification`)
+        .query({ phone, purpose: 'register' })
+        .set('X-Request-Id', 'req-log-1')
+        .expect(200);
       const session = await newSession(api);
       await api.get(`${API}/user/self`).set(authHeaders(session)).set('X-Request-Id', 'req-log-2').expect(200);
       await new Promise((r) => setImmediate(r));
       const first = lines.find((l) => l.reqId === 'req-log-1' && l.msg === 'request');
-      expect(first).to.include({ method: 'GET', path: '/api/phone_verification', status: 200, operationId: 'sendPhoneVerification' });
-      expect(lines.find((l) => l.reqId === 'req-log-2' && l.msg === 'request')).to.include({ status: 200, operationId: 'getSelf' });
+      expect(first).to.include({
+        method: 'GET',
+        path: '/api/phone_verification',
+        status: 200,
+        operationId: 'sendPhoneVerification',
+      });
+      expect(lines.find((l) => l.reqId === 'req-log-2' && l.msg === 'request')).to.include({
+        status: 200,
+        operationId: 'getSelf',
+      });
       const all = JSON.stringify(lines);
       expect(all).to.not.include(session.token);
       expect(all).to.not.include(`phone=${phone}`);
@@ -68,7 +81,8 @@ describe('rate limits shared through Redis', () => {
     try {
       // An address no other run uses (runs share the Redis): 96 random bits in 2001:db8::/32.
       const ip = { 'X-Forwarded-For': `2001:db8:${crypto.randomBytes(12).toString('hex').match(/.{4}/g)!.join(':')}` };
-      const ask = (url: string) => client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
+      const ask = (url: string) =>
+        client(url).get(`${API}/phone_verification`).set(ip).query({ phone: uniquePhone(), purpose: 'register' });
       await ask(a.url).expect(200);
       await ask(b.url).expect(200);
       await ask(a.url).expect(200);
@@ -105,9 +119,17 @@ describe('start-up with Redis', () => {
     const ip = `2001:db8:${crypto.randomBytes(12).toString('hex').match(/.{4}/g)!.join(':')}`;
     let server: Awaited<ReturnType<typeof startServer>> | undefined;
     try {
-      const starting = startServer({ REDIS_URL: `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`, TRUST_PROXY: 'true' });
+      const starting = startServer({
+        REDIS_URL: `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+        TRUST_PROXY: 'true',
+      });
       await firstConnection;
-      const ask = (s: NonNullable<typeof server>) => client(s.url).get(`${API}/phone_verification`).set('X-Forwarded-For', ip).query({ phone: uniquePhone(), purpose: 'register' }).expect(200);
+      const ask = (s: NonNullable<typeof server>) =>
+        client(s.url)
+          .get(`${API}/phone_verification`)
+          .set('X-Forwarded-For', ip)
+          .query({ phone: uniquePhone(), purpose: 'register' })
+          .expect(200);
       const letAllOn = () => {
         for (const letOn of held.splice(0)) letOn();
         relay.on('connection', () => held.splice(0).forEach((letOn) => letOn()));
@@ -115,7 +137,10 @@ describe('start-up with Redis', () => {
       // A server that started while Redis is held is asked at once (and must not have); one that
       // waits is let on to Redis after a while, and asked once it has started.
       let timer: NodeJS.Timeout | undefined;
-      const first = await Promise.race([starting, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 3000)))]);
+      const first = await Promise.race([
+        starting,
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 3000))),
+      ]);
       clearTimeout(timer);
       if (first) {
         server = first;
@@ -159,7 +184,14 @@ describe('development secrets', () => {
 describe('CORS', () => {
   it('when a browser preflights a call with the One-API headers, then it is allowed; CORS_ORIGINS restricts origins', async () => {
     const open = await sharedServer();
-    const pre = await client(open.url).options(`${API}/user/self`).set({ Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'authorization,userid' }).expect(204);
+    const pre = await client(open.url)
+      .options(`${API}/user/self`)
+      .set({
+        Origin: 'https://app.example',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'authorization,userid',
+      })
+      .expect(204);
     // Any origin is the wildcard itself, never an echo of the caller, and never with credentials.
     expect(pre.headers['access-control-allow-origin']).to.equal('*');
     expect(pre.headers['access-control-allow-credentials']).to.equal(undefined);
@@ -171,13 +203,18 @@ describe('CORS', () => {
       expect(ok.headers['access-control-allow-credentials']).to.equal('true');
       expect(ok.headers['access-control-expose-headers']).to.include('X-Request-Id');
       expect(ok.headers.vary).to.include('Origin');
-      const also = await client(strict.url).options(`${V1}/users/me`).set({ Origin: 'https://also.example', 'Access-Control-Request-Method': 'GET' }).expect(204);
+      const also = await client(strict.url)
+        .options(`${V1}/users/me`)
+        .set({ Origin: 'https://also.example', 'Access-Control-Request-Method': 'GET' })
+        .expect(204);
       expect(also.headers['access-control-allow-origin']).to.equal('https://also.example');
       for (const origin of ['https://evil.example', 'https://ok.example.evil.example', 'null']) {
         const other = await client(strict.url).get(`${API}/user/self`).set('Origin', origin).expect(401);
         expect(other.headers['access-control-allow-origin'], origin).to.equal(undefined);
         expect(other.headers['access-control-allow-credentials'], origin).to.equal(undefined);
-        const preflight = await client(strict.url).options(`${V1}/users/me`).set({ Origin: origin, 'Access-Control-Request-Method': 'GET' });
+        const preflight = await client(strict.url)
+          .options(`${V1}/users/me`)
+          .set({ Origin: origin, 'Access-Control-Request-Method': 'GET' });
         expect(preflight.headers['access-control-allow-origin'], origin).to.equal(undefined);
       }
     } finally {
@@ -192,15 +229,29 @@ describe('bodies that cannot be parsed', () => {
     const api = client(server.url);
     const user = await signUp(api);
     const broken = '--xyz\r\nContent-Disposition: form-data; name="avatar_file"; filename="a.png"\r\n\r\nnot finished';
-    const aideer = await api.post(`${V1}/users/me/avatar`).set(user.bearer).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(422);
+    const aideer = await api
+      .post(`${V1}/users/me/avatar`)
+      .set(user.bearer)
+      .set('Content-Type', 'multipart/form-data; boundary=xyz')
+      .send(broken)
+      .expect(422);
     expect(bodyOf<ValidationFailure>(aideer).detail[0]).to.include({ type: 'value_error' });
     expect(bodyOf<ValidationFailure>(aideer).detail[0].loc).to.deep.equal(['body']);
-    const form = await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon').send('username=a&password=b').expect(422);
+    const form = await api
+      .post(`${V1}/session/oauth2/token`)
+      .set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon')
+      .send('username=a&password=b')
+      .expect(422);
     expect(bodyOf<ValidationFailure>(form).detail[0].loc).to.deep.equal(['body']);
     await logIn(api, user.username, user.password);
     const session = await newSession(api);
     // One-API takes no multipart body: it is left unread, and the operation sees none.
-    const oneapi = await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'multipart/form-data; boundary=xyz').send(broken).expect(400);
+    const oneapi = await api
+      .put(`${API}/user/self`)
+      .set(authHeaders(session))
+      .set('Content-Type', 'multipart/form-data; boundary=xyz')
+      .send(broken)
+      .expect(400);
     expect(oneapi.body).to.deep.equal({ success: false, message: '请求参数错误: 缺少请求体' });
   });
 });

@@ -68,11 +68,19 @@ describe('the README walk-through', function () {
     expect(start, 'the start command').to.match(/npm start$/);
     const env = Object.fromEntries([...start.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
     // `npm start` builds and runs dist/; the same server from source here, so the test needs no build.
-    server = spawn(process.execPath, ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href, path.join(ROOT, 'src/server.ts')], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    server = spawn(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
+        path.join(ROOT, 'src/server.ts'),
+      ],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     origin = await new Promise<string>((resolve, reject) => {
       let log = '';
       server!.stdout!.on('data', (chunk: Buffer) => {
@@ -94,20 +102,31 @@ describe('the README walk-through', function () {
   });
 
   it('when its AIDeer and One-API commands are pasted in order with the placeholders filled in, then each answers as the README shows', async () => {
-    expect(blocks.map((b) => b.length), 'steps per block').to.satisfy((ns: number[]) => ns.length === 2 && ns.every((n) => n >= 6));
+    expect(
+      blocks.map((b) => b.length),
+      'steps per block',
+    ).to.satisfy((ns: number[]) => ns.length === 2 && ns.every((n) => n >= 6));
     const found: Record<string, unknown> = {};
     const headersFile = path.join(dir, 'headers.txt');
     for (const step of blocks.flat()) {
       expect(step.command, 'every command is a curl').to.match(/^curl /);
       expect(step.expected, `${step.command}: the README shows its answer`).to.be.a('string');
       const placeholders = step.command.match(/<[^>]+>/g) ?? [];
-      for (const p of placeholders) expect(found, `${step.command}: ${p} comes from an earlier answer`).to.have.property(p);
-      const filled = placeholders.reduce((c, p) => c.split(p).join(String(found[p])), step.command).split(README_ORIGIN).join(origin);
-      const { stdout } = await run('bash', ['-c', filled.replace(/^curl /, `curl -sS -D '${headersFile}' `)], { encoding: 'utf8' });
+      for (const p of placeholders)
+        expect(found, `${step.command}: ${p} comes from an earlier answer`).to.have.property(p);
+      const filled = placeholders
+        .reduce((c, p) => c.split(p).join(String(found[p])), step.command)
+        .split(README_ORIGIN)
+        .join(origin);
+      const { stdout } = await run('bash', ['-c', filled.replace(/^curl /, `curl -sS -D '${headersFile}' `)], {
+        encoding: 'utf8',
+      });
 
       const head = fs.readFileSync(headersFile, 'utf8').trim().split(/\r?\n/);
       const status = Number(head[0].split(' ')[1]);
-      const headers = Object.fromEntries(head.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const headers = Object.fromEntries(
+        head.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
       const url = new URL(/(http:\/\/[^\s']+)/.exec(filled)![1]);
       const method = /-X (\w+)/.exec(filled)?.[1] ?? (/ -d /.test(filled) ? 'POST' : 'GET');
       const streamed = String(headers['content-type']).startsWith('text/event-stream');

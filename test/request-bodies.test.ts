@@ -40,23 +40,46 @@ describe('request bodies refused before anything else reads them', () => {
     for (const levels of [MAX_REQUEST_DEPTH + 1, 5_000, 150_000]) {
       it(`when an AIDeer JSON body nests ${levels} levels, then 422 in FastAPI's list shape`, async () => {
         const user = await signUp(api);
-        const res = await api.put(`${V1}/users/me/password`).set(user.bearer).type('json').send(nestedArrays('old_password', levels)).expect(422);
-        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'value_error', msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep` });
+        const res = await api
+          .put(`${V1}/users/me/password`)
+          .set(user.bearer)
+          .type('json')
+          .send(nestedArrays('old_password', levels))
+          .expect(422);
+        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({
+          type: 'value_error',
+          msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`,
+        });
         expect(bodyOf<ValidationFailure>(res).detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
       });
 
       it(`when a One-API JSON body nests ${levels} levels, then 400 in the envelope and nothing is stored`, async () => {
         const phone = uniquePhone();
-        const res = await api.post(`${API}/user/register`).type('json').send(`{"phone":"${phone}","phone_verification_code":"1111","school":${nestedObjects(levels)}}`).expect(400);
-        expect(res.body).to.deep.equal({ success: false, message: `请求参数错误: 请求数据嵌套不能超过 ${MAX_REQUEST_DEPTH} 层` });
+        const res = await api
+          .post(`${API}/user/register`)
+          .type('json')
+          .send(`{"phone":"${phone}","phone_verification_code":"1111","school":${nestedObjects(levels)}}`)
+          .expect(400);
+        expect(res.body).to.deep.equal({
+          success: false,
+          message: `请求参数错误: 请求数据嵌套不能超过 ${MAX_REQUEST_DEPTH} 层`,
+        });
         // No user has the phone: a log-in code for it is refused as unregistered.
-        expect(bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400)).message).to.equal(MESSAGES.phoneNotRegistered);
+        expect(
+          bodyOf<OneApiError>(await api.get(`${API}/phone_verification`).query({ phone, purpose: 'login' }).expect(400))
+            .message,
+        ).to.equal(MESSAGES.phoneNotRegistered);
       });
     }
 
     it(`when a body nests exactly ${MAX_REQUEST_DEPTH} levels, then it reaches validation like any other`, async () => {
       const user = await signUp(api);
-      const res = await api.put(`${V1}/users/me/password`).set(user.bearer).type('json').send(nestedArrays('old_password', MAX_REQUEST_DEPTH - 1)).expect(422);
+      const res = await api
+        .put(`${V1}/users/me/password`)
+        .set(user.bearer)
+        .type('json')
+        .send(nestedArrays('old_password', MAX_REQUEST_DEPTH - 1))
+        .expect(422);
       expect(bodyOf<ValidationFailure>(res).detail.map((d: { type: string }) => d.type)).to.include('string_type');
     });
 
@@ -71,8 +94,17 @@ describe('request bodies refused before anything else reads them', () => {
 
     it('when an AIDeer sign-up body holds a byte that is not UTF-8, then 422 and no user is stored', async () => {
       const username = uniqueName();
-      const body = Buffer.concat([latin1(`{"username":"${username}`), Buffer.from([0xff, 0x28]), latin1('","password":"pass-word-1"}')]);
-      const res = await api.post(`${V1}/users`).set('Content-Type', 'application/json').serialize(asIs).send(body).expect(422);
+      const body = Buffer.concat([
+        latin1(`{"username":"${username}`),
+        Buffer.from([0xff, 0x28]),
+        latin1('","password":"pass-word-1"}'),
+      ]);
+      const res = await api
+        .post(`${V1}/users`)
+        .set('Content-Type', 'application/json')
+        .serialize(asIs)
+        .send(body)
+        .expect(422);
       expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
       expect(await server.db('aideer_users').where('username', 'like', `${username}%`).first()).to.equal(undefined);
     });
@@ -80,29 +112,61 @@ describe('request bodies refused before anything else reads them', () => {
     it('when a One-API profile update holds a truncated UTF-8 sequence, then 400 and the profile is unchanged', async () => {
       const session = await newSession(api, { display_name: 'before' });
       const body = Buffer.concat([latin1('{"display_name":"u'), Buffer.from([0xe4, 0xb8]), latin1('x"}')]);
-      const res = await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'application/json').serialize(asIs).send(body).expect(400);
+      const res = await api
+        .put(`${API}/user/self`)
+        .set(authHeaders(session))
+        .set('Content-Type', 'application/json')
+        .serialize(asIs)
+        .send(body)
+        .expect(400);
       expect(res.body).to.deep.equal({ success: false, message: '请求参数错误: 请求体不是合法的 JSON' });
-      expect(bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name).to.equal('before');
+      expect(
+        bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name,
+      ).to.equal('before');
     });
 
     it('when a JSON body declares a charset other than UTF-8, then it is refused', async () => {
-      const res = await api.post(`${V1}/users`).set('Content-Type', 'application/json; charset=utf-16le').serialize(asIs).send(Buffer.from(`{"username":"${uniqueName()}","password":"pass-word-1"}`, 'utf16le')).expect(422);
+      const res = await api
+        .post(`${V1}/users`)
+        .set('Content-Type', 'application/json; charset=utf-16le')
+        .serialize(asIs)
+        .send(Buffer.from(`{"username":"${uniqueName()}","password":"pass-word-1"}`, 'utf16le'))
+        .expect(422);
       expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
     });
 
-    it('when a form body percent-encodes bytes that are not UTF-8, then 422 in FastAPI\'s list shape', async () => {
-      const res = await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded').send('username=u%FF%28&password=x').expect(422);
-      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'value_error', msg: 'Value error, the form body could not be parsed' });
+    it("when a form body percent-encodes bytes that are not UTF-8, then 422 in FastAPI's list shape", async () => {
+      const res = await api
+        .post(`${V1}/session/oauth2/token`)
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send('username=u%FF%28&password=x')
+        .expect(422);
+      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({
+        type: 'value_error',
+        msg: 'Value error, the form body could not be parsed',
+      });
     });
 
     it('when a form body carries raw bytes that are not UTF-8, then 422', async () => {
-      await api.post(`${V1}/session/oauth2/token`).set('Content-Type', 'application/x-www-form-urlencoded').send(Buffer.concat([latin1('username=u'), Buffer.from([0xc3, 0x28]), latin1('&password=x')])).expect(422);
+      await api
+        .post(`${V1}/session/oauth2/token`)
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send(Buffer.concat([latin1('username=u'), Buffer.from([0xc3, 0x28]), latin1('&password=x')]))
+        .expect(422);
     });
 
     it('when the text is UTF-8 beyond ASCII, then it is stored as sent', async () => {
       const session = await newSession(api);
-      await api.put(`${API}/user/self`).set(authHeaders(session)).set('Content-Type', 'application/json').serialize(asIs).send(Buffer.from('{"display_name":"鹿 🦌"}', 'utf8')).expect(200);
-      expect(bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name).to.equal('鹿 🦌');
+      await api
+        .put(`${API}/user/self`)
+        .set(authHeaders(session))
+        .set('Content-Type', 'application/json')
+        .serialize(asIs)
+        .send(Buffer.from('{"display_name":"鹿 🦌"}', 'utf8'))
+        .expect(200);
+      expect(
+        bodyOf<Self>(await api.get(`${API}/user/self`).set(authHeaders(session)).expect(200)).data.display_name,
+      ).to.equal('鹿 🦌');
     });
   });
 });

@@ -23,7 +23,8 @@ describe('SDK', () => {
   after(() => server.close());
 
   const aideerClient = (token?: string) => createAideerClient({ baseUrl: server.url, token, fetch: checkedFetch });
-  const oneApiClient = (session: { token?: string; userId?: number } = {}) => createOneApiClient({ baseUrl: server.url, ...session, fetch: checkedFetch });
+  const oneApiClient = (session: { token?: string; userId?: number } = {}) =>
+    createOneApiClient({ baseUrl: server.url, ...session, fetch: checkedFetch });
 
   describe('One-API client', () => {
     it('when a user goes from verification to logout, then each step answers as documented and the old token is refused after', async () => {
@@ -31,7 +32,9 @@ describe('SDK', () => {
       const phone = uniquePhone();
       const registerCode = await api.GET('/phone_verification', { params: { query: { phone, purpose: 'register' } } });
       expect(registerCode.data).to.deep.equal({ success: true, message: '验证码已发送', data: '1111' });
-      const registered = await api.POST('/user/register', { body: { phone, phone_verification_code: registerCode.data!.data!, display_name: '旅行者' } });
+      const registered = await api.POST('/user/register', {
+        body: { phone, phone_verification_code: registerCode.data!.data!, display_name: '旅行者' },
+      });
       expect(registered.data).to.deep.equal({ success: true, message: '注册成功' });
       const loginCode = await api.GET('/phone_verification', { params: { query: { phone, purpose: 'login' } } });
       const login = await api.logIn({ phone, phone_verification_code: loginCode.data!.data! });
@@ -39,13 +42,21 @@ describe('SDK', () => {
       const user = login.data!.data;
       expect(api.session).to.deep.equal({ token: user.access_token, userId: user.id });
       const self = await api.GET('/user/self');
-      expect(self.data?.data).to.include({ id: user.id, phone, display_name: '旅行者', access_token: user.access_token });
+      expect(self.data?.data).to.include({
+        id: user.id,
+        phone,
+        display_name: '旅行者',
+        access_token: user.access_token,
+      });
 
       const topicName = `杭州 ${crypto.randomBytes(3).toString('hex')}`;
       const topic = await api.POST('/topics', { body: { topic_name: topicName } });
       expect(topic.data?.data).to.include({ topic_name: topicName, channel_id: 1 });
       const topicId = topic.data!.data.id;
-      const sent = await api.POST('/topics/{id}/messages', { params: { path: { id: topicId } }, body: { content: '三天怎么玩？' } });
+      const sent = await api.POST('/topics/{id}/messages', {
+        params: { path: { id: topicId } },
+        body: { content: '三天怎么玩？' },
+      });
       expect(sent.data?.message).to.equal('消息发送成功');
       expect(sent.data?.data.user_message).to.include({ role: 'user', content: '三天怎么玩？' });
       expect(sent.data?.data.ai_message).to.include({ role: 'assistant', content: `"${topicName}": 三天怎么玩？` });
@@ -56,13 +67,23 @@ describe('SDK', () => {
       await server.db('oneapi_users').where({ id: user.id }).update({ role: 10 });
       const word = `sdk${crypto.randomBytes(4).toString('hex')}`;
       const article = await api.POST('/articles', {
-        body: { title: `Notes on ${word}`, content: 'Tea fields, then the lake.', author: 'SDK', article_url: `https://news.example.com/${word}`, published_at: '2024-05-09T10:20:00.000Z' },
+        body: {
+          title: `Notes on ${word}`,
+          content: 'Tea fields, then the lake.',
+          author: 'SDK',
+          article_url: `https://news.example.com/${word}`,
+          published_at: '2024-05-09T10:20:00.000Z',
+        },
       });
       expect(article.data?.data).to.include({ title: `Notes on ${word}`, published_at: '2024-05-09T10:20:00.000Z' });
-      const subscription = await api.POST('/subscriptions', { body: { topic_name: word, topic_description: 'SDK journey' } });
+      const subscription = await api.POST('/subscriptions', {
+        body: { topic_name: word, topic_description: 'SDK journey' },
+      });
       expect(subscription.data?.message).to.equal('订阅创建成功');
       expect(subscription.data?.data).to.include({ topic_name: word, status: 1 });
-      const articles = await api.GET('/subscriptions/{id}/articles', { params: { path: { id: subscription.data!.data.id }, query: { page: 1, size: 5 } } });
+      const articles = await api.GET('/subscriptions/{id}/articles', {
+        params: { path: { id: subscription.data!.data.id }, query: { page: 1, size: 5 } },
+      });
       expect(articles.data?.data).to.deep.equal({ articles: [article.data!.data], total: 1, page: 1, size: 5 });
 
       const loggedOut = await api.logOut();
@@ -73,7 +94,7 @@ describe('SDK', () => {
       expect(stale.error).to.deep.equal({ success: false, message: '无权进行此操作，access token 无效' });
     });
 
-    it('when a call sets its own Authorization and UserID, then they are sent instead of the session\'s, and a header left out still comes from the session', async () => {
+    it("when a call sets its own Authorization and UserID, then they are sent instead of the session's, and a header left out still comes from the session", async () => {
       const alice = await newSession(rest);
       const bob = await newSession(rest);
       const api = oneApiClient({ token: alice.token, userId: alice.id });
@@ -101,7 +122,9 @@ describe('SDK', () => {
 
     it('when the base URL ends in slashes, then calls still reach /api', async () => {
       const api = createOneApiClient({ baseUrl: `${server.url}//`, fetch: checkedFetch });
-      const code = await api.GET('/phone_verification', { params: { query: { phone: uniquePhone(), purpose: 'register' } } });
+      const code = await api.GET('/phone_verification', {
+        params: { query: { phone: uniquePhone(), purpose: 'register' } },
+      });
       expect(new URL(code.response.url).pathname).to.equal('/api/phone_verification');
       expect(code.data).to.deep.equal({ success: true, message: '验证码已发送', data: '1111' });
     });
@@ -135,9 +158,17 @@ describe('SDK', () => {
 
     /** A chat whose next task echoes `question` back, in several streamed pieces. */
     async function chatAbout(api: ReturnType<typeof aideerClient>, question: string) {
-      const preset = await api.POST('/presets', { body: { title: 'Trip planner', messages: [{ role: 'system', type: 'text', content: 'You plan trips.' }] } });
+      const preset = await api.POST('/presets', {
+        body: { title: 'Trip planner', messages: [{ role: 'system', type: 'text', content: 'You plan trips.' }] },
+      });
       expect(preset.data?.parameters.model).to.equal('deepseek-chat');
-      const chat = await api.POST('/chats', { body: { preset_id: preset.data!.id, title: 'Hangzhou', messages: [{ role: 'user', type: 'text', content: question }] } });
+      const chat = await api.POST('/chats', {
+        body: {
+          preset_id: preset.data!.id,
+          title: 'Hangzhou',
+          messages: [{ role: 'user', type: 'text', content: question }],
+        },
+      });
       expect(chat.data?.messages.map((m) => m.content)).to.deep.equal([question]);
       return chat.data!.id;
     }
@@ -149,7 +180,9 @@ describe('SDK', () => {
       expect(me.data).to.include({ id, username, nickname: 'Deer' });
 
       const code = uniqueName('SDK').toUpperCase();
-      const made = await aideerClient((await signUpAdmin(rest, server)).token).POST('/codes', { body: { redeem_code: code, value: 500 } });
+      const made = await aideerClient((await signUpAdmin(rest, server)).token).POST('/codes', {
+        body: { redeem_code: code, value: 500 },
+      });
       expect(made.data).to.deep.equal({ redeem_code: code, value: 500 });
       const redeemed = await api.POST('/users/me/credits', { body: { redeem_code: code.toLowerCase() } });
       expect(redeemed.data).to.deep.equal({ message: 'Redeem 500 credits successfully' });
@@ -172,7 +205,10 @@ describe('SDK', () => {
         expect((events[i + 1].content ?? '').startsWith(event.content ?? '')).to.equal(true);
       }
 
-      expect((await api.GET('/tasks/{task_id}', { params: { path: { task_id: taskId } } })).data).to.deep.equal({ task_id: taskId, status: 'finished' });
+      expect((await api.GET('/tasks/{task_id}', { params: { path: { task_id: taskId } } })).data).to.deep.equal({
+        task_id: taskId,
+        status: 'finished',
+      });
       const chat = await api.GET('/chats/{chat_id}', { params: { path: { chat_id: chatId } } });
       expect(chat.data?.messages.map((m) => [m.role, m.content])).to.deep.equal([
         ['user', question],
@@ -221,7 +257,7 @@ describe('SDK', () => {
       expect(me.data?.id).to.equal(id);
     });
 
-    it('when a call sets its own Authorization, then it is sent instead of the client\'s token', async () => {
+    it("when a call sets its own Authorization, then it is sent instead of the client's token", async () => {
       const alice = await signedUp();
       const bob = await signedUp();
       const asBob = await alice.api.GET('/users/me', { headers: { Authorization: `Bearer ${bob.token}` } });
@@ -229,9 +265,11 @@ describe('SDK', () => {
       expect((await alice.api.GET('/users/me')).data?.id).to.equal(alice.id);
     });
 
-    it('when an image is uploaded with uploadAvatar, then it becomes the user\'s avatar', async () => {
+    it("when an image is uploaded with uploadAvatar, then it becomes the user's avatar", async () => {
       const { api } = await signedUp();
-      const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 200, g: 80, b: 20 } } }).png().toBuffer();
+      const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 200, g: 80, b: 20 } } })
+        .png()
+        .toBuffer();
       const uploaded = await api.uploadAvatar(new Blob([png], { type: 'image/png' }), 'deer.png');
       expect(uploaded.data).to.deep.equal({ message: 'Avatar updated successfully' });
       expect((await api.GET('/users/me')).data?.avatar).to.match(/^\/static\/avatars\/[0-9a-f]{64}\.webp$/);
@@ -241,11 +279,13 @@ describe('SDK', () => {
       expect(notImage.error).to.deep.equal({ detail: 'Invalid image file' });
     });
 
-    it('when a reader leaves a task\'s stream early, then the connection closes and another reader follows the task while it runs', async () => {
+    it("when a reader leaves a task's stream early, then the connection closes and another reader follows the task while it runs", async () => {
       const { api, id } = await signedUp();
       await giveCredits(server, id, 1000);
       const question = 'One, two, three, four, five, six, seven, eight, nine, ten';
-      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const task = await api.POST('/tasks', {
+        body: { chat_id: await chatAbout(api, question), type: 'chat_generation' },
+      });
       const taskId = task.data!.task_id;
 
       const first = await api.streamTask(taskId);
@@ -294,7 +334,9 @@ describe('SDK', () => {
       const { api, id } = await signedUp();
       await giveCredits(server, id, 1000);
       const question = 'Resume me after a drop, please';
-      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const task = await api.POST('/tasks', {
+        body: { chat_id: await chatAbout(api, question), type: 'chat_generation' },
+      });
       const resuming = createAideerClient({ baseUrl: server.url, token: api.token, fetch: droppingFetch });
       const stream = await resuming.streamTask(task.data!.task_id, { lastEventId: '0', resume: { delayMs: 10 } });
       const events: TaskEvent[] = [];
@@ -308,7 +350,9 @@ describe('SDK', () => {
       const { api, id } = await signedUp();
       await giveCredits(server, id, 1000);
       const question = 'Eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen';
-      const task = await api.POST('/tasks', { body: { chat_id: await chatAbout(api, question), type: 'chat_generation' } });
+      const task = await api.POST('/tasks', {
+        body: { chat_id: await chatAbout(api, question), type: 'chat_generation' },
+      });
       const taskId = task.data!.task_id;
 
       const unread = await api.streamTask(taskId);

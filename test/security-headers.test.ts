@@ -8,7 +8,8 @@ import { V1, signUp } from './helpers/aideer.ts';
 import { API, authHeaders, newSession } from './helpers/oneapi.ts';
 
 /** What a stack trace, SQL, a driver message or a file path looks like in a body. */
-const LEAK = /\bat [\w.<>]+ \(|node:internal|\/work\/|\/tmp\/|\/home\/|node_modules|\.ts:\d+|\bselect\b.+\bfrom\b|\binsert into\b|\bdelete from\b|\bupdate\b.+\bset\b|sqlite|knex|postgres|relation "|SQLITE_|ECONNREFUSED/i;
+const LEAK =
+  /\bat [\w.<>]+ \(|node:internal|\/work\/|\/tmp\/|\/home\/|node_modules|\.ts:\d+|\bselect\b.+\bfrom\b|\binsert into\b|\bdelete from\b|\bupdate\b.+\bset\b|sqlite|knex|postgres|relation "|SQLITE_|ECONNREFUSED/i;
 
 function expectSecurityHeaders(res: { headers: Record<string, string> }, where: string) {
   expect(res.headers['x-content-type-options'], where).to.equal('nosniff');
@@ -45,7 +46,9 @@ describe('security headers', () => {
     };
     for (const [where, res] of Object.entries(answers)) {
       expectSecurityHeaders(res, where);
-      expect(res.headers['content-security-policy'], where).to.equal("default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'");
+      expect(res.headers['content-security-policy'], where).to.equal(
+        "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+      );
     }
   });
 
@@ -68,11 +71,21 @@ describe('security headers', () => {
     for (const page of ['/docs/', '/redoc/', '/redoc/aideer', '/redoc/oneapi']) {
       const res = await api.get(page).expect(200);
       expectSecurityHeaders(res, page);
-      const policy = Object.fromEntries(res.headers['content-security-policy'].split(/;\s*/).map((d: string) => [d.split(' ')[0], d.split(' ').slice(1)]));
+      const policy = Object.fromEntries(
+        res.headers['content-security-policy']
+          .split(/;\s*/)
+          .map((d: string) => [d.split(' ')[0], d.split(' ').slice(1)]),
+      );
       expect(policy['default-src'], page).to.deep.equal(["'none'"]);
-      const inline = [...res.text.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`);
+      const inline = [...res.text.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
+        (m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`,
+      );
       expect(policy['script-src'], page).to.deep.equal(["'self'", ...inline]);
-      for (const sources of Object.values<string[]>(policy)) expect(sources.filter((s) => /^https?:|^\*$/.test(s)), page).to.deep.equal([]);
+      for (const sources of Object.values<string[]>(policy))
+        expect(
+          sources.filter((s) => /^https?:|^\*$/.test(s)),
+          page,
+        ).to.deep.equal([]);
     }
     const asset = await api.get('/docs/swagger-ui-bundle.js').expect(200);
     expectSecurityHeaders(asset, 'a docs asset');

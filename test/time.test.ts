@@ -31,15 +31,43 @@ describe('the times the APIs send (iso)', () => {
 
   it('when a time is at an edge (the range, leap days, century years, the epoch, each unit rolling over), then iso writes what toISOString writes', () => {
     const edges = [
-      MIN, MIN + 1, MAX, MAX - 1, 0, -1, 1, 999, 1000, 59_999, 60_000, 3_599_999, 3_600_000, 86_399_999, 86_400_000,
-      ...['0000-02-29', '0100-03-01', '0400-02-29', '1600-02-29', '1700-03-01', '1900-02-28', '1900-03-01', '1969-12-31', '2000-02-29', '2000-03-01', '2024-12-31', '2100-03-01', '9996-02-29']
-        .flatMap((d) => [Date.parse(`${d}T00:00:00.000Z`), Date.parse(`${d}T23:59:59.999Z`)]),
+      MIN,
+      MIN + 1,
+      MAX,
+      MAX - 1,
+      0,
+      -1,
+      1,
+      999,
+      1000,
+      59_999,
+      60_000,
+      3_599_999,
+      3_600_000,
+      86_399_999,
+      86_400_000,
+      ...[
+        '0000-02-29',
+        '0100-03-01',
+        '0400-02-29',
+        '1600-02-29',
+        '1700-03-01',
+        '1900-02-28',
+        '1900-03-01',
+        '1969-12-31',
+        '2000-02-29',
+        '2000-03-01',
+        '2024-12-31',
+        '2100-03-01',
+        '9996-02-29',
+      ].flatMap((d) => [Date.parse(`${d}T00:00:00.000Z`), Date.parse(`${d}T23:59:59.999Z`)]),
     ];
     for (const ms of edges) expect(iso(ms), String(ms)).to.equal(new Date(ms).toISOString());
   });
 
   it('when a time cannot be sent (outside the years, fractional, not a number), then iso answers as a Date does', () => {
-    for (const ms of [MAX + 1, MIN - 1, 8.64e15, -8.64e15, 1.5, -0.5]) expect(iso(ms), String(ms)).to.equal(new Date(ms).toISOString());
+    for (const ms of [MAX + 1, MIN - 1, 8.64e15, -8.64e15, 1.5, -0.5])
+      expect(iso(ms), String(ms)).to.equal(new Date(ms).toISOString());
     expect(() => iso(Number.NaN)).to.throw(RangeError);
   });
 });

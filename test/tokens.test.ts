@@ -34,7 +34,11 @@ describe('AIDeer tokens (Tokens)', () => {
   });
 
   it('when a token is signed with another secret, then it is refused every time it is sent', () => {
-    const token = new Tokens({ secret: 'another-secret-0123456789abcdefghij', accessMinutes: 5, refreshMinutes: 60 }).issue(7, 'access');
+    const token = new Tokens({
+      secret: 'another-secret-0123456789abcdefghij',
+      accessMinutes: 5,
+      refreshMinutes: 60,
+    }).issue(7, 'access');
     const tokens = new Tokens({ secret: SECRET, accessMinutes: 5, refreshMinutes: 60 });
     for (let i = 0; i < 3; i++) expect(tokens.verify(token)).to.equal(undefined);
   });

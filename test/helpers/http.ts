@@ -21,7 +21,14 @@ export function bodyOf<T>(res: Response): T {
 
 export function checkContract(res: Response): void {
   const req = (res as unknown as { req: { method: string; path: string } }).req;
-  assertOnContract({ method: req.method, url: req.path, status: res.status, headers: res.headers, body: res.body, text: res.text });
+  assertOnContract({
+    method: req.method,
+    url: req.path,
+    status: res.status,
+    headers: res.headers,
+    body: res.body,
+    text: res.text,
+  });
 }
 
 type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'options' | 'head';
@@ -39,7 +46,15 @@ export interface Client {
 export function client(baseUrl: string): Client {
   const agent = supertest(baseUrl);
   const make = (method: Method) => (path: string) => agent[method](path).set(CHECK_HEADER, '1').expect(checkContract);
-  return { get: make('get'), post: make('post'), put: make('put'), delete: make('delete'), patch: make('patch'), options: make('options'), head: make('head') };
+  return {
+    get: make('get'),
+    post: make('post'),
+    put: make('put'),
+    delete: make('delete'),
+    patch: make('patch'),
+    options: make('options'),
+    head: make('head'),
+  };
 }
 
 /**
@@ -117,89 +132,105 @@ export interface SseSession {
 export function sse(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<SseSession> {
   return new Promise((resolve, reject) => {
     // A connection of its own, as EventSource has: dropping it closes the socket at once.
-    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { accept: 'text/event-stream', ...headers, [CHECK_HEADER]: '1' } }, (res) => {
-      const events: SseEvent[] = [];
-      const waiters: { test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void; reject: (err: Error) => void }[] = [];
-      // The first event off contract: every later wait, and `done`, fail with it.
-      let offContract: Error | undefined;
-      let raw = '';
-      let buffer = '';
-      const session: SseSession = {
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        events,
-        done: new Promise<void>((r, j) => res.on('close', () => (offContract ? j(offContract) : r()))),
-        until(test, ms = 10_000) {
-          if (offContract) return Promise.reject(offContract);
-          const found = events.find(test);
-          if (found) return Promise.resolve(found);
-          return new Promise((r, j) => {
-            const timer = setTimeout(() => j(new Error(`no matching event within ${ms} ms; got ${JSON.stringify(events)}`)), ms);
-            waiters.push({ test, resolve: (e) => (clearTimeout(timer), r(e)), reject: (err) => (clearTimeout(timer), j(err)) });
-          });
-        },
-        disconnect: () => {
-          res.destroy();
-          req.destroy();
-        },
-      };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        raw += chunk;
-        buffer += chunk;
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event: SseEvent = {};
-          const fields: { event?: string; data?: string; id?: string } = {};
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) event.comment = line.slice(1).trim();
-            else if (line.startsWith('event: ')) event.event = fields.event = line.slice(7);
-            // Parsed here and checked against the stream's event schema below, before a test sees it.
-            else if (line.startsWith('data: ')) event.data = JSON.parse((fields.data = line.slice(6))) as SseEvent['data'];
-            else if (line.startsWith('id: ')) event.id = fields.id = line.slice(4);
-          }
-          // A comment alone is no event; every real one is checked against the stream's schema.
-          if (event.comment === undefined || fields.event !== undefined || fields.data !== undefined) {
-            try {
-              assertEventOnContract({ method: 'GET', url: path, status: session.status }, streamEventOf(fields));
-            } catch (err) {
-              offContract = err as Error;
-              for (const w of waiters.splice(0)) w.reject(offContract);
+    const req = http.get(
+      `${baseUrl}${path}`,
+      { agent: false, headers: { accept: 'text/event-stream', ...headers, [CHECK_HEADER]: '1' } },
+      (res) => {
+        const events: SseEvent[] = [];
+        const waiters: {
+          test: (e: SseEvent) => boolean;
+          resolve: (e: SseEvent) => void;
+          reject: (err: Error) => void;
+        }[] = [];
+        // The first event off contract: every later wait, and `done`, fail with it.
+        let offContract: Error | undefined;
+        let raw = '';
+        let buffer = '';
+        const session: SseSession = {
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          events,
+          done: new Promise<void>((r, j) => res.on('close', () => (offContract ? j(offContract) : r()))),
+          until(test, ms = 10_000) {
+            if (offContract) return Promise.reject(offContract);
+            const found = events.find(test);
+            if (found) return Promise.resolve(found);
+            return new Promise((r, j) => {
+              const timer = setTimeout(
+                () => j(new Error(`no matching event within ${ms} ms; got ${JSON.stringify(events)}`)),
+                ms,
+              );
+              waiters.push({
+                test,
+                resolve: (e) => (clearTimeout(timer), r(e)),
+                reject: (err) => (clearTimeout(timer), j(err)),
+              });
+            });
+          },
+          disconnect: () => {
+            res.destroy();
+            req.destroy();
+          },
+        };
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          raw += chunk;
+          buffer += chunk;
+          let cut: number;
+          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const event: SseEvent = {};
+            const fields: { event?: string; data?: string; id?: string } = {};
+            for (const line of block.split('\n')) {
+              if (line.startsWith(':')) event.comment = line.slice(1).trim();
+              else if (line.startsWith('event: ')) event.event = fields.event = line.slice(7);
+              // Parsed here and checked against the stream's event schema below, before a test sees it.
+              else if (line.startsWith('data: '))
+                event.data = JSON.parse((fields.data = line.slice(6))) as SseEvent['data'];
+              else if (line.startsWith('id: ')) event.id = fields.id = line.slice(4);
+            }
+            // A comment alone is no event; every real one is checked against the stream's schema.
+            if (event.comment === undefined || fields.event !== undefined || fields.data !== undefined) {
+              try {
+                assertEventOnContract({ method: 'GET', url: path, status: session.status }, streamEventOf(fields));
+              } catch (err) {
+                offContract = err as Error;
+                for (const w of waiters.splice(0)) w.reject(offContract);
+              }
+            }
+            events.push(event);
+            for (const w of waiters.splice(0)) {
+              if (w.test(event)) w.resolve(event);
+              else waiters.push(w);
             }
           }
-          events.push(event);
-          for (const w of waiters.splice(0)) {
-            if (w.test(event)) w.resolve(event);
-            else waiters.push(w);
-          }
-        }
-      });
-      const check = () => {
-        const body: unknown = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
-        session.body = body;
-        assertOnContract({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
-      };
-      const fail = (err: unknown) => reject(err instanceof Error ? err : new Error(String(err)));
-      if (session.status === 200) {
-        try {
-          check();
-        } catch (err) {
-          return fail(err);
-        }
-        resolve(session);
-      } else {
-        res.on('end', () => {
+        });
+        const check = () => {
+          const body: unknown = session.status === 200 ? undefined : raw ? JSON.parse(raw) : undefined;
+          session.body = body;
+          assertOnContract({ method: 'GET', url: path, status: session.status, headers: res.headers, body, text: raw });
+        };
+        const fail = (err: unknown) => reject(err instanceof Error ? err : new Error(String(err)));
+        if (session.status === 200) {
           try {
             check();
-            resolve(session);
           } catch (err) {
-            fail(err);
+            return fail(err);
           }
-        });
-      }
-    });
+          resolve(session);
+        } else {
+          res.on('end', () => {
+            try {
+              check();
+              resolve(session);
+            } catch (err) {
+              fail(err);
+            }
+          });
+        }
+      },
+    );
     req.on('error', (err) => {
       if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
     });
