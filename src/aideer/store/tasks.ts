@@ -231,15 +231,7 @@ export class TaskStore {
       .whereIn('id', ids)
       .whereIn('status', ACTIVE)
       .andWhere('runner_lease_until', '<', now)
-      .update({
-        status: 'failed',
-        error: reason,
-        event_seq: this.db.raw('event_seq + 1'),
-        ended_at: now,
-        updated_at: now,
-        runner_lease_until: null,
-        runner_id: null,
-      });
+      .update(this.failedWhereItStands(reason, now));
     return { ids, failed };
   }
 
@@ -289,14 +281,24 @@ export class TaskStore {
     await this.db('aideer_tasks')
       .whereNull('runner_id')
       .whereIn('status', ACTIVE)
-      .update({
-        status: 'failed',
-        error: reason,
-        event_seq: this.db.raw('event_seq + 1'),
-        ended_at: now,
-        updated_at: now,
-        runner_lease_until: null,
-      });
+      .update(this.failedWhereItStands(reason, now));
+  }
+
+  /**
+   * The columns a task failed by no run of ours takes (its runner is gone, or it never had one):
+   * the text and events it has stay, and the final event's id follows the last one written.
+   */
+  private failedWhereItStands(reason: string, now: number) {
+    const event_seq = this.db.raw('event_seq + 1');
+    return {
+      status: 'failed' as const,
+      error: reason,
+      event_seq,
+      ended_at: now,
+      updated_at: now,
+      runner_lease_until: null,
+      runner_id: null,
+    };
   }
 
   /** Deletes tasks that ended before `endedBefore`. */
