@@ -57,6 +57,7 @@ export function bearerAuthenticator(
       const headersOnly = { headers: { authorization: req.headers.authorization } };
       const kind = operationId === 'wechatRefresh' ? 'refresh' : 'access';
       const failed = (err: unknown) => reject(err instanceof Error ? err : new Error(`passport: ${String(err)}`));
+      // passport types what authenticate() returns as `any`, leaving its shape to the framework adapter.
       const authenticate = authenticator.authenticate(
         `aideer-${kind}`,
         { session: false },
@@ -66,7 +67,6 @@ export function bearerAuthenticator(
           if (scopes.includes('admin') && !isAdmin(user))
             return reject(new AuthFailure(403, 'Insufficient permissions'));
           resolve({ user });
-          // passport types what authenticate() returns as `any`, leaving its shape to the framework adapter.
         },
       ) as (req: typeof headersOnly, res: object, next: (err?: unknown) => void) => void;
       authenticate(headersOnly, {}, failed);
