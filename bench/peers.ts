@@ -10,6 +10,8 @@ import express from 'express';
 import type { FastifyReply } from 'fastify';
 import { createDb, prepare } from '../src/db.ts';
 import { loadSpec } from '../src/spec.ts';
+import type { ChatRow, MessageRow, UserRow } from '../src/aideer/store/rows.ts';
+import { chatRead, userRead } from '../src/aideer/http/wire.ts';
 
 // Node types every variable as possibly unset; run.ts sets all of these for a peer's process.
 const { PEER, PORT, DATABASE_URL, DATA_DIR, JWT_SECRET, BARE_TOKEN, BARE_USER } = process.env as Record<string, string>;
@@ -28,39 +30,6 @@ interface OneApiUserRow {
   phone: string;
 }
 
-/** The columns of aideer_users (db/migrations/0002) that `users/me` answers. */
-interface AideerUserRow {
-  id: number;
-  username: string;
-  permission: number;
-  nickname: string | null;
-  avatar: string;
-  credits_left: number;
-}
-
-/** The columns of aideer_chats (db/migrations/0005) that the chat list answers. */
-interface ChatRow {
-  id: string;
-  owner_id: number;
-  preset_id: string;
-  title: string;
-  visibility: string;
-  create_time: number;
-  update_time: number;
-}
-
-/** The columns of aideer_messages (db/migrations/0005) that the chat list answers. */
-interface MessageRow {
-  /** Null on a preset's message; the list reads only chats' messages. */
-  chat_id: string | null;
-  role: string;
-  type: string;
-  content: string;
-  /** SQLite gives booleans back as 0 or 1. */
-  visibility: boolean | number;
-  create_time: number;
-}
-
 interface ChatsRead {
   chats: ChatRow[];
   messages: MessageRow[];
@@ -69,7 +38,7 @@ interface ChatsRead {
 /** The reads every peer makes, as prepared statements or through knex. */
 interface Store {
   oneapiUser(tokenHash: string, now: number): Promise<OneApiUserRow | undefined> | OneApiUserRow | undefined;
-  aideerUser(id: number): Promise<AideerUserRow | undefined> | AideerUserRow | undefined;
+  aideerUser(id: number): Promise<UserRow | undefined> | UserRow | undefined;
   chats(ownerId: number, limit: number): Promise<ChatsRead> | ChatsRead;
 }
 
@@ -83,7 +52,7 @@ const MESSAGES_SQL = `SELECT * FROM aideer_messages WHERE chat_id IN (SELECT id 
 function preparedStore(): Store {
   const db = createDb({ databaseUrl: DATABASE_URL || undefined, dataDir: DATA_DIR });
   const self = prepare<OneApiUserRow>(db, SELF_SQL);
-  const user = prepare<AideerUserRow>(db, USER_SQL);
+  const user = prepare<UserRow>(db, USER_SQL);
   const chats = prepare<ChatRow>(db, CHATS_SQL);
   const messages = prepare<MessageRow>(db, MESSAGES_SQL);
   return {
@@ -141,7 +110,6 @@ function knexStore(): Store {
 // ── the work itself, shared by the framework peers ──
 
 const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
-const iso = (ms: number) => new Date(Number(ms)).toISOString();
 type Reply = { status: number; body: unknown };
 const envelope = (status: number, message: string): Reply => ({ status, body: { success: false, message } });
 
@@ -159,7 +127,7 @@ async function self(
   return { status: 200, body: { success: true, message: '', data: { ...user, access_token: token } } };
 }
 
-async function aideerCaller(store: Store, authorization: string | undefined): Promise<AideerUserRow | undefined> {
+async function aideerCaller(store: Store, authorization: string | undefined): Promise<UserRow | undefined> {
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : '';
   try {
     // verify answers a string only for a token whose payload is no JSON object; the project signs claims.
@@ -175,17 +143,7 @@ const unauthorized: Reply = { status: 401, body: { detail: 'Could not validate c
 async function me(store: Store, authorization: string | undefined): Promise<Reply> {
   const u = await aideerCaller(store, authorization);
   if (!u) return unauthorized;
-  return {
-    status: 200,
-    body: {
-      username: u.username,
-      permission: u.permission,
-      nickname: u.nickname,
-      id: u.id,
-      avatar: u.avatar,
-      credits_left: u.credits_left,
-    },
-  };
+  return { status: 200, body: userRead(u) };
 }
 
 async function chats(store: Store, authorization: string | undefined, limit: number): Promise<Reply> {
@@ -193,28 +151,9 @@ async function chats(store: Store, authorization: string | undefined, limit: num
   if (!u) return unauthorized;
   const { chats, messages } = await store.chats(u.id, limit);
   // Keyed as the messages' chat_id is typed: the list reads no preset's message (chat_id null).
-  const byChat = new Map<string | null, unknown[]>(chats.map((c) => [c.id, []]));
-  for (const m of messages)
-    byChat.get(m.chat_id)?.push({
-      role: m.role,
-      type: m.type,
-      content: m.content,
-      visibility: Boolean(m.visibility),
-      create_time: iso(m.create_time),
-    });
-  return {
-    status: 200,
-    body: chats.map((c) => ({
-      preset_id: c.preset_id,
-      title: c.title,
-      visibility: c.visibility,
-      id: c.id,
-      owner_id: c.owner_id,
-      messages: byChat.get(c.id),
-      create_time: iso(c.create_time),
-      update_time: iso(c.update_time),
-    })),
-  };
+  const byChat = new Map<string | null, MessageRow[]>(chats.map((c) => [c.id, []]));
+  for (const m of messages) byChat.get(m.chat_id)?.push(m);
+  return { status: 200, body: chats.map((chat) => chatRead({ chat, messages: byChat.get(chat.id) ?? [] })) };
 }
 
 const PHONE = /^1[3-9]\d{9}$/;
