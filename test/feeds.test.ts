@@ -286,16 +286,13 @@ describe('feed ingestion', () => {
     });
     after(() => server.close());
 
-    const articlesFor = async (topic: string) => {
+    /** The articles a new subscription of `who` to `topic` lists. */
+    const articlesFor = async (topic: string, who: Session = session) => {
       const sub = bodyOf<Subscribed>(
-        await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: topic }).expect(200),
+        await api.post(`${API}/subscriptions`).set(authHeaders(who)).send({ topic_name: topic }).expect(200),
       ).data;
       return bodyOf<ArticlesListed>(
-        await api
-          .get(`${API}/subscriptions/${sub.id}/articles`)
-          .set(authHeaders(session))
-          .query({ size: 100 })
-          .expect(200),
+        await api.get(`${API}/subscriptions/${sub.id}/articles`).set(authHeaders(who)).query({ size: 100 }).expect(200),
       ).data;
     };
 
@@ -394,19 +391,7 @@ describe('feed ingestion', () => {
 
     it('when the feeds are read again, then nothing is stored twice', async () => {
       // Each look comes from a new reader: one reader cannot subscribe to the same word twice.
-      const listed = async () => {
-        const reader = await newSession(api);
-        const sub = bodyOf<Subscribed>(
-          await api.post(`${API}/subscriptions`).set(authHeaders(reader)).send({ topic_name: WORD }).expect(200),
-        ).data;
-        return bodyOf<ArticlesListed>(
-          await api
-            .get(`${API}/subscriptions/${sub.id}/articles`)
-            .set(authHeaders(reader))
-            .query({ size: 100 })
-            .expect(200),
-        ).data;
-      };
+      const listed = async () => articlesFor(WORD, await newSession(api));
       const before = await listed();
       const again = await server.app.oneapi!.feeds.refresh();
       expect(outcomeOf(again, '/rss.xml')).to.include({ added: 0 });
