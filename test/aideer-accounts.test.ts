@@ -16,14 +16,14 @@ import {
   signUpAdmin,
   uniqueName,
   type AideerUser,
+  type Detail,
+  type Invalid,
 } from './helpers/aideer.ts';
 import { startFakeWeChat, type FakeWeChat } from './helpers/fakeWeChat.ts';
 
 type UserRead = components['schemas']['UserRead'];
 type Credits = components['schemas']['CreditRecords'];
-type Invalid = components['schemas']['HTTPValidationError'];
 type ValidationError = components['schemas']['ValidationError'];
-type Detail = components['schemas']['ExceptionDetail'];
 
 describe('AIDeer authentication', () => {
   let server: TestServer;

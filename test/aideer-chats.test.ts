@@ -12,13 +12,11 @@ import { uniqueViolation } from '../src/dbErrors.ts';
 import { bodyOf, client, type Client } from './helpers/http.ts';
 import type { components } from '../generated/aideer.ts';
 import { sharedServer, startServer, usingPostgres, type TestServer } from './helpers/server.ts';
-import { V1, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
+import { V1, signUp, signUpAdmin, uniqueName, type AideerUser, type Detail, type Invalid } from './helpers/aideer.ts';
 
 type PresetRead = components['schemas']['PresetRead'];
 type ChatRead = components['schemas']['ChatRead'];
 type MessageRead = components['schemas']['MessageRead'];
-type Invalid = components['schemas']['HTTPValidationError'];
-type Detail = components['schemas']['ExceptionDetail'];
 type Visibility = 'private' | 'unlisted' | 'public';
 type Caller = 'anonymous' | 'owner' | 'other' | 'admin';
 

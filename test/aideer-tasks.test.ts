@@ -11,14 +11,12 @@ import {
   type TestDatabase,
   type TestServer,
 } from './helpers/server.ts';
-import { V1, giveCredits, signUp, signUpAdmin, type AideerUser } from './helpers/aideer.ts';
+import { V1, giveCredits, signUp, signUpAdmin, type AideerUser, type Detail, type Invalid } from './helpers/aideer.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
 
 type Msg = { role: 'user' | 'assistant' | 'system'; content: string };
 type Task = components['schemas']['Task'];
 type ChatRead = components['schemas']['ChatRead'];
-type Invalid = components['schemas']['HTTPValidationError'];
-type Detail = components['schemas']['ExceptionDetail'];
 
 async function presetFor(
   api: Client,

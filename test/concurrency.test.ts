@@ -3,19 +3,24 @@
 // afterwards through the API and in the database.
 import { expect } from 'chai';
 import { bodyOf, client, sse, type Client, type Ok } from './helpers/http.ts';
-import type { components, operations } from '../generated/aideer.ts';
-import type { components as oneapiComponents, operations as oneapi } from '../generated/oneapi.ts';
+import type { operations } from '../generated/aideer.ts';
+import type { operations as oneapi } from '../generated/oneapi.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
-import { V1, giveCredits, signUp, signUpAdmin, uniqueName, type AideerUser } from './helpers/aideer.ts';
-import { API, authHeaders, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
+import { V1, giveCredits, signUp, signUpAdmin, uniqueName, type AideerUser, type Detail } from './helpers/aideer.ts';
+import {
+  API,
+  authHeaders,
+  newSession,
+  registerUser,
+  requestCode,
+  uniquePhone,
+  type OneApiError,
+} from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fakeOpenAI.ts';
 import { SUBSCRIPTION_MESSAGES } from '../src/oneapi/http/handlers/subscriptions.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
 const CAP = 3;
-
-type Detail = components['schemas']['ExceptionDetail'];
-type OneApiError = oneapiComponents['schemas']['ErrorResponse'];
 
 /** How many answers had each status, e.g. `{200: 1, 422: 49}`. */
 function tally(results: { status: number }[]): Record<number, number> {

@@ -7,8 +7,6 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { bodyOf, client, type Client } from './helpers/http.ts';
-import type { components as AideerComponents } from '../generated/aideer.ts';
-import type { components as OneApiComponents } from '../generated/oneapi.ts';
 import { contract } from './helpers/contract.ts';
 import { deref } from '../src/contract/document.ts';
 import { exampleRequests, type ExampleRequest } from './helpers/examples.ts';
@@ -18,11 +16,8 @@ import { SETTINGS, ConfigError, loadConfig } from '../src/config.ts';
 import { bindApi, checkBinding, BindingError } from '../src/http/bind.ts';
 import { createLogger } from '../src/logger.ts';
 import { oneapiErrors } from '../src/oneapi/http/envelope.ts';
-import { mintToken, signUpAdmin } from './helpers/aideer.ts';
-import { authHeaders, newSession } from './helpers/oneapi.ts';
-
-type ValidationFailure = AideerComponents['schemas']['HTTPValidationError'];
-type OneApiError = OneApiComponents['schemas']['ErrorResponse'];
+import { mintToken, signUpAdmin, type Invalid } from './helpers/aideer.ts';
+import { authHeaders, newSession, type OneApiError } from './helpers/oneapi.ts';
 
 const requests = exampleRequests(contract);
 const ERROR_BODY = {
@@ -173,7 +168,7 @@ describe('every operation, swept from the spec', () => {
     it(`when ${r.operationId} gets malformed JSON, then its API's validation error`, async () => {
       const res = await send(api, r, { body: '{"a": ' }).expect(r.api === 'aideer' ? 422 : 400);
       if (r.api === 'aideer')
-        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
+        expect(bodyOf<Invalid>(res).detail[0]).to.include({ type: 'json_invalid', msg: 'JSON decode error' });
       else expect(res.body).to.deep.equal(ERROR_BODY.oneapi('请求参数错误: 请求体不是合法的 JSON'));
     });
   }
@@ -255,7 +250,7 @@ describe('every implemented secured operation, swept from the spec', () => {
       const [field] = Object.entries(r.body as object).find(([, v]) => typeof v === 'string')!;
       const body = { ...(r.body as object), [field]: `a\u0000b` };
       const res = await send(api, r, { headers: credentials[r.api], body }).expect(r.api === 'aideer' ? 422 : 400);
-      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc).to.deep.equal(['body', field]);
+      if (r.api === 'aideer') expect(bodyOf<Invalid>(res).detail[0].loc).to.deep.equal(['body', field]);
       else
         expect(bodyOf<OneApiError>(res).message).to.match(
           field === 'phone' ? /^手机号格式错误$/ : new RegExp(`^请求参数错误: ${field} 不合法$`),
@@ -265,7 +260,7 @@ describe('every implemented secured operation, swept from the spec', () => {
 
   it('when a path parameter holds a NUL character, then a validation error, not a database fault', async () => {
     const res = await api.get('/api/v1/codes/a%00b').expect(422);
-    expect(bodyOf<ValidationFailure>(res).detail[0].loc).to.deep.equal(['path', 'code']);
+    expect(bodyOf<Invalid>(res).detail[0].loc).to.deep.equal(['path', 'code']);
   });
 
   // Path parameters that break their schema: a non-number id, a malformed uuid, an over-long string.
@@ -286,7 +281,7 @@ describe('every implemented secured operation, swept from the spec', () => {
       const res = await send(api, { ...r, url }, { headers: credentials[r.api] }).expect(
         r.api === 'aideer' ? 422 : 400,
       );
-      if (r.api === 'aideer') expect(bodyOf<ValidationFailure>(res).detail[0].loc[0]).to.equal('path');
+      if (r.api === 'aideer') expect(bodyOf<Invalid>(res).detail[0].loc[0]).to.equal('path');
       else expect(bodyOf<OneApiError>(res).message).to.match(/^请求参数错误: /);
     });
   }

@@ -4,14 +4,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
-import type { components, operations } from '../generated/oneapi.ts';
+import type { operations } from '../generated/oneapi.ts';
 import { createTestDatabase, sharedServer, startServer, type TestServer } from './helpers/server.ts';
-import { API, authHeaders, login, newSession, registerUser, requestCode, uniquePhone } from './helpers/oneapi.ts';
+import {
+  API,
+  authHeaders,
+  login,
+  newSession,
+  registerUser,
+  requestCode,
+  uniquePhone,
+  type OneApiError,
+} from './helpers/oneapi.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 import { Accounts, sha256 } from '../src/oneapi/domain/accounts.ts';
 import { AccountStore } from '../src/oneapi/store/accounts.ts';
 
-type OneApiError = components['schemas']['ErrorResponse'];
 type Self = Ok<operations['getSelf']>;
 type Login = Ok<operations['loginUser']>;
 

@@ -3,9 +3,9 @@
 // fake upstream on loopback.
 import { expect } from 'chai';
 import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
-import type { components, operations } from '../generated/oneapi.ts';
+import type { operations } from '../generated/oneapi.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
-import { API, authHeaders, newSession, type Session } from './helpers/oneapi.ts';
+import { API, authHeaders, newSession, type Session, type OneApiError } from './helpers/oneapi.ts';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from './helpers/fakeOpenAI.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 import { TOPIC_MESSAGES } from '../src/oneapi/http/handlers/topics.ts';
@@ -16,7 +16,6 @@ import { TopicStore } from '../src/oneapi/store/topics.ts';
 import type { ChatMessage } from '../src/llm/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
-type OneApiError = components['schemas']['ErrorResponse'];
 type TopicCreated = Ok<operations['createTopic']>;
 type TopicList = Ok<operations['listTopics']>;
 type MessageList = Ok<operations['listTopicMessages']>;

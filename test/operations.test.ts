@@ -4,9 +4,8 @@ import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { bodyOf, client } from './helpers/http.ts';
-import type { components } from '../generated/aideer.ts';
 import { createTestDatabase, sharedServer, startServer, testConfig } from './helpers/server.ts';
-import { V1, logIn, signUp } from './helpers/aideer.ts';
+import { V1, logIn, signUp, type Invalid } from './helpers/aideer.ts';
 import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
 import { createApp } from '../src/app.ts';
 import { createLogger } from '../src/logger.ts';
@@ -15,8 +14,6 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { CHECK_HEADER } from './helpers/server.ts';
-
-type ValidationFailure = components['schemas']['HTTPValidationError'];
 
 describe('request logs', () => {
   it('when requests are served, then each has one JSON line with its request id, and no query string, token or code', async () => {
@@ -235,14 +232,14 @@ describe('bodies that cannot be parsed', () => {
       .set('Content-Type', 'multipart/form-data; boundary=xyz')
       .send(broken)
       .expect(422);
-    expect(bodyOf<ValidationFailure>(aideer).detail[0]).to.include({ type: 'value_error' });
-    expect(bodyOf<ValidationFailure>(aideer).detail[0].loc).to.deep.equal(['body']);
+    expect(bodyOf<Invalid>(aideer).detail[0]).to.include({ type: 'value_error' });
+    expect(bodyOf<Invalid>(aideer).detail[0].loc).to.deep.equal(['body']);
     const form = await api
       .post(`${V1}/session/oauth2/token`)
       .set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon')
       .send('username=a&password=b')
       .expect(422);
-    expect(bodyOf<ValidationFailure>(form).detail[0].loc).to.deep.equal(['body']);
+    expect(bodyOf<Invalid>(form).detail[0].loc).to.deep.equal(['body']);
     await logIn(api, user.username, user.password);
     const session = await newSession(api);
     // One-API takes no multipart body: it is left unread, and the operation sees none.

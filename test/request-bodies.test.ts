@@ -2,16 +2,13 @@
 // rules"): data nested deeper than the limit, at any depth, and bytes that are not UTF-8.
 import { expect } from 'chai';
 import { bodyOf, client, type Client, type Ok } from './helpers/http.ts';
-import type { components as AideerComponents } from '../generated/aideer.ts';
-import type { components as OneApiComponents, operations as OneApiOperations } from '../generated/oneapi.ts';
+import type { operations as OneApiOperations } from '../generated/oneapi.ts';
 import { sharedServer, type TestServer } from './helpers/server.ts';
-import { V1, signUp, uniqueName } from './helpers/aideer.ts';
-import { API, authHeaders, newSession, uniquePhone } from './helpers/oneapi.ts';
+import { V1, signUp, uniqueName, type Invalid } from './helpers/aideer.ts';
+import { API, authHeaders, newSession, uniquePhone, type OneApiError } from './helpers/oneapi.ts';
 import { MAX_REQUEST_DEPTH } from '../src/http/bind.ts';
 import { MESSAGES } from '../src/oneapi/http/envelope.ts';
 
-type ValidationFailure = AideerComponents['schemas']['HTTPValidationError'];
-type OneApiError = OneApiComponents['schemas']['ErrorResponse'];
 type Self = Ok<OneApiOperations['getSelf']>;
 
 /** `{"a": {"a": ... 1}}` with `levels` objects. */
@@ -46,11 +43,11 @@ describe('request bodies refused before anything else reads them', () => {
           .type('json')
           .send(nestedArrays('old_password', levels))
           .expect(422);
-        expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({
+        expect(bodyOf<Invalid>(res).detail[0]).to.include({
           type: 'value_error',
           msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`,
         });
-        expect(bodyOf<ValidationFailure>(res).detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
+        expect(bodyOf<Invalid>(res).detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
       });
 
       it(`when a One-API JSON body nests ${levels} levels, then 400 in the envelope and nothing is stored`, async () => {
@@ -80,7 +77,7 @@ describe('request bodies refused before anything else reads them', () => {
         .type('json')
         .send(nestedArrays('old_password', MAX_REQUEST_DEPTH - 1))
         .expect(422);
-      expect(bodyOf<ValidationFailure>(res).detail.map((d: { type: string }) => d.type)).to.include('string_type');
+      expect(bodyOf<Invalid>(res).detail.map((d: { type: string }) => d.type)).to.include('string_type');
     });
 
     it('when an operation that takes no body is sent a deep one, then the body is ignored', async () => {
@@ -105,7 +102,7 @@ describe('request bodies refused before anything else reads them', () => {
         .serialize(asIs)
         .send(body)
         .expect(422);
-      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
+      expect(bodyOf<Invalid>(res).detail[0]).to.include({ type: 'json_invalid' });
       expect(await server.db('aideer_users').where('username', 'like', `${username}%`).first()).to.equal(undefined);
     });
 
@@ -132,7 +129,7 @@ describe('request bodies refused before anything else reads them', () => {
         .serialize(asIs)
         .send(Buffer.from(`{"username":"${uniqueName()}","password":"pass-word-1"}`, 'utf16le'))
         .expect(422);
-      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({ type: 'json_invalid' });
+      expect(bodyOf<Invalid>(res).detail[0]).to.include({ type: 'json_invalid' });
     });
 
     it("when a form body percent-encodes bytes that are not UTF-8, then 422 in FastAPI's list shape", async () => {
@@ -141,7 +138,7 @@ describe('request bodies refused before anything else reads them', () => {
         .set('Content-Type', 'application/x-www-form-urlencoded')
         .send('username=u%FF%28&password=x')
         .expect(422);
-      expect(bodyOf<ValidationFailure>(res).detail[0]).to.include({
+      expect(bodyOf<Invalid>(res).detail[0]).to.include({
         type: 'value_error',
         msg: 'Value error, the form body could not be parsed',
       });

@@ -3,10 +3,15 @@ import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { expect } from 'chai';
 import { bodyOf, type Client, type Ok } from './http.ts';
-import type { operations } from '../../generated/aideer.ts';
+import type { components, operations } from '../../generated/aideer.ts';
 import { TEST_JWT_SECRET, type TestServer } from './server.ts';
 
 export const V1 = '/api/v1';
+
+/** AIDeer's refusal body: `{ detail }` with a message. */
+export type Detail = components['schemas']['ExceptionDetail'];
+/** AIDeer's 422 body: `{ detail: [...] }`, one entry per invalid field. */
+export type Invalid = components['schemas']['HTTPValidationError'];
 
 export function uniqueName(prefix = 'u'): string {
   return `${prefix}_${crypto.randomBytes(6).toString('hex')}`;

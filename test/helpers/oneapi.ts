@@ -2,9 +2,12 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { bodyOf, type Client, type Ok } from './http.ts';
-import type { operations } from '../../generated/oneapi.ts';
+import type { components, operations } from '../../generated/oneapi.ts';
 
 export const API = '/api';
+
+/** One-API's error envelope: `{ success: false, message }`. */
+export type OneApiError = components['schemas']['ErrorResponse'];
 
 /** A phone no other test uses: 1 + 10 random digits. */
 export function uniquePhone(): string {
