@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import pg from 'pg';
@@ -20,6 +21,7 @@ import { ROOT } from '../src/spec.ts';
 import { freePort, HAS_TASKSET, pinSelf, running, startNode, type Proc } from './procs.ts';
 import {
   bearer,
+  call,
   JWT_SECRET,
   oneapiAuth,
   ONEAPI_SECRET,
@@ -304,6 +306,25 @@ async function started(args: string[], env: NodeJS.ProcessEnv, probe: string): P
   return startNode(args, { ...env, PORT: String(port) }, port, { probe });
 }
 
+/**
+ * A ratio against a peer means something only while the peer does the project's work: each peer
+ * must answer every read it serves (the 200 scenarios) with the project's status and body.
+ */
+async function samePeerAnswers(kind: string, procs: Map<Target, Proc>, seed: Seed): Promise<void> {
+  for (const sc of SCENARIOS.filter((x) => x.peers && x.expect === 200)) {
+    const ask = (target: Target) =>
+      call(procs.get(target)!.port, sc.method ?? 'GET', sc.path(seed), sc.headers(seed), sc.body?.(seed));
+    const want = await ask('project');
+    for (const peer of PEERS) {
+      const got = await ask(peer);
+      if (!isDeepStrictEqual(got, want))
+        throw new Error(
+          `bench: ${kind} ${sc.key}: ${peer} answers ${JSON.stringify(got).slice(0, 400)}, the project ${JSON.stringify(want).slice(0, 400)}`,
+        );
+    }
+  }
+}
+
 async function stop(proc: Proc) {
   await proc.stop();
 }
@@ -398,6 +419,7 @@ async function benchDatabase(kind: string): Promise<DatabaseResult> {
     try {
       for (const peer of ['bare', ...(SCENARIOS.some((sc) => sc.peers) ? PEERS : [])] as Target[])
         procs.set(peer, await started(['--import', 'tsx', 'bench/peers.ts'], { ...peerEnv, PEER: peer }, '/'));
+      await samePeerAnswers(kind, procs, seed);
       // Bare once per scenario slot, so every scenario has a bare figure from the same moment.
       const cases: { sc: Scenario; target: Target }[] = [];
       for (const sc of SCENARIOS)
