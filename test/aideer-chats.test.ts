@@ -50,15 +50,17 @@ async function makePreset(
     ...fields,
     visibility: visibility === 'public' ? 'private' : visibility,
   };
-  const created = await api.post(`${V1}/presets`).set(owner.bearer).send(body).expect(200);
-  if (visibility !== 'public') return bodyOf<PresetRead>(created);
-  const made = await api
-    .put(`${V1}/presets/${bodyOf<PresetRead>(created).id}`)
-    .set(admin!.bearer)
-    .send({ ...body, visibility: 'public' })
-    .expect(200);
-  expect(bodyOf<PresetRead>(made).owner_id).to.equal(owner.id);
-  return bodyOf<PresetRead>(made);
+  const created = bodyOf<PresetRead>(await api.post(`${V1}/presets`).set(owner.bearer).send(body).expect(200));
+  if (visibility !== 'public') return created;
+  const made = bodyOf<PresetRead>(
+    await api
+      .put(`${V1}/presets/${created.id}`)
+      .set(admin!.bearer)
+      .send({ ...body, visibility: 'public' })
+      .expect(200),
+  );
+  expect(made.owner_id).to.equal(owner.id);
+  return made;
 }
 
 async function makeChat(

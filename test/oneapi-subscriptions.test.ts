@@ -80,21 +80,23 @@ describe('One-API subscriptions', () => {
     it('when the name is new, then 订阅创建成功 with the active subscription, listed first', async () => {
       const name = uniqueWord('技术');
       const before = Date.now();
-      const res = await api
-        .post(`${API}/subscriptions/`)
-        .set(authHeaders(alice))
-        .send({ topic_name: name, topic_description: '技术相关文章订阅' })
-        .expect(200);
-      expect(bodyOf<Subscribed>(res).success).to.equal(true);
-      expect(bodyOf<Subscribed>(res).message).to.equal(M.created);
-      expect(bodyOf<Subscribed>(res).data).to.include({
+      const res = bodyOf<Subscribed>(
+        await api
+          .post(`${API}/subscriptions/`)
+          .set(authHeaders(alice))
+          .send({ topic_name: name, topic_description: '技术相关文章订阅' })
+          .expect(200),
+      );
+      expect(res.success).to.equal(true);
+      expect(res.message).to.equal(M.created);
+      expect(res.data).to.include({
         topic_name: name,
         topic_description: '技术相关文章订阅',
         status: 1,
       });
-      expect(bodyOf<Subscribed>(res).data.created_at).to.match(/Z$/);
-      expect(Date.parse(bodyOf<Subscribed>(res).data.created_at)).to.be.within(before - 1000, Date.now() + 1000);
-      expect((await listOf(alice)).subscriptions[0]).to.deep.equal(bodyOf<Subscribed>(res).data);
+      expect(res.data.created_at).to.match(/Z$/);
+      expect(Date.parse(res.data.created_at)).to.be.within(before - 1000, Date.now() + 1000);
+      expect((await listOf(alice)).subscriptions[0]).to.deep.equal(res.data);
     });
 
     it('when no description is sent, then it is ""', async () => {
@@ -119,22 +121,26 @@ describe('One-API subscriptions', () => {
       const name = uniqueWord();
       const first = await subscribe(alice, name, '旧描述');
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
-      const res = await api
-        .post(`${API}/subscriptions`)
-        .set(authHeaders(alice))
-        .send({ topic_name: name, topic_description: '新描述' })
-        .expect(200);
-      expect(bodyOf<Subscribed>(res).message).to.equal(M.reactivated);
-      expect(bodyOf<Subscribed>(res).data).to.deep.equal({ ...first, topic_description: '新描述', status: 1 });
+      const res = bodyOf<Subscribed>(
+        await api
+          .post(`${API}/subscriptions`)
+          .set(authHeaders(alice))
+          .send({ topic_name: name, topic_description: '新描述' })
+          .expect(200),
+      );
+      expect(res.message).to.equal(M.reactivated);
+      expect(res.data).to.deep.equal({ ...first, topic_description: '新描述', status: 1 });
     });
 
     it('when a cancelled name is re-created without a description, then it keeps the one it had', async () => {
       const name = uniqueWord();
       const first = await subscribe(alice, name, '保留的描述');
       await api.put(`${API}/subscriptions/${first.id}/cancel`).set(authHeaders(alice)).expect(200);
-      const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200);
-      expect(bodyOf<Subscribed>(res).message).to.equal(M.reactivated);
-      expect(bodyOf<Subscribed>(res).data).to.deep.equal({ ...first, status: 1 });
+      const res = bodyOf<Subscribed>(
+        await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200),
+      );
+      expect(res.message).to.equal(M.reactivated);
+      expect(res.data).to.deep.equal({ ...first, status: 1 });
     });
 
     it('when another user has subscribed to the same name, then the caller still gets a subscription of their own', async () => {
@@ -147,33 +153,24 @@ describe('One-API subscriptions', () => {
     it('when names differ only in case, then they are two subscriptions', async () => {
       const session = await newSession(api);
       const name = uniqueWord('Ai');
-      const upper = await api
-        .post(`${API}/subscriptions`)
-        .set(authHeaders(session))
-        .send({ topic_name: name })
-        .expect(200);
-      const lower = await api
-        .post(`${API}/subscriptions`)
-        .set(authHeaders(session))
-        .send({ topic_name: name.toLowerCase() })
-        .expect(200);
-      expect([bodyOf<Subscribed>(upper).message, bodyOf<Subscribed>(lower).message]).to.deep.equal([
-        M.created,
-        M.created,
-      ]);
-      expect(bodyOf<Subscribed>(lower).data.id).to.not.equal(bodyOf<Subscribed>(upper).data.id);
-      expect(bodyOf<Subscribed>(lower).data).to.include({ topic_name: name.toLowerCase(), status: 1 });
-      expect(bodyOf<Subscribed>(upper).data).to.include({ topic_name: name, status: 1 });
+      const upper = bodyOf<Subscribed>(
+        await api.post(`${API}/subscriptions`).set(authHeaders(session)).send({ topic_name: name }).expect(200),
+      );
+      const lower = bodyOf<Subscribed>(
+        await api
+          .post(`${API}/subscriptions`)
+          .set(authHeaders(session))
+          .send({ topic_name: name.toLowerCase() })
+          .expect(200),
+      );
+      expect([upper.message, lower.message]).to.deep.equal([M.created, M.created]);
+      expect(lower.data.id).to.not.equal(upper.data.id);
+      expect(lower.data).to.include({ topic_name: name.toLowerCase(), status: 1 });
+      expect(upper.data).to.include({ topic_name: name, status: 1 });
       expect(await listOf(session)).to.include({ total: 2 });
       // Each is a subscription of its own: cancelling one leaves the other active.
-      await api
-        .put(`${API}/subscriptions/${bodyOf<Subscribed>(upper).data.id}/cancel`)
-        .set(authHeaders(session))
-        .expect(200);
-      expect((await listOf(session)).subscriptions).to.deep.equal([
-        bodyOf<Subscribed>(lower).data,
-        { ...bodyOf<Subscribed>(upper).data, status: 0 },
-      ]);
+      await api.put(`${API}/subscriptions/${upper.data.id}/cancel`).set(authHeaders(session)).expect(200);
+      expect((await listOf(session)).subscriptions).to.deep.equal([lower.data, { ...upper.data, status: 0 }]);
     });
 
     it('when the same name is created 8 times at once, then exactly one is created and the others are 400 您已经订阅了该主题', async () => {
@@ -378,9 +375,11 @@ describe('One-API subscriptions', () => {
       const sub = await subscribe(alice, name);
       await api.put(`${API}/subscriptions/${sub.id}/cancel`).set(authHeaders(alice)).expect(200);
       await api.delete(`${API}/subscriptions/${sub.id}`).set(authHeaders(alice)).expect(200);
-      const res = await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200);
-      expect(bodyOf<Subscribed>(res).message).to.equal(M.created);
-      expect(bodyOf<Subscribed>(res).data.id).to.not.equal(sub.id);
+      const res = bodyOf<Subscribed>(
+        await api.post(`${API}/subscriptions`).set(authHeaders(alice)).send({ topic_name: name }).expect(200),
+      );
+      expect(res.message).to.equal(M.created);
+      expect(res.data.id).to.not.equal(sub.id);
     });
   });
 
@@ -597,29 +596,28 @@ describe('One-API subscriptions', () => {
   describe('createArticle — POST /articles', () => {
     it('when an admin adds an article, then 文章创建成功 with it; its URL is stored normalised', async () => {
       const path = uniqueWord('p');
-      const res = await api
-        .post(`${API}/articles`)
-        .set(authHeaders(admin))
-        .send({
-          title: '示例文章标题',
-          content: '文章内容...',
-          author: '作者',
-          published_at: '2024-01-01T08:00:00+08:00',
-          article_url: `HTTPS://News.Example.COM/${path}`,
-        })
-        .expect(200);
-      expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
-      expect(bodyOf<ArticleCreated>(res).data).to.deep.include({
+      const res = bodyOf<ArticleCreated>(
+        await api
+          .post(`${API}/articles`)
+          .set(authHeaders(admin))
+          .send({
+            title: '示例文章标题',
+            content: '文章内容...',
+            author: '作者',
+            published_at: '2024-01-01T08:00:00+08:00',
+            article_url: `HTTPS://News.Example.COM/${path}`,
+          })
+          .expect(200),
+      );
+      expect(res.message).to.equal(ARTICLE_MESSAGES.created);
+      expect(res.data).to.deep.include({
         title: '示例文章标题',
         content: '文章内容...',
         author: '作者',
         published_at: '2024-01-01T00:00:00.000Z',
         article_url: `https://news.example.com/${path}`,
       });
-      const row = (await server
-        .db('oneapi_articles')
-        .where({ id: bodyOf<ArticleCreated>(res).data.id })
-        .first())!;
+      const row = (await server.db('oneapi_articles').where({ id: res.data.id }).first())!;
       expect(row.source).to.equal(`admin:${admin.id}`);
     });
 
@@ -633,15 +631,13 @@ describe('One-API subscriptions', () => {
       await server.db('oneapi_users').where({ id: root.id }).update({ role: 100 });
       const title = uniqueWord('root');
       const url = `https://example.com/${uniqueWord()}`;
-      const res = await api
-        .post(`${API}/articles`)
-        .set(authHeaders(root))
-        .send({ title, article_url: url })
-        .expect(200);
-      expect(bodyOf<ArticleCreated>(res).message).to.equal(ARTICLE_MESSAGES.created);
-      expect(bodyOf<ArticleCreated>(res).data).to.include({ title, article_url: url });
+      const res = bodyOf<ArticleCreated>(
+        await api.post(`${API}/articles`).set(authHeaders(root)).send({ title, article_url: url }).expect(200),
+      );
+      expect(res.message).to.equal(ARTICLE_MESSAGES.created);
+      expect(res.data).to.include({ title, article_url: url });
       // Stored: a subscription to its title lists it, and its URL is now taken.
-      expect(await articlesMentioning(title)).to.deep.equal([bodyOf<ArticleCreated>(res).data]);
+      expect(await articlesMentioning(title)).to.deep.equal([res.data]);
       const again = await api
         .post(`${API}/articles`)
         .set(authHeaders(admin))

@@ -125,13 +125,13 @@ describe('One-API topics', () => {
       await send(me, second.id, 'c').expect(200);
       await api.delete(`${API}/topics/${gone.id}`).set(authHeaders(me)).expect(200);
 
-      const res = await api.get(`${API}/topics/`).set(authHeaders(me)).expect(200);
-      expect(bodyOf<TopicList>(res).data.total).to.equal(2);
-      expect(bodyOf<TopicList>(res).data.topics).to.deep.equal([
+      const res = bodyOf<TopicList>(await api.get(`${API}/topics/`).set(authHeaders(me)).expect(200));
+      expect(res.data.total).to.equal(2);
+      expect(res.data.topics).to.deep.equal([
         { ...second, message_count: 2 },
         { ...first, message_count: 4 },
       ]);
-      for (const t of bodyOf<TopicList>(res).data.topics) {
+      for (const t of res.data.topics) {
         const messages = await api.get(`${API}/topics/${t.id}/messages`).set(authHeaders(me)).expect(200);
         expect(bodyOf<MessageList>(messages).data.total).to.equal(t.message_count);
       }
@@ -191,9 +191,11 @@ describe('One-API topics', () => {
     it('when only a name is given, then the topic is on channel 1 with gpt-3.5-turbo, and 话题创建成功', async () => {
       const me = await newSession(api);
       const started = Date.now();
-      const res = await api.post(`${API}/topics/`).set(authHeaders(me)).send({ topic_name: '测试话题' }).expect(200);
-      expect(bodyOf<TopicCreated>(res).message).to.equal(TOPIC_MESSAGES.created);
-      const topic = bodyOf<TopicCreated>(res).data;
+      const res = bodyOf<TopicCreated>(
+        await api.post(`${API}/topics/`).set(authHeaders(me)).send({ topic_name: '测试话题' }).expect(200),
+      );
+      expect(res.message).to.equal(TOPIC_MESSAGES.created);
+      const topic = res.data;
       expect(topic).to.include({ topic_name: '测试话题', model: 'gpt-3.5-turbo', channel_id: 1 });
       expect(topic.created_at).to.match(ISO_UTC);
       expect(Date.parse(topic.created_at)).to.be.within(started - 1000, Date.now() + 1000);
@@ -413,9 +415,9 @@ describe('One-API topics', () => {
     it('when sent on the built-in channel 1, then the reply reads "<topic_name>": <text>, and both messages are stored', async () => {
       const me = await newSession(api);
       const topic = await createTopic(me, { topic_name: '测试话题' });
-      const res = await send(me, topic.id, '你好，这是一个测试消息').expect(200);
-      expect(bodyOf<Sent>(res).message).to.equal(TOPIC_MESSAGES.sent);
-      const { user_message, ai_message } = bodyOf<Sent>(res).data;
+      const res = bodyOf<Sent>(await send(me, topic.id, '你好，这是一个测试消息').expect(200));
+      expect(res.message).to.equal(TOPIC_MESSAGES.sent);
+      const { user_message, ai_message } = res.data;
       expect(user_message).to.include({ role: 'user', content: '你好，这是一个测试消息' });
       expect(ai_message).to.include({ role: 'assistant', content: '"测试话题": 你好，这是一个测试消息' });
       expect(ai_message.id).to.be.greaterThan(user_message.id);

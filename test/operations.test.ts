@@ -226,14 +226,16 @@ describe('bodies that cannot be parsed', () => {
     const api = client(server.url);
     const user = await signUp(api);
     const broken = '--xyz\r\nContent-Disposition: form-data; name="avatar_file"; filename="a.png"\r\n\r\nnot finished';
-    const aideer = await api
-      .post(`${V1}/users/me/avatar`)
-      .set(user.bearer)
-      .set('Content-Type', 'multipart/form-data; boundary=xyz')
-      .send(broken)
-      .expect(422);
-    expect(bodyOf<Invalid>(aideer).detail[0]).to.include({ type: 'value_error' });
-    expect(bodyOf<Invalid>(aideer).detail[0].loc).to.deep.equal(['body']);
+    const aideer = bodyOf<Invalid>(
+      await api
+        .post(`${V1}/users/me/avatar`)
+        .set(user.bearer)
+        .set('Content-Type', 'multipart/form-data; boundary=xyz')
+        .send(broken)
+        .expect(422),
+    );
+    expect(aideer.detail[0]).to.include({ type: 'value_error' });
+    expect(aideer.detail[0].loc).to.deep.equal(['body']);
     const form = await api
       .post(`${V1}/session/oauth2/token`)
       .set('Content-Type', 'application/x-www-form-urlencoded; charset=klingon')

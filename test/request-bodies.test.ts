@@ -37,17 +37,19 @@ describe('request bodies refused before anything else reads them', () => {
     for (const levels of [MAX_REQUEST_DEPTH + 1, 5_000, 150_000]) {
       it(`when an AIDeer JSON body nests ${levels} levels, then 422 in FastAPI's list shape`, async () => {
         const user = await signUp(api);
-        const res = await api
-          .put(`${V1}/users/me/password`)
-          .set(user.bearer)
-          .type('json')
-          .send(nestedArrays('old_password', levels))
-          .expect(422);
-        expect(bodyOf<Invalid>(res).detail[0]).to.include({
+        const res = bodyOf<Invalid>(
+          await api
+            .put(`${V1}/users/me/password`)
+            .set(user.bearer)
+            .type('json')
+            .send(nestedArrays('old_password', levels))
+            .expect(422),
+        );
+        expect(res.detail[0]).to.include({
           type: 'value_error',
           msg: `Value error, must not be nested more than ${MAX_REQUEST_DEPTH} levels deep`,
         });
-        expect(bodyOf<Invalid>(res).detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
+        expect(res.detail[0].loc.slice(0, 2)).to.deep.equal(['body', 'old_password']);
       });
 
       it(`when a One-API JSON body nests ${levels} levels, then 400 in the envelope and nothing is stored`, async () => {
