@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, pinSelf, startNode } from './procs.ts';
-import { JWT_SECRET, ONEAPI_SECRET } from './seed.ts';
+import { coldStartEnv } from './seed.ts';
 
 const [runsArg, ...servers] = process.argv.slice(2);
 pinSelf();
@@ -18,20 +18,7 @@ for (let i = 0; i < Number(runsArg); i++) {
   for (const server of servers) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cold-ab-'));
     const port = await freePort();
-    const env = {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      JWT_SECRET,
-      ONEAPI_SECRET,
-      LOG_LEVEL: 'warn',
-      FEED_SAMPLE: 'false',
-      SMS_LOG_IN_PRODUCTION: 'true',
-      PORT: String(port),
-    };
+    const env = { ...coldStartEnv(dataDir), PORT: String(port) };
     const t0 = performance.now();
     const proc = await startNode([path.resolve(server)], env, port, {
       probe: '/api/phone_verification?phone=13800138000&purpose=register',

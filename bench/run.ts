@@ -22,6 +22,7 @@ import { freePort, HAS_TASKSET, pinSelf, running, startNode, type Proc } from '.
 import {
   bearer,
   call,
+  coldStartEnv,
   JWT_SECRET,
   oneapiAuth,
   ONEAPI_SECRET,
@@ -508,20 +509,9 @@ async function benchColdStart(): Promise<{ serverMs: number[]; bareMs: number[] 
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cold-'));
     tempDirs.add(dataDir);
     try {
-      const env = {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        DATA_DIR: dataDir,
-        DATABASE_URL: '',
-        REDIS_URL: '',
-        JWT_SECRET,
-        ONEAPI_SECRET,
-        LOG_LEVEL: 'warn',
-        FEED_SAMPLE: 'false',
-        SMS_LOG_IN_PRODUCTION: 'true',
-      };
-      serverMs.push(await until200([SERVER], env, '/api/phone_verification?phone=13800138000&purpose=register'));
+      serverMs.push(
+        await until200([SERVER], coldStartEnv(dataDir), '/api/phone_verification?phone=13800138000&purpose=register'),
+      );
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

@@ -9,6 +9,23 @@ import { Tokens } from '../src/aideer/domain/tokens.ts';
 
 export const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
 export const ONEAPI_SECRET = 'bench-oneapi-secret-0123456789abcdef';
+
+/** The environment of a server started cold: production, on a fresh SQLite folder, no Redis, quiet. */
+export function coldStartEnv(dataDir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    DATABASE_URL: '',
+    REDIS_URL: '',
+    JWT_SECRET,
+    ONEAPI_SECRET,
+    LOG_LEVEL: 'warn',
+    FEED_SAMPLE: 'false',
+    SMS_LOG_IN_PRODUCTION: 'true',
+  };
+}
 const PHONE = '13800000001';
 
 export interface Seed {
